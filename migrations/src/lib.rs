@@ -1,0 +1,16 @@
+//! Schema migrations for abm. Each migration is one schema change; a migration that has
+//! landed on `main` is never edited again — add a new one instead.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_core_tables;
+
+/// Runs every migration in order; used by `abm migrate`, by start-up and by the tests.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_core_tables::Migration)]
+    }
+}

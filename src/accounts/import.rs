@@ -1,0 +1,523 @@
+//! `abm import accounts FILE` and `abm import stakeholders FILE`: streaming, all-or-nothing
+//! upserts by `external_id` from CSV/XLSX. A stored row is only touched when a value differs,
+//! so importing the same file twice changes nothing.
+//!
+//! Accounts: `external_id,name` required; `industry,region,country,timezone,currency,
+//! manager_email,manager_name,image_maker,expert,budget` optional, plus any `attr.<key>` column
+//! which lands in `attributes.<key>`. A manager is found by e-mail and created if missing.
+//!
+//! Stakeholders: `account_id,name,role` required; `external_id,title,email,phone,influence,
+//! language,consent` optional.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Set, TransactionTrait, TryIntoModel,
+};
+
+use super::model::{AccountInput, StakeholderInput};
+use super::service::{apply_account, apply_stakeholder};
+use crate::api::extract::AmountInput;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::parse_bool;
+use crate::entities::{account, manager, stakeholder};
+use crate::error::FieldErrors;
+use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row, RowError};
+
+pub const ACCOUNT_REQUIRED: &[&str] = &["external_id", "name"];
+pub const ACCOUNT_OPTIONAL: &[&str] = &[
+    "industry",
+    "region",
+    "country",
+    "timezone",
+    "currency",
+    "manager_email",
+    "manager_name",
+    "image_maker",
+    "expert",
+    "budget",
+];
+pub const STAKEHOLDER_REQUIRED: &[&str] = &["account_id", "name", "role"];
+pub const STAKEHOLDER_OPTIONAL: &[&str] = &[
+    "external_id",
+    "title",
+    "email",
+    "phone",
+    "influence",
+    "language",
+    "consent",
+];
+
+fn opt(cols: &Columns, row: &Row, c: &str) -> Option<Option<String>> {
+    if !cols.has(c) {
+        return None;
+    }
+    Some(
+        cols.get(row, c)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    )
+}
+
+/// One parsed account row.
+struct AccountRow {
+    line: u64,
+    input: AccountInput,
+    manager_email: Option<String>,
+    manager_name: Option<String>,
+}
+
+fn read_account_row(
+    cols: &Columns,
+    attr_cols: &[(String, usize)],
+    row: &Row,
+    fe: &mut FieldErrors,
+) -> AccountRow {
+    let cell = |c: &str| cols.get(row, c).map(str::trim).filter(|s| !s.is_empty());
+    let flag = |fe: &mut FieldErrors, c: &str| match cell(c) {
+        Some(v) => fe.check(c, parse_bool(v)),
+        None => None,
+    };
+    let mut attributes = serde_json::Map::new();
+    let has_attr = !attr_cols.is_empty();
+    for (name, idx) in attr_cols.iter().cloned() {
+        let v = row.cells.get(idx).map(|s| s.trim()).unwrap_or("");
+        if !v.is_empty() {
+            attributes.insert(name, serde_json::Value::String(v.to_string()));
+        }
+    }
+    let input = AccountInput {
+        external_id: cell("external_id")
+            .map(str::to_string)
+            .or(Some(String::new())),
+        name: cols.get(row, "name").map(str::to_string),
+        industry: opt(cols, row, "industry"),
+        region: opt(cols, row, "region"),
+        country: opt(cols, row, "country"),
+        timezone: cell("timezone").map(str::to_string),
+        currency: cell("currency").map(str::to_string),
+        manager_id: None,
+        image_maker: flag(fe, "image_maker"),
+        expert: flag(fe, "expert"),
+        budget: opt(cols, row, "budget").map(|b| b.map(AmountInput)),
+        attributes: has_attr.then_some(attributes),
+    };
+    AccountRow {
+        line: row.line,
+        input,
+        manager_email: cell("manager_email").map(str::to_lowercase),
+        manager_name: cell("manager_name").map(str::to_string),
+    }
+}
+
+/// Imports accounts. Returns the summary (created managers in `created_related`).
+pub async fn import_accounts(
+    db: &sea_orm::DatabaseConnection,
+    clock: &dyn Clock,
+    settings: &Settings,
+    path: &Path,
+    sheet: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<(ImportSummary, Vec<String>), ImportError> {
+    let mut source = crate::import::open(path, sheet)?;
+    let (cols, unknown) = Columns::new(
+        &source.headers,
+        ACCOUNT_REQUIRED,
+        ACCOUNT_OPTIONAL,
+        &["attr.", "attributes."],
+    )?;
+    let attr_cols: Vec<(String, usize)> = source
+        .headers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            h.strip_prefix("attr.")
+                .or_else(|| h.strip_prefix("attributes."))
+                .filter(|k| !k.is_empty())
+                .map(|k| (k.to_string(), i))
+        })
+        .collect();
+    let warnings = unknown
+        .into_iter()
+        .map(|c| format!("column `{c}` is not an account column and was ignored"))
+        .collect();
+
+    let now = clock.now();
+    let txn = db.begin().await?;
+    let mut errors = Errors::default();
+    let mut summary = ImportSummary::default();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut managers: HashMap<String, i64> = manager::Entity::find()
+        .select_only()
+        .column(manager::Column::Email)
+        .column(manager::Column::Id)
+        .into_tuple::<(String, i64)>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .collect();
+
+    while let Some(chunk) = source.rx.recv().await {
+        let rows = match chunk {
+            Chunk::Rows(rows) => rows,
+            Chunk::Bad(e) => {
+                errors.add(e);
+                continue;
+            }
+            Chunk::Fatal(msg) => return Err(ImportError::File(msg)),
+        };
+        let mut parsed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            summary.rows += 1;
+            let mut fe = FieldErrors::default();
+            let r = read_account_row(&cols, &attr_cols, row, &mut fe);
+            if let Some(email) = &r.manager_email {
+                fe.check("manager_email", crate::domain::Email::parse(email));
+            }
+            let ext = r.input.external_id.clone().unwrap_or_default();
+            if !ext.is_empty() {
+                if let Some(first) = seen.insert(ext.clone(), row.line) {
+                    fe.push(
+                        "external_id",
+                        format!("`{ext}` already appears in row {first} of this file"),
+                    );
+                }
+            }
+            // Parse as "create" to validate required fields; applied as a patch if it exists.
+            let _ = r.input.parse(true, &settings.defaults, None, &mut fe);
+            if fe.is_empty() {
+                parsed.push(r);
+            } else {
+                errors.add_fields(row.line, fe.errors);
+            }
+        }
+        if errors.is_empty() {
+            write_accounts(
+                &txn,
+                settings,
+                now,
+                parsed,
+                &mut managers,
+                &mut summary,
+                &mut errors,
+            )
+            .await?;
+        }
+        progress.rows(
+            summary.rows,
+            source.progress.load(std::sync::atomic::Ordering::Relaxed),
+        );
+    }
+    if !errors.is_empty() {
+        txn.rollback().await?;
+        return Err(errors.into_error());
+    }
+    txn.commit().await?;
+    summary.unchanged = summary.rows - summary.written;
+    Ok((summary, warnings))
+}
+
+async fn write_accounts(
+    txn: &DatabaseTransaction,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+    rows: Vec<AccountRow>,
+    managers: &mut HashMap<String, i64>,
+    summary: &mut ImportSummary,
+    errors: &mut Errors,
+) -> Result<(), ImportError> {
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.input.external_id.clone())
+        .collect();
+    let existing: HashMap<String, account::Model> = account::Entity::find()
+        .filter(account::Column::ExternalId.is_in(ids))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|a| (a.external_id.clone(), a))
+        .collect();
+    let mut inserts = Vec::new();
+    for r in rows {
+        let manager_id = match &r.manager_email {
+            None => None,
+            Some(email) => Some(match managers.get(email) {
+                Some(id) => *id,
+                None => {
+                    let name = r
+                        .manager_name
+                        .clone()
+                        .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_string());
+                    let m = manager::ActiveModel {
+                        email: Set(email.clone()),
+                        name: Set(name),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(txn)
+                    .await?;
+                    summary.created_related += 1;
+                    managers.insert(email.clone(), m.id);
+                    m.id
+                }
+            }),
+        };
+        let ext = r.input.external_id.clone().unwrap_or_default();
+        let mut fe = FieldErrors::default();
+        match existing.get(&ext) {
+            Some(current) => {
+                let mut input = r.input.clone();
+                input.external_id = None;
+                let mut draft =
+                    input.parse(false, &settings.defaults, Some(&current.currency), &mut fe);
+                if manager_id.is_some() {
+                    draft.manager_id = Some(manager_id);
+                }
+                if let Some(serde_json::Value::Object(new_attrs)) = draft.attributes.take() {
+                    // Attribute columns merge into the stored object; other keys stay.
+                    let mut merged = match &current.attributes {
+                        serde_json::Value::Object(m) => m.clone(),
+                        _ => Default::default(),
+                    };
+                    for (k, v) in new_attrs {
+                        merged.insert(k, v);
+                    }
+                    draft.attributes = Some(serde_json::Value::Object(merged));
+                }
+                if !fe.is_empty() {
+                    errors.add_fields(r.line, fe.errors);
+                    continue;
+                }
+                let mut am = current.clone().into_active_model();
+                apply_account(&mut am, draft);
+                let mut candidate = current.clone();
+                if let Ok(m) = am.clone().try_into_model() {
+                    candidate = m;
+                }
+                if candidate != *current {
+                    am.updated_at = Set(now);
+                    am.update(txn).await?;
+                    summary.written += 1;
+                }
+            }
+            None => {
+                let mut draft = r.input.parse(true, &settings.defaults, None, &mut fe);
+                draft.manager_id = Some(manager_id);
+                if !fe.is_empty() {
+                    errors.add_fields(r.line, fe.errors);
+                    continue;
+                }
+                inserts.push(account::ActiveModel {
+                    external_id: Set(ext),
+                    name: Set(draft.name.unwrap_or_default()),
+                    industry: Set(draft.industry.flatten()),
+                    region: Set(draft.region.flatten()),
+                    country: Set(draft.country.flatten()),
+                    timezone: Set(draft.timezone.unwrap_or_default()),
+                    currency: Set(draft.currency.unwrap_or_default()),
+                    manager_id: Set(draft.manager_id.flatten()),
+                    image_maker: Set(draft.image_maker.unwrap_or(false)),
+                    expert: Set(draft.expert.unwrap_or(false)),
+                    budget_minor: Set(draft.budget_minor.flatten()),
+                    attributes: Set(draft.attributes.unwrap_or_else(|| serde_json::json!({}))),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    if !inserts.is_empty() {
+        summary.written += inserts.len() as u64;
+        for chunk in inserts.chunks(500) {
+            account::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Imports stakeholders into existing accounts.
+pub async fn import_stakeholders(
+    db: &sea_orm::DatabaseConnection,
+    clock: &dyn Clock,
+    path: &Path,
+    sheet: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<(ImportSummary, Vec<String>), ImportError> {
+    let mut source = crate::import::open(path, sheet)?;
+    let (cols, unknown) = Columns::new(
+        &source.headers,
+        STAKEHOLDER_REQUIRED,
+        STAKEHOLDER_OPTIONAL,
+        &[],
+    )?;
+    let warnings = unknown
+        .into_iter()
+        .map(|c| format!("column `{c}` is not a stakeholder column and was ignored"))
+        .collect();
+    let accounts: HashMap<String, i64> = account::Entity::find()
+        .select_only()
+        .column(account::Column::ExternalId)
+        .column(account::Column::Id)
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let now = clock.now();
+    let txn = db.begin().await?;
+    let mut errors = Errors::default();
+    let mut summary = ImportSummary::default();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+
+    while let Some(chunk) = source.rx.recv().await {
+        let rows = match chunk {
+            Chunk::Rows(rows) => rows,
+            Chunk::Bad(e) => {
+                errors.add(e);
+                continue;
+            }
+            Chunk::Fatal(msg) => return Err(ImportError::File(msg)),
+        };
+        let mut parsed = Vec::new();
+        for row in &rows {
+            summary.rows += 1;
+            let cell = |c: &str| cols.get(row, c).map(str::trim).filter(|s| !s.is_empty());
+            let mut fe = FieldErrors::default();
+            let account_ext = cell("account_id").unwrap_or("");
+            let account_id = accounts.get(account_ext).copied();
+            if account_ext.is_empty() {
+                fe.push("account_id", "is required");
+            } else if account_id.is_none() {
+                fe.push(
+                    "account_id",
+                    format!("account `{account_ext}` does not exist"),
+                );
+            }
+            let influence = match cell("influence") {
+                Some(v) => match v.parse::<i64>() {
+                    Ok(i) => Some(i),
+                    Err(_) => {
+                        fe.push("influence", format!("`{v}` is not a whole number 1–5"));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let input = StakeholderInput {
+                external_id: cell("external_id").map(str::to_string),
+                name: cols.get(row, "name").map(str::to_string),
+                title: opt(&cols, row, "title"),
+                email: opt(&cols, row, "email"),
+                phone: opt(&cols, row, "phone"),
+                role: cell("role").map(str::to_string).or(Some(String::new())),
+                influence,
+                language: opt(&cols, row, "language"),
+                consent: cell("consent").map(str::to_string),
+            };
+            let draft = input.parse(true, account_ext, &mut fe);
+            if let Some(ext) = &draft.external_id {
+                if let Some(first) = seen.insert(ext.clone(), row.line) {
+                    fe.push(
+                        "external_id",
+                        format!("`{ext}` already appears in row {first} of this file"),
+                    );
+                }
+            }
+            match (fe.is_empty(), account_id) {
+                (true, Some(aid)) => parsed.push((row.line, aid, input, draft)),
+                _ => errors.add_fields(row.line, fe.errors),
+            }
+        }
+        if errors.is_empty() && !parsed.is_empty() {
+            let ids: Vec<String> = parsed
+                .iter()
+                .filter_map(|p| p.3.external_id.clone())
+                .collect();
+            let existing: HashMap<String, stakeholder::Model> = stakeholder::Entity::find()
+                .filter(stakeholder::Column::ExternalId.is_in(ids))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|s| (s.external_id.clone(), s))
+                .collect();
+            let mut inserts = Vec::new();
+            for (line, aid, input, draft) in parsed {
+                let ext = draft.external_id.clone().unwrap_or_default();
+                match existing.get(&ext) {
+                    Some(current) if current.account_id != aid => errors.add(RowError {
+                        row: line,
+                        column: Some("external_id".into()),
+                        message: format!("stakeholder `{ext}` belongs to another account"),
+                    }),
+                    Some(current) => {
+                        // Only the columns present in the file change the stored stakeholder.
+                        let mut fe = FieldErrors::default();
+                        let mut patch = input.clone();
+                        patch.external_id = None;
+                        if !cols.has("influence") {
+                            patch.influence = None;
+                        }
+                        if !cols.has("consent") {
+                            patch.consent = None;
+                        }
+                        let d = patch.parse(false, "", &mut fe);
+                        let mut am = current.clone().into_active_model();
+                        apply_stakeholder(&mut am, d);
+                        let changed = am
+                            .clone()
+                            .try_into_model()
+                            .map(|m| m != *current)
+                            .unwrap_or(true);
+                        if changed {
+                            am.updated_at = Set(now);
+                            am.update(&txn).await?;
+                            summary.written += 1;
+                        }
+                    }
+                    None => {
+                        let mut am = stakeholder::ActiveModel {
+                            external_id: Set(ext),
+                            account_id: Set(aid),
+                            title: Set(None),
+                            email: Set(None),
+                            phone: Set(None),
+                            language: Set(None),
+                            created_at: Set(now),
+                            updated_at: Set(now),
+                            ..Default::default()
+                        };
+                        apply_stakeholder(&mut am, draft);
+                        inserts.push(am);
+                    }
+                }
+            }
+            if !inserts.is_empty() {
+                summary.written += inserts.len() as u64;
+                for chunk in inserts.chunks(500) {
+                    stakeholder::Entity::insert_many(chunk.to_vec())
+                        .exec_without_returning(&txn)
+                        .await?;
+                }
+            }
+        }
+        progress.rows(
+            summary.rows,
+            source.progress.load(std::sync::atomic::Ordering::Relaxed),
+        );
+    }
+    if !errors.is_empty() {
+        txn.rollback().await?;
+        return Err(errors.into_error());
+    }
+    txn.commit().await?;
+    summary.unchanged = summary.rows - summary.written;
+    Ok((summary, warnings))
+}

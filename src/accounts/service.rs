@@ -1,0 +1,658 @@
+//! Database operations for accounts, managers and the dossier. Inputs arrive parsed
+//! (see `model`); every function here either fully applies a change or returns an error.
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
+};
+
+use super::model::*;
+use crate::api::extract::{Page, Paged};
+use crate::clock::Clock;
+use crate::entities::{
+    account, competitor, dossier_profile, manager, relationship_event, stakeholder,
+};
+use crate::error::{ApiError, FieldErrors};
+
+fn order_of(page: &Page) -> sea_orm::Order {
+    if page.descending {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    }
+}
+
+// ---------------------------------------------------------------- managers
+
+pub async fn create_manager(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    d: ManagerDraft,
+) -> Result<manager::Model, ApiError> {
+    let email = d.email.unwrap_or_default();
+    if manager::Entity::find()
+        .filter(manager::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict {
+            code: "already_exists",
+            detail: format!("a manager with email `{email}` already exists"),
+        });
+    }
+    let now = clock.now();
+    Ok(manager::ActiveModel {
+        email: Set(email),
+        name: Set(d.name.unwrap_or_default()),
+        phone: Set(d.phone.flatten()),
+        webhook_url: Set(d.webhook_url.flatten()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn get_manager(db: &impl ConnectionTrait, id: i64) -> Result<manager::Model, ApiError> {
+    manager::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("manager {id} not found")))
+}
+
+pub async fn update_manager(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    id: i64,
+    d: ManagerDraft,
+) -> Result<manager::Model, ApiError> {
+    let current = get_manager(db, id).await?;
+    if let Some(email) = &d.email {
+        if *email != current.email
+            && manager::Entity::find()
+                .filter(manager::Column::Email.eq(email.as_str()))
+                .one(db)
+                .await?
+                .is_some()
+        {
+            return Err(ApiError::Conflict {
+                code: "already_exists",
+                detail: format!("a manager with email `{email}` already exists"),
+            });
+        }
+    }
+    let mut m: manager::ActiveModel = current.into();
+    if let Some(v) = d.email {
+        m.email = Set(v);
+    }
+    if let Some(v) = d.name {
+        m.name = Set(v);
+    }
+    if let Some(v) = d.phone {
+        m.phone = Set(v);
+    }
+    if let Some(v) = d.webhook_url {
+        m.webhook_url = Set(v);
+    }
+    m.updated_at = Set(clock.now());
+    Ok(m.update(db).await?)
+}
+
+pub async fn delete_manager(db: &DatabaseConnection, id: i64) -> Result<(), ApiError> {
+    let res = manager::Entity::delete_by_id(id).exec(db).await?;
+    if res.rows_affected == 0 {
+        return Err(ApiError::NotFound(format!("manager {id} not found")));
+    }
+    Ok(())
+}
+
+pub async fn list_managers(
+    db: &DatabaseConnection,
+    page: &Page,
+    q: Option<&str>,
+) -> Result<Paged<ManagerView>, ApiError> {
+    let mut query = manager::Entity::find();
+    if let Some(q) = q.filter(|q| !q.trim().is_empty()) {
+        let pattern = like_pattern(q);
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(
+                    Expr::expr(Func::lower(Expr::col(manager::Column::Name))).like(pattern.clone()),
+                )
+                .add(Expr::expr(Func::lower(Expr::col(manager::Column::Email))).like(pattern)),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let col = match page.sort_field.as_str() {
+        "name" => manager::Column::Name,
+        "email" => manager::Column::Email,
+        "created_at" => manager::Column::CreatedAt,
+        _ => manager::Column::Id,
+    };
+    let items = query
+        .order_by(col, order_of(page))
+        .order_by_asc(manager::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok(Paged {
+        items: items.into_iter().map(Into::into).collect(),
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
+/// Lower-cased `%text%` with LIKE wildcards escaped.
+fn like_pattern(q: &str) -> sea_orm::sea_query::LikeExpr {
+    let escaped = q
+        .trim()
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
+// ---------------------------------------------------------------- accounts
+
+/// Finds an account by its external id.
+pub async fn find_account(
+    db: &impl ConnectionTrait,
+    external_id: &str,
+) -> Result<account::Model, ApiError> {
+    account::Entity::find()
+        .filter(account::Column::ExternalId.eq(external_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("account `{external_id}` not found")))
+}
+
+async fn check_manager(
+    db: &impl ConnectionTrait,
+    manager_id: Option<Option<i64>>,
+) -> Result<(), ApiError> {
+    if let Some(Some(id)) = manager_id {
+        if manager::Entity::find_by_id(id).one(db).await?.is_none() {
+            return Err(ApiError::field(
+                "/manager_id",
+                format!("manager {id} does not exist"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create_account(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    d: AccountDraft,
+) -> Result<account::Model, ApiError> {
+    let external_id = d.external_id.clone().unwrap_or_default();
+    if account::Entity::find()
+        .filter(account::Column::ExternalId.eq(external_id.as_str()))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict {
+            code: "already_exists",
+            detail: format!("an account with external_id `{external_id}` already exists"),
+        });
+    }
+    check_manager(db, d.manager_id).await?;
+    let now = clock.now();
+    Ok(account::ActiveModel {
+        external_id: Set(external_id),
+        name: Set(d.name.unwrap_or_default()),
+        industry: Set(d.industry.flatten()),
+        region: Set(d.region.flatten()),
+        country: Set(d.country.flatten()),
+        timezone: Set(d.timezone.unwrap_or_else(|| "UTC".into())),
+        currency: Set(d.currency.unwrap_or_else(|| "USD".into())),
+        manager_id: Set(d.manager_id.flatten()),
+        image_maker: Set(d.image_maker.unwrap_or(false)),
+        expert: Set(d.expert.unwrap_or(false)),
+        budget_minor: Set(d.budget_minor.flatten()),
+        attributes: Set(d.attributes.unwrap_or_else(|| serde_json::json!({}))),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Applies a draft to an existing account model (used by PATCH and by imports).
+pub fn apply_account(m: &mut account::ActiveModel, d: AccountDraft) {
+    if let Some(v) = d.name {
+        m.name = Set(v);
+    }
+    if let Some(v) = d.industry {
+        m.industry = Set(v);
+    }
+    if let Some(v) = d.region {
+        m.region = Set(v);
+    }
+    if let Some(v) = d.country {
+        m.country = Set(v);
+    }
+    if let Some(v) = d.timezone {
+        m.timezone = Set(v);
+    }
+    if let Some(v) = d.currency {
+        m.currency = Set(v);
+    }
+    if let Some(v) = d.manager_id {
+        m.manager_id = Set(v);
+    }
+    if let Some(v) = d.image_maker {
+        m.image_maker = Set(v);
+    }
+    if let Some(v) = d.expert {
+        m.expert = Set(v);
+    }
+    if let Some(v) = d.budget_minor {
+        m.budget_minor = Set(v);
+    }
+    if let Some(v) = d.attributes {
+        m.attributes = Set(v);
+    }
+}
+
+pub async fn update_account(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    current: account::Model,
+    d: AccountDraft,
+) -> Result<account::Model, ApiError> {
+    check_manager(db, d.manager_id).await?;
+    let mut m: account::ActiveModel = current.into();
+    apply_account(&mut m, d);
+    m.updated_at = Set(clock.now());
+    Ok(m.update(db).await?)
+}
+
+pub async fn delete_account(db: &DatabaseConnection, external_id: &str) -> Result<(), ApiError> {
+    let res = account::Entity::delete_many()
+        .filter(account::Column::ExternalId.eq(external_id))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(ApiError::NotFound(format!(
+            "account `{external_id}` not found"
+        )));
+    }
+    Ok(())
+}
+
+/// Filters for the account list.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccountFilter {
+    /// Only accounts of this manager.
+    pub manager_id: Option<i64>,
+    /// Exact industry.
+    pub industry: Option<String>,
+    /// Exact region.
+    pub region: Option<String>,
+    /// ISO country code.
+    pub country: Option<String>,
+    /// Case-insensitive text search in name and external id.
+    pub q: Option<String>,
+}
+
+pub const ACCOUNT_SORTS: &[&str] = &["name", "external_id", "created_at", "updated_at", "id"];
+
+pub async fn list_accounts(
+    db: &DatabaseConnection,
+    page: &Page,
+    f: &AccountFilter,
+) -> Result<Paged<AccountView>, ApiError> {
+    let mut query = account::Entity::find();
+    if let Some(m) = f.manager_id {
+        query = query.filter(account::Column::ManagerId.eq(m));
+    }
+    if let Some(v) = &f.industry {
+        query = query.filter(account::Column::Industry.eq(v.trim()));
+    }
+    if let Some(v) = &f.region {
+        query = query.filter(account::Column::Region.eq(v.trim()));
+    }
+    if let Some(v) = &f.country {
+        query = query.filter(account::Column::Country.eq(v.trim().to_ascii_uppercase()));
+    }
+    if let Some(q) = f.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        let pattern = like_pattern(q);
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(
+                    Expr::expr(Func::lower(Expr::col(account::Column::Name))).like(pattern.clone()),
+                )
+                .add(Expr::expr(Func::lower(Expr::col(account::Column::ExternalId))).like(pattern)),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let col = match page.sort_field.as_str() {
+        "name" => account::Column::Name,
+        "external_id" => account::Column::ExternalId,
+        "created_at" => account::Column::CreatedAt,
+        "updated_at" => account::Column::UpdatedAt,
+        _ => account::Column::Id,
+    };
+    let items = query
+        .order_by(col, order_of(page))
+        .order_by_asc(account::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok(Paged {
+        items: items.into_iter().map(Into::into).collect(),
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
+// ---------------------------------------------------------------- dossier
+
+pub async fn get_profile(
+    db: &DatabaseConnection,
+    account_id: i64,
+) -> Result<Option<dossier_profile::Model>, ApiError> {
+    Ok(dossier_profile::Entity::find_by_id(account_id)
+        .one(db)
+        .await?)
+}
+
+pub async fn put_profile(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    account_id: i64,
+    p: ProfileInput,
+) -> Result<dossier_profile::Model, ApiError> {
+    let model = dossier_profile::ActiveModel {
+        account_id: Set(account_id),
+        description: Set(p.description.filter(|s| !s.trim().is_empty())),
+        employees: Set(p.employees),
+        founded_year: Set(p.founded_year),
+        history: Set(p.history.filter(|s| !s.trim().is_empty())),
+        org_structure: Set(p.org_structure.filter(|s| !s.trim().is_empty())),
+        business_environment: Set(p.business_environment.filter(|s| !s.trim().is_empty())),
+        updated_at: Set(clock.now()),
+    };
+    if get_profile(db, account_id).await?.is_some() {
+        Ok(model.update(db).await?)
+    } else {
+        Ok(model.insert(db).await?)
+    }
+}
+
+pub async fn list_events(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<Vec<relationship_event::Model>, ApiError> {
+    Ok(relationship_event::Entity::find()
+        .filter(relationship_event::Column::AccountId.eq(account_id))
+        .order_by_desc(relationship_event::Column::OccurredOn)
+        .order_by_desc(relationship_event::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn get_event(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    id: i64,
+) -> Result<relationship_event::Model, ApiError> {
+    relationship_event::Entity::find_by_id(id)
+        .filter(relationship_event::Column::AccountId.eq(account_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "relationship event {id} not found for this account"
+            ))
+        })
+}
+
+pub async fn save_event(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    account_id: i64,
+    existing: Option<relationship_event::Model>,
+    d: RelationshipEventDraft,
+) -> Result<relationship_event::Model, ApiError> {
+    let now = clock.now();
+    let mut m: relationship_event::ActiveModel = match existing {
+        Some(e) => e.into(),
+        None => relationship_event::ActiveModel {
+            account_id: Set(account_id),
+            created_at: Set(now),
+            value_minor: Set(None),
+            outcome: Set(None),
+            reason: Set(None),
+            notes: Set(None),
+            ..Default::default()
+        },
+    };
+    if let Some(v) = d.kind {
+        m.kind = Set(v);
+    }
+    if let Some(v) = d.occurred_on {
+        m.occurred_on = Set(v);
+    }
+    if let Some(v) = d.value_minor {
+        m.value_minor = Set(v);
+    }
+    if let Some(v) = d.outcome {
+        m.outcome = Set(v);
+    }
+    if let Some(v) = d.reason {
+        m.reason = Set(v);
+    }
+    if let Some(v) = d.notes {
+        m.notes = Set(v);
+    }
+    m.updated_at = Set(now);
+    Ok(m.save(db).await?.try_into_model()?)
+}
+
+pub async fn list_stakeholders(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<Vec<stakeholder::Model>, ApiError> {
+    Ok(stakeholder::Entity::find()
+        .filter(stakeholder::Column::AccountId.eq(account_id))
+        .order_by_desc(stakeholder::Column::Influence)
+        .order_by_asc(stakeholder::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn get_stakeholder(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    id: i64,
+) -> Result<stakeholder::Model, ApiError> {
+    stakeholder::Entity::find_by_id(id)
+        .filter(stakeholder::Column::AccountId.eq(account_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("stakeholder {id} not found for this account")))
+}
+
+/// Applies a stakeholder draft onto an active model (API and import).
+pub fn apply_stakeholder(m: &mut stakeholder::ActiveModel, d: StakeholderDraft) {
+    if let Some(v) = d.name {
+        m.name = Set(v);
+    }
+    if let Some(v) = d.title {
+        m.title = Set(v);
+    }
+    if let Some(v) = d.email {
+        m.email = Set(v);
+    }
+    if let Some(v) = d.phone {
+        m.phone = Set(v);
+    }
+    if let Some(v) = d.role {
+        m.role = Set(v);
+    }
+    if let Some(v) = d.influence {
+        m.influence = Set(v);
+    }
+    if let Some(v) = d.language {
+        m.language = Set(v);
+    }
+    if let Some(v) = d.consent {
+        m.consent = Set(v);
+    }
+}
+
+pub async fn create_stakeholder(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    account_id: i64,
+    d: StakeholderDraft,
+) -> Result<stakeholder::Model, ApiError> {
+    let external_id = d.external_id.clone().unwrap_or_default();
+    if stakeholder::Entity::find()
+        .filter(stakeholder::Column::ExternalId.eq(external_id.as_str()))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict {
+            code: "already_exists",
+            detail: format!("a stakeholder with external_id `{external_id}` already exists"),
+        });
+    }
+    let now = clock.now();
+    let mut m = stakeholder::ActiveModel {
+        external_id: Set(external_id),
+        account_id: Set(account_id),
+        title: Set(None),
+        email: Set(None),
+        phone: Set(None),
+        language: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    apply_stakeholder(&mut m, d);
+    Ok(m.insert(db).await?)
+}
+
+pub async fn update_stakeholder(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    current: stakeholder::Model,
+    d: StakeholderDraft,
+) -> Result<stakeholder::Model, ApiError> {
+    let mut m: stakeholder::ActiveModel = current.into();
+    apply_stakeholder(&mut m, d);
+    m.updated_at = Set(clock.now());
+    Ok(m.update(db).await?)
+}
+
+pub async fn list_competitors(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<Vec<competitor::Model>, ApiError> {
+    Ok(competitor::Entity::find()
+        .filter(competitor::Column::AccountId.eq(account_id))
+        .order_by_asc(competitor::Column::Name)
+        .order_by_asc(competitor::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn get_competitor(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    id: i64,
+) -> Result<competitor::Model, ApiError> {
+    competitor::Entity::find_by_id(id)
+        .filter(competitor::Column::AccountId.eq(account_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("competitor {id} not found for this account")))
+}
+
+pub async fn save_competitor(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    account_id: i64,
+    existing: Option<competitor::Model>,
+    d: CompetitorDraft,
+) -> Result<competitor::Model, ApiError> {
+    let now = clock.now();
+    let mut m: competitor::ActiveModel = match existing {
+        Some(c) => c.into(),
+        None => competitor::ActiveModel {
+            account_id: Set(account_id),
+            products: Set(None),
+            strength: Set(None),
+            notes: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    };
+    if let Some(v) = d.name {
+        m.name = Set(v);
+    }
+    if let Some(v) = d.products {
+        m.products = Set(v);
+    }
+    if let Some(v) = d.strength {
+        m.strength = Set(v);
+    }
+    if let Some(v) = d.notes {
+        m.notes = Set(v);
+    }
+    m.updated_at = Set(now);
+    Ok(m.save(db).await?.try_into_model()?)
+}
+
+/// The whole dossier of an account.
+pub async fn dossier(db: &DatabaseConnection, a: account::Model) -> Result<DossierView, ApiError> {
+    let manager = match a.manager_id {
+        Some(id) => manager::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(Into::into),
+        None => None,
+    };
+    let currency = a.currency.clone();
+    Ok(DossierView {
+        profile: get_profile(db, a.id).await?.into(),
+        relationship_history: list_events(db, a.id)
+            .await?
+            .into_iter()
+            .map(|e| RelationshipEventView::new(e, &currency))
+            .collect(),
+        stakeholders: list_stakeholders(db, a.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        competitors: list_competitors(db, a.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        manager,
+        account: a.into(),
+    })
+}
+
+/// Validation helper: a parsed input with errors becomes a 422.
+pub fn finish<T>(value: T, errors: FieldErrors) -> Result<T, ApiError> {
+    errors.into_result().map(|_| value)
+}

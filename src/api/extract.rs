@@ -1,0 +1,193 @@
+//! Request extractors that turn malformed input into precise problem+json errors:
+//! a JSON body whose type errors carry the JSON Pointer of the offending field, and
+//! pagination/sorting query parameters with bounds.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::api::AppState;
+use crate::error::{ApiError, FieldError};
+
+/// A JSON request body. Unlike `web::Json`, errors name the field path (`/orders/2/amount`).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type_ok = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let v = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                v == "application/json" || v.ends_with("+json")
+            })
+            .unwrap_or(false);
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.server.max_body_bytes)
+            .unwrap_or(16 * 1024 * 1024);
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the request body must be JSON (Content-Type: application/json)".into(),
+                ));
+            }
+            let bytes = bytes.await.map_err(|e| {
+                let overflow = matches!(
+                    e.as_error::<actix_web::error::PayloadError>(),
+                    Some(actix_web::error::PayloadError::Overflow)
+                ) || e.to_string().contains("size limit");
+                if overflow {
+                    ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
+                } else {
+                    ApiError::BadRequest(format!("could not read the request body: {e}"))
+                }
+            })?;
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// Parses JSON with the failing field's path in the error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        let path = json_pointer(e.path());
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::Validation(vec![FieldError::new(
+                path,
+                strip_position(&inner.to_string()),
+            )]),
+            _ => ApiError::BadRequest(format!("malformed JSON: {inner}")),
+        }
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Converts serde_path_to_error's dotted path into a JSON Pointer.
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        out.push('/');
+        match seg {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"))
+            }
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
+}
+
+/// `?limit=&offset=&sort=` for list endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page (default from config `api.default_page_size`, at most `api.max_page_size`).
+    pub limit: Option<u64>,
+    /// Items to skip.
+    pub offset: Option<u64>,
+    /// Sort field; prefix with `-` for descending (e.g. `-created_at`).
+    pub sort: Option<String>,
+}
+
+/// A validated page request.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub limit: u64,
+    pub offset: u64,
+    pub sort_field: String,
+    pub descending: bool,
+}
+
+impl PageQuery {
+    /// Validates limit and sort against the allowed fields (the first one is the default).
+    pub fn validate(&self, state: &AppState, sortable: &[&str]) -> Result<Page, ApiError> {
+        let api = &state.settings.api;
+        let limit = self.limit.unwrap_or(api.default_page_size);
+        if limit == 0 || limit > api.max_page_size {
+            return Err(ApiError::field(
+                "limit",
+                format!("must be between 1 and {}", api.max_page_size),
+            ));
+        }
+        let raw = self.sort.clone().unwrap_or_else(|| sortable[0].to_string());
+        let (descending, field) = match raw.strip_prefix('-') {
+            Some(f) => (true, f.to_string()),
+            None => (false, raw.clone()),
+        };
+        if !sortable.contains(&field.as_str()) {
+            return Err(ApiError::field(
+                "sort",
+                format!(
+                    "`{raw}` is not sortable; use one of: {}",
+                    sortable.join(", ")
+                ),
+            ));
+        }
+        Ok(Page {
+            limit,
+            offset: self.offset.unwrap_or(0),
+            sort_field: field,
+            descending,
+        })
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// Number of items matching the filters, over all pages.
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// Deserializes a field that distinguishes "absent" (None) from "null" (Some(None)),
+/// so PATCH can clear a value.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A money amount in major units, given as a JSON string ("1234.50") or number (1234.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmountInput(pub String);
+
+impl<'de> Deserialize<'de> for AmountInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(AmountInput(s)),
+            serde_json::Value::Number(n) => Ok(AmountInput(n.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a decimal amount as string or number, found {other}"
+            ))),
+        }
+    }
+}

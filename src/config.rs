@@ -1,0 +1,327 @@
+//! Layered configuration: `config/default.toml` (compiled in, so the binary runs from any
+//! folder), then `config/<profile>.toml` if present, then `ABM_*` environment variables.
+//! The merged result is validated before anything starts; every error names its key.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+use crate::domain::{Currency, LanguageTag, Timezone};
+
+/// The compiled-in defaults; the same text as `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub api: ApiSettings,
+    pub defaults: DefaultSettings,
+    pub import: ImportSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// May hold a password, so `Debug` redacts it.
+    pub url: String,
+    pub max_connections: u32,
+    pub migrate_on_start: bool,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
+/// Hides the password of a connection URL so it can be logged.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    pub default_page_size: u64,
+    pub max_page_size: u64,
+    pub max_batch_orders: usize,
+    pub idempotency_ttl_hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultSettings {
+    pub timezone: Timezone,
+    pub currency: Currency,
+    pub language: LanguageTag,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSettings {
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration problem, phrased for the person starting the service.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Where to read configuration from. `Default` reads `config/` in the working directory.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// Folder holding `<profile>.toml`; defaults to `./config`.
+    pub dir: Option<PathBuf>,
+    /// Profile name (`ABM_PROFILE` when unset).
+    pub profile: Option<String>,
+    /// Extra file merged after the profile file (`abm --config FILE`).
+    pub file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads, merges and validates the configuration from files and the process environment.
+    pub fn load(source: &ConfigSource) -> Result<Settings, ConfigError> {
+        Self::load_with_env(source, Env::prefixed("ABM_").split("__"))
+    }
+
+    /// Like [`Settings::load`] but with explicit environment pairs (used by tests).
+    pub fn load_from_pairs(
+        source: &ConfigSource,
+        pairs: &[(&str, &str)],
+    ) -> Result<Settings, ConfigError> {
+        let mut figment = Self::files(source)?;
+        for (k, v) in pairs {
+            let key = k
+                .strip_prefix("ABM_")
+                .unwrap_or(k)
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            figment = figment.merge(figment::providers::Serialized::default(&key, toml_value(v)));
+        }
+        Self::finish(figment)
+    }
+
+    fn load_with_env(source: &ConfigSource, env: Env) -> Result<Settings, ConfigError> {
+        // ABM_PROFILE selects the profile file; it is not a setting itself.
+        let env = env.ignore(&["profile"]);
+        Self::finish(Self::files(source)?.merge(env))
+    }
+
+    fn files(source: &ConfigSource) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        let profile = source
+            .profile
+            .clone()
+            .or_else(|| std::env::var("ABM_PROFILE").ok())
+            .filter(|p| !p.is_empty());
+        let dir = source
+            .dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("config"));
+        if let Some(profile) = profile {
+            if profile != "default" {
+                let path = dir.join(format!("{profile}.toml"));
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "profile `{profile}`: file {} not found",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+        }
+        if let Some(file) = &source.file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        Ok(figment)
+    }
+
+    fn finish(figment: Figment) -> Result<Settings, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let messages: Vec<String> = e.into_iter().map(describe_figment_error).collect();
+            ConfigError(messages.join("; "))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks rules that types alone cannot express.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let err = |key: &str, msg: &str| Err(ConfigError(format!("`{key}`: {msg}")));
+        if self.server.host.trim().is_empty() {
+            return err("server.host", "must not be empty");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return err("server.max_body_bytes", "must be at least 1024");
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return err(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return err("database.max_connections", "must be at least 1");
+        }
+        if self.api.default_page_size == 0 || self.api.default_page_size > self.api.max_page_size {
+            return err(
+                "api.default_page_size",
+                "must be between 1 and api.max_page_size",
+            );
+        }
+        if self.api.max_batch_orders == 0 {
+            return err("api.max_batch_orders", "must be at least 1");
+        }
+        if self.import.batch_size == 0 || self.import.batch_size > 5000 {
+            return err("import.batch_size", "must be between 1 and 5000");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return err("log.level", "is not a valid log filter");
+        }
+        Ok(())
+    }
+
+    /// The folder of an SQLite database file, so it can be created before connecting.
+    pub fn sqlite_dir(&self) -> Option<&Path> {
+        let rest = self.database.url.strip_prefix("sqlite:")?;
+        let rest = rest.trim_start_matches("//");
+        let path = rest.split('?').next()?;
+        if path.is_empty() || path == ":memory:" {
+            return None;
+        }
+        Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+}
+
+/// Interprets an environment-style string the way figment's `Env` does (numbers, booleans).
+fn toml_value(raw: &str) -> figment::value::Value {
+    raw.parse::<figment::value::Value>()
+        .unwrap_or_else(|_| figment::value::Value::from(raw.to_string()))
+}
+
+fn describe_figment_error(e: figment::Error) -> String {
+    let key = if e.path.is_empty() {
+        None
+    } else {
+        Some(e.path.join("."))
+    };
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| format!(" (from {})", m.name))
+        .unwrap_or_default();
+    match key {
+        Some(key) => format!("`{key}`: {}{source}", e.kind),
+        None => format!("{}{source}", e.kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load_from_pairs(&ConfigSource::default(), &[]).expect("defaults");
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.database.url, "sqlite://data/abm.db?mode=rwc");
+        assert_eq!(s.sqlite_dir(), Some(Path::new("data")));
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let s = Settings::load_from_pairs(
+            &ConfigSource::default(),
+            &[
+                ("ABM_SERVER__PORT", "9090"),
+                ("ABM_DATABASE__URL", "postgres://u@h/db"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(s.server.port, 9090);
+        assert_eq!(s.sqlite_dir(), None);
+    }
+
+    #[test]
+    fn invalid_value_names_the_key() {
+        let e =
+            Settings::load_from_pairs(&ConfigSource::default(), &[("ABM_SERVER__PORT", "eighty")])
+                .expect_err("must fail");
+        assert!(e.to_string().contains("server.port"), "{e}");
+    }
+
+    #[test]
+    fn bad_timezone_names_the_key() {
+        let e = Settings::load_from_pairs(
+            &ConfigSource::default(),
+            &[("ABM_DEFAULTS__TIMEZONE", "Mars/Olympus")],
+        )
+        .expect_err("must fail");
+        assert!(e.to_string().contains("defaults.timezone"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let e = Settings::load_from_pairs(&ConfigSource::default(), &[("ABM_SERVER__PROT", "1")])
+            .expect_err("must fail");
+        assert!(e.to_string().contains("prot"), "{e}");
+    }
+
+    #[test]
+    fn password_is_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

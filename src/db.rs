@@ -1,0 +1,76 @@
+//! Database connection and the few places where SQLite and PostgreSQL differ.
+//! Everything else uses portable sea-orm / sea-query code.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+use crate::config::{DatabaseSettings, redact_url};
+
+/// Opens a pool. For SQLite the file's folder is created, WAL mode and foreign keys are on.
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    if let Some(path) = sqlite_path(&settings.url) {
+        if let Some(dir) = std::path::Path::new(&path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create database folder {}: {e}", dir.display())
+                })?;
+            }
+        }
+    }
+    let mut opts = ConnectOptions::new(settings.url.clone());
+    opts.max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    Database::connect(opts).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to database {}: {e}",
+            redact_url(&settings.url)
+        )
+    })
+}
+
+/// Applies all pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// Cheap liveness query used by `/health/ready`.
+pub async fn ping(db: &DatabaseConnection) -> anyhow::Result<()> {
+    db.execute_unprepared("SELECT 1").await?;
+    Ok(())
+}
+
+/// Whether this connection talks to PostgreSQL.
+pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// Largest number of bind parameters one statement may carry on this backend.
+pub fn max_bind_params(db: &impl ConnectionTrait) -> usize {
+    match db.get_database_backend() {
+        DbBackend::Postgres => 65_000,
+        // SQLite's SQLITE_MAX_VARIABLE_NUMBER is 32,766 since 3.32.
+        _ => 32_000,
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(path.to_string())
+    }
+}

@@ -1,0 +1,499 @@
+//! Domain value types shared by every part. Untrusted text becomes one of these once, at the
+//! edge (API, CSV/XLSX import, config); inside, functions take the parsed type. Every parser
+//! returns a short human message that callers attach to a field path or a CSV column.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A stable identifier chosen by the customer's own systems (CRM, ERP).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if s.chars().count() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters", Self::MAX_LEN));
+        }
+        if s.chars().any(|c| c.is_control() || c == '/') {
+            return Err("must not contain control characters or '/'".into());
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A syntactically valid e-mail address, stored as given (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        if s.len() > 254 {
+            return Err("must be at most 254 characters".into());
+        }
+        email_address::EmailAddress::from_str(s)
+            .map_err(|e| format!("`{s}` is not a valid e-mail address ({e})"))?;
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// An IANA timezone name such as `Asia/Ho_Chi_Minh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timezone(pub chrono_tz::Tz);
+
+impl Timezone {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        chrono_tz::Tz::from_str(s)
+            .map(Timezone)
+            .map_err(|_| format!("`{s}` is not an IANA timezone (e.g. Europe/Berlin)"))
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl<'de> Deserialize<'de> for Timezone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timezone::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An ISO 4217 currency; knows how many minor units (decimals) it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Currency(pub iso_currency::Currency);
+
+impl Currency {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        let upper = s.to_ascii_uppercase();
+        if upper.len() != 3 {
+            return Err(format!("`{s}` is not an ISO 4217 currency code (e.g. USD)"));
+        }
+        iso_currency::Currency::from_code(&upper)
+            .map(Currency)
+            .ok_or_else(|| format!("`{s}` is not an ISO 4217 currency code (e.g. USD)"))
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.0.code()
+    }
+
+    /// Decimal places of the minor unit (2 for USD, 0 for VND and JPY, 3 for BHD).
+    pub fn exponent(&self) -> u32 {
+        // Funds and metals have no exponent; treat them as whole units with 2 decimals.
+        self.0.exponent().map(u32::from).unwrap_or(2)
+    }
+
+    /// Parses a decimal amount in major units ("1234.5") into exact minor units.
+    pub fn parse_amount(&self, raw: &str) -> Result<i64, String> {
+        parse_decimal(raw, self.exponent()).map_err(|e| format!("{e} (currency {})", self.code()))
+    }
+
+    /// Formats minor units as a decimal string with the currency's decimals ("1234.50").
+    pub fn format_amount(&self, minor: i64) -> String {
+        format_decimal(minor, self.exponent())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Currency::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a plain decimal number into an integer scaled by 10^`scale`, exactly.
+/// Accepts an optional sign, digits, and at most `scale` decimals; no exponents, no grouping.
+pub fn parse_decimal(raw: &str, scale: u32) -> Result<i64, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let (neg, digits) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int_part, frac_part) = match digits.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (digits, ""),
+    };
+    let bad = || format!("`{s}` is not a decimal number");
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let frac_trimmed = frac_part.trim_end_matches('0');
+    if frac_trimmed.len() > scale as usize {
+        return Err(match scale {
+            0 => format!("`{s}` must be a whole number"),
+            1 => format!("`{s}` has more than 1 decimal place"),
+            _ => format!("`{s}` has more than {scale} decimal places"),
+        });
+    }
+    let too_large = || format!("`{s}` is too large");
+    let mut value: i64 = 0;
+    for b in int_part.bytes() {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i64::from(b - b'0')))
+            .ok_or_else(too_large)?;
+    }
+    let mut frac_digits = frac_trimmed.bytes();
+    for _ in 0..scale {
+        let d = frac_digits.next().map(|b| i64::from(b - b'0')).unwrap_or(0);
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(d))
+            .ok_or_else(too_large)?;
+    }
+    Ok(if neg { -value } else { value })
+}
+
+/// Formats an integer scaled by 10^`scale` as a decimal string.
+pub fn format_decimal(value: i64, scale: u32) -> String {
+    if scale == 0 {
+        return value.to_string();
+    }
+    let sign = if value < 0 { "-" } else { "" };
+    let abs = value.unsigned_abs();
+    let div = 10u64.pow(scale);
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / div,
+        abs % div,
+        width = scale as usize
+    )
+}
+
+/// An ISO 3166-1 alpha-2 country code, upper-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountryCode(String);
+
+impl CountryCode {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim().to_ascii_uppercase();
+        if iso_currency::Country::from_str(&s).is_ok() {
+            Ok(Self(s))
+        } else {
+            Err(format!(
+                "`{}` is not an ISO 3166-1 alpha-2 country code (e.g. DE, VN)",
+                raw.trim()
+            ))
+        }
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A BCP 47 language tag such as `en`, `vi` or `pt-BR` (syntax checked, case normalised).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanguageTag(String);
+
+impl LanguageTag {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        let bad = || format!("`{s}` is not a language tag (e.g. en, vi, pt-BR)");
+        let mut parts = s.split(['-', '_']);
+        let lang = parts.next().unwrap_or_default();
+        if !(2..=3).contains(&lang.len()) || !lang.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(bad());
+        }
+        let mut out = lang.to_ascii_lowercase();
+        for p in parts {
+            if !(1..=8).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(bad());
+            }
+            out.push('-');
+            if p.len() == 2 {
+                out.push_str(&p.to_ascii_uppercase());
+            } else {
+                out.push_str(p);
+            }
+        }
+        Ok(Self(out))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for LanguageTag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        LanguageTag::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Earliest and latest years accepted for business dates (orders, relationship history).
+pub const MIN_YEAR: i32 = 1900;
+pub const MAX_YEAR: i32 = 2100;
+
+fn check_year(year: i32, s: &str) -> Result<(), String> {
+    if (MIN_YEAR..=MAX_YEAR).contains(&year) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is out of range (years {MIN_YEAR}–{MAX_YEAR})"
+        ))
+    }
+}
+
+/// Parses a calendar date `YYYY-MM-DD`.
+pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
+    let s = raw.trim();
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)"))?;
+    check_year(d.year(), s)?;
+    Ok(d)
+}
+
+/// Parses a date (`YYYY-MM-DD`, taken as midnight UTC) or an RFC 3339 timestamp.
+/// A timestamp without offset (`YYYY-MM-DDTHH:MM:SS`) is taken as UTC.
+pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
+    let s = raw.trim();
+    let bad =
+        || format!("`{s}` is not a date (YYYY-MM-DD) or RFC 3339 timestamp (2024-05-01T10:00:00Z)");
+    let ts = if s.len() == 10 {
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
+        Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).ok_or_else(bad)?)
+    } else if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        t.with_timezone(&Utc)
+    } else {
+        let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+            .map_err(|_| bad())?;
+        Utc.from_utc_datetime(&naive)
+    };
+    check_year(ts.year(), s)?;
+    Ok(ts)
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+        #[schema(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(raw: &str) -> Result<Self, String> {
+                let s = raw.trim();
+                match s.to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        "`{s}` is not one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// A stakeholder's role in the account's decision map.
+    StakeholderRole {
+        DecisionMaker => "decision_maker",
+        EconomicBuyer => "economic_buyer",
+        Influencer => "influencer",
+        Champion => "champion",
+        Gatekeeper => "gatekeeper",
+        User => "user",
+    }
+);
+
+string_enum!(
+    /// Whether we may contact a stakeholder for marketing.
+    Consent {
+        Unknown => "unknown",
+        Granted => "granted",
+        Withdrawn => "withdrawn",
+    }
+);
+
+string_enum!(
+    /// What happened in one entry of the relationship history.
+    RelationshipKind {
+        Delivery => "delivery",
+        Tender => "tender",
+        Meeting => "meeting",
+        Proposal => "proposal",
+        Complaint => "complaint",
+        Contract => "contract",
+        Visit => "visit",
+        Call => "call",
+        Other => "other",
+    }
+);
+
+string_enum!(
+    /// Result of a tender, proposal or other relationship entry.
+    Outcome {
+        Won => "won",
+        Lost => "lost",
+        Pending => "pending",
+    }
+);
+
+/// Parses a yes/no cell: true/false, yes/no, 1/0, y/n (case-insensitive).
+pub fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "1" => Ok(true),
+        "false" | "no" | "n" | "0" => Ok(false),
+        _ => Err(format!("`{}` is not a boolean (true/false)", raw.trim())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(parse_decimal("1234.5", 2), Ok(123450));
+        assert_eq!(parse_decimal("-0.01", 2), Ok(-1));
+        assert_eq!(parse_decimal("7", 0), Ok(7));
+        assert_eq!(parse_decimal("7.000", 0), Ok(7));
+        assert_eq!(parse_decimal(".5", 2), Ok(50));
+        assert!(parse_decimal("1.234", 2).unwrap_err().contains("2 decimal"));
+        assert!(parse_decimal("1e5", 2).is_err());
+        assert!(parse_decimal("", 2).is_err());
+        assert!(parse_decimal("-", 2).is_err());
+        assert!(
+            parse_decimal("99999999999999999999", 2)
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
+
+    #[test]
+    fn currencies_know_their_decimals() {
+        let vnd = Currency::parse("vnd").expect("VND");
+        assert_eq!(vnd.exponent(), 0);
+        assert!(vnd.parse_amount("10.5").is_err());
+        let usd = Currency::parse("USD").expect("USD");
+        assert_eq!(usd.format_amount(123450), "1234.50");
+        assert!(Currency::parse("XXY").is_err());
+    }
+
+    #[test]
+    fn timestamps_accept_dates_and_rfc3339() {
+        assert_eq!(
+            parse_timestamp("2024-02-29").expect("date").to_rfc3339(),
+            "2024-02-29T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_timestamp("2024-05-01T10:00:00+07:00")
+                .expect("ts")
+                .to_rfc3339(),
+            "2024-05-01T03:00:00+00:00"
+        );
+        assert!(parse_timestamp("2023-02-29").is_err());
+        assert!(
+            parse_timestamp("1850-01-01")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn simple_values_parse() {
+        assert!(Timezone::parse("Asia/Ho_Chi_Minh").is_ok());
+        assert!(Timezone::parse("Mars/Base").is_err());
+        assert!(CountryCode::parse("vn").is_ok());
+        assert!(CountryCode::parse("XX").is_err());
+        assert_eq!(LanguageTag::parse("pt_br").expect("tag").as_str(), "pt-BR");
+        assert!(LanguageTag::parse("english!").is_err());
+        assert!(Email::parse("a@b.co").is_ok());
+        assert!(Email::parse("not-an-email").is_err());
+        assert!(ExternalId::parse("  ").is_err());
+        assert!(ExternalId::parse("a/b").is_err());
+        assert_eq!(
+            StakeholderRole::parse("Decision_Maker"),
+            Ok(StakeholderRole::DecisionMaker)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decimal_round_trips(v in -1_000_000_000_000i64..1_000_000_000_000, scale in 0u32..4) {
+            prop_assert_eq!(parse_decimal(&format_decimal(v, scale), scale), Ok(v));
+        }
+
+        #[test]
+        fn decimal_parser_never_panics(s in "\\PC{0,30}") {
+            let _ = parse_decimal(&s, 2);
+        }
+    }
+}

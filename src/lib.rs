@@ -1,0 +1,19 @@
+//! abm — a self-hosted account-based-marketing campaign engine for key accounts.
+//!
+//! The binary (`src/main.rs`) only parses the command line; everything lives here so the tests
+//! drive the same code. See `../shared/DESIGN.md` for the map of parts.
+
+pub mod accounts;
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod entities;
+pub mod error;
+pub mod import;
+pub mod orders;
+pub mod startup;
+pub mod telemetry;

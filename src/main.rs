@@ -1,0 +1,371 @@
+//! The `abm` command line. It parses arguments and hands off to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use abm::clock::{SharedClock, SystemClock};
+use abm::config::{ConfigSource, Settings};
+use abm::import::{ImportError, ImportSummary, Progress};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// abm — account-based-marketing campaign engine for key accounts.
+///
+/// With no command, `abm` runs `serve`. Configuration comes from config/default.toml (built
+/// in), config/<profile>.toml and ABM_* environment variables (e.g. ABM_DATABASE__URL).
+#[derive(Parser)]
+#[command(name = "abm", version, about, long_about)]
+struct Cli {
+    /// Configuration profile: also reads config/<PROFILE>.toml [env: ABM_PROFILE]
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// Extra configuration file merged after the profile file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (migrating the database first unless database.migrate_on_start=false).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Import accounts, stakeholders or orders from a CSV or XLSX file, all or nothing.
+    ///
+    /// Rows are upserted by external_id, so importing the same file twice changes nothing.
+    /// If any row is invalid nothing is written, every bad row is listed as
+    /// `row N, column C: reason`, and the exit code is 1.
+    Import {
+        /// What the file holds.
+        kind: ImportKind,
+        /// A .csv (UTF-8, header row) or .xlsx file.
+        file: PathBuf,
+        /// Worksheet to read from an XLSX file (default: the first).
+        #[arg(long)]
+        sheet: Option<String>,
+        /// Orders only: create accounts that do not exist yet instead of rejecting the row.
+        #[arg(long)]
+        create_accounts: bool,
+        /// Do not draw a progress bar even on a terminal.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Fill the database with realistic, deterministic synthetic accounts, dossiers and orders.
+    Demo {
+        /// Number of accounts to create.
+        #[arg(long, default_value_t = 1000)]
+        accounts: u32,
+        /// Random seed; the same seed and end date give the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Last day of order history (default: today). Two years of orders end here.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        end: Option<String>,
+        /// Also write the generated orders to this CSV file (the `abm import orders` format).
+        #[arg(long, value_name = "FILE")]
+        orders_csv: Option<PathBuf>,
+        /// Only write the orders CSV; do not touch the database.
+        #[arg(long, requires = "orders_csv")]
+        csv_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once; only its hash is stored.
+    Create {
+        /// A label saying who or what uses the token.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its prefix (the part after `abm_`) or its full text.
+    Revoke { prefix: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportKind {
+    Accounts,
+    Stakeholders,
+    Orders,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let source = ConfigSource {
+        dir: None,
+        profile: cli.profile.clone(),
+        file: cli.config.clone(),
+    };
+    let settings = match Settings::load(&source) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    match command {
+        Command::Serve => {
+            abm::telemetry::init(&settings.log);
+            let app = abm::startup::Application::build(settings.clone(), clock).await?;
+            tracing::info!(
+                address = %format!("http://{}:{}", settings.server.host, app.port()),
+                database = %abm::config::redact_url(&settings.database.url),
+                "abm is listening; API docs at /docs/"
+            );
+            app.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let db = abm::db::connect(&settings.database).await?;
+            abm::db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(cmd) => {
+            let db = connect_migrated(&settings).await?;
+            match cmd {
+                TokenCommand::Create { name } => {
+                    let (row, token) = abm::auth::create_token(&db, clock.as_ref(), &name).await?;
+                    eprintln!(
+                        "created token `{}` (prefix {}); it is shown only now:",
+                        row.name, row.prefix
+                    );
+                    println!("{}", token.0);
+                }
+                TokenCommand::List => {
+                    for t in abm::auth::list_tokens(&db).await? {
+                        println!(
+                            "{}\t{}\tcreated {}\t{}",
+                            t.prefix,
+                            t.name,
+                            t.created_at.format("%Y-%m-%d %H:%M"),
+                            if t.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            }
+                        );
+                    }
+                }
+                TokenCommand::Revoke { prefix } => {
+                    if !abm::auth::revoke_token(&db, clock.as_ref(), &prefix).await? {
+                        eprintln!("error: no token with prefix `{prefix}`");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    println!("revoked");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            kind,
+            file,
+            sheet,
+            create_accounts,
+            no_progress,
+        } => {
+            let db = connect_migrated(&settings).await?;
+            let bar = ProgressBar::new(!no_progress, &file);
+            let started = Instant::now();
+            let result = match kind {
+                ImportKind::Orders => {
+                    let opts = abm::orders::import::OrderImportOptions {
+                        create_accounts,
+                        sheet,
+                    };
+                    abm::orders::import::import_orders(
+                        &db,
+                        clock.as_ref(),
+                        &settings,
+                        &file,
+                        &opts,
+                        &bar,
+                    )
+                    .await
+                }
+                ImportKind::Accounts => {
+                    abm::accounts::import::import_accounts(
+                        &db,
+                        clock.as_ref(),
+                        &settings,
+                        &file,
+                        sheet.as_deref(),
+                        &bar,
+                    )
+                    .await
+                }
+                ImportKind::Stakeholders => {
+                    abm::accounts::import::import_stakeholders(
+                        &db,
+                        clock.as_ref(),
+                        &file,
+                        sheet.as_deref(),
+                        &bar,
+                    )
+                    .await
+                }
+            };
+            bar.finish();
+            Ok(report_import(kind, &file, result, started))
+        }
+        Command::Demo {
+            accounts,
+            seed,
+            end,
+            orders_csv,
+            csv_only,
+        } => {
+            let end = match end {
+                Some(e) => {
+                    abm::domain::parse_date(&e).map_err(|m| anyhow::anyhow!("--end: {m}"))?
+                }
+                None => clock.now().date_naive(),
+            };
+            let opts = abm::demo::DemoOptions {
+                accounts,
+                seed,
+                end,
+                orders_csv,
+            };
+            let started = Instant::now();
+            let db = if csv_only {
+                None
+            } else {
+                Some(connect_migrated(&settings).await?)
+            };
+            let stats = abm::demo::generate(db.as_ref(), clock.as_ref(), &settings, &opts).await?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "demo data: {} accounts, {} managers, {} stakeholders, {} orders in {:.1}s (seed {seed}, history ending {end})",
+                stats.accounts, stats.managers, stats.stakeholders, stats.orders, secs
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn connect_migrated(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = abm::db::connect(&settings.database).await?;
+    abm::db::migrate(&db).await?;
+    Ok(db)
+}
+
+fn report_import(
+    kind: ImportKind,
+    file: &std::path::Path,
+    result: Result<(ImportSummary, Vec<String>), ImportError>,
+    started: Instant,
+) -> ExitCode {
+    let what = match kind {
+        ImportKind::Accounts => "accounts",
+        ImportKind::Stakeholders => "stakeholders",
+        ImportKind::Orders => "orders",
+    };
+    match result {
+        Ok((s, warnings)) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            let related = match kind {
+                ImportKind::Orders => format!(", {} accounts created", s.created_related),
+                ImportKind::Accounts => format!(", {} managers created", s.created_related),
+                ImportKind::Stakeholders => String::new(),
+            };
+            println!(
+                "imported {what} from {}: {} rows, {} written, {} unchanged{related} in {:.2}s ({:.0} rows/s)",
+                file.display(),
+                s.rows,
+                s.written,
+                s.unchanged,
+                secs,
+                s.rows as f64 / secs
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ImportError::Rows { count, shown }) => {
+            for e in &shown {
+                eprintln!("{}: {e}", file.display());
+            }
+            if count > shown.len() as u64 {
+                eprintln!("… and {} more", count - shown.len() as u64);
+            }
+            eprintln!(
+                "error: {count} invalid row(s) in {}; nothing was imported",
+                file.display()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}; nothing was imported");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A progress bar on a terminal; silent otherwise.
+struct ProgressBar(Option<indicatif::ProgressBar>);
+
+impl ProgressBar {
+    fn new(enabled: bool, file: &std::path::Path) -> Self {
+        use std::io::IsTerminal;
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Self(Some(bar))
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for ProgressBar {
+    fn rows(&self, rows: u64, bytes: u64) {
+        if let Some(b) = &self.0 {
+            if bytes > 0 {
+                b.set_position(bytes);
+            }
+            b.set_message(format!("{rows} rows"));
+        }
+    }
+}

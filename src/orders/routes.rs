@@ -1,0 +1,112 @@
+//! HTTP routes for orders. Orders are addressed by their `external_id`.
+
+use actix_web::{HttpResponse, delete, get, post, put, web};
+
+use super::model::*;
+use super::service::{self as svc, OrderFilter};
+use crate::api::State;
+use crate::api::extract::{JsonBody, PageQuery, Paged};
+use crate::error::{ApiError, Problem};
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_orders)
+        .service(create_order)
+        .service(ingest_batch)
+        .service(get_order)
+        .service(put_order)
+        .service(delete_order);
+}
+
+/// List orders, newest first by default; sort by `ordered_at`, `amount`, `external_id`, `id`.
+#[utoipa::path(tag = "orders", params(PageQuery, OrderFilter),
+    responses((status = 200, body = Paged<OrderView>), (status = 422, body = Problem)))]
+#[get("/orders")]
+async fn list_orders(
+    state: State,
+    page: web::Query<PageQuery>,
+    filter: web::Query<OrderFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(&state, svc::ORDER_SORTS)?;
+    Ok(HttpResponse::Ok().json(svc::list_orders(&state.db, &page, &filter).await?))
+}
+
+/// Record one order; 409 if its external id exists (use PUT to replace).
+#[utoipa::path(tag = "orders", request_body = OrderInput,
+    responses((status = 201, body = OrderView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[post("/orders")]
+async fn create_order(state: State, body: JsonBody<OrderInput>) -> Result<HttpResponse, ApiError> {
+    let row = svc::prepare_one(&state.db, &body.0).await?;
+    if svc::count_existing(&state.db, &[row.external_id.as_str()]).await? > 0 {
+        return Err(ApiError::Conflict {
+            code: "already_exists",
+            detail: format!(
+                "an order with external_id `{}` already exists",
+                row.external_id
+            ),
+        });
+    }
+    svc::upsert_rows(&state.db, std::slice::from_ref(&row), state.clock.now()).await?;
+    Ok(HttpResponse::Created().json(svc::find_order(&state.db, &row.external_id).await?))
+}
+
+/// Upsert up to `api.max_batch_orders` (default 10,000) orders by external id, all or nothing.
+/// Sending the same batch again changes nothing (`unchanged` counts those orders).
+#[utoipa::path(tag = "orders", request_body = OrderBatch,
+    responses((status = 200, body = BatchResult), (status = 422, body = Problem)))]
+#[post("/orders/batch")]
+async fn ingest_batch(state: State, body: JsonBody<OrderBatch>) -> Result<HttpResponse, ApiError> {
+    let result = svc::ingest_batch(
+        &state.db,
+        state.clock.as_ref(),
+        &body.0.orders,
+        state.settings.api.max_batch_orders,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Get an order by external id.
+#[utoipa::path(tag = "orders", responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
+#[get("/orders/{external_id}")]
+async fn get_order(state: State, external_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(svc::find_order(&state.db, &external_id).await?))
+}
+
+/// Create or replace an order; the path's external id wins over the body's.
+#[utoipa::path(tag = "orders", request_body = OrderInput,
+    responses((status = 200, body = OrderView), (status = 201, body = OrderView), (status = 422, body = Problem)))]
+#[put("/orders/{external_id}")]
+async fn put_order(
+    state: State,
+    external_id: web::Path<String>,
+    body: JsonBody<OrderInput>,
+) -> Result<HttpResponse, ApiError> {
+    let mut input = body.0;
+    if input.external_id.trim() != external_id.as_str() {
+        return Err(ApiError::field(
+            "/external_id",
+            "must match the external id in the URL",
+        ));
+    }
+    input.external_id = external_id.into_inner();
+    let row = svc::prepare_one(&state.db, &input).await?;
+    let existed = svc::count_existing(&state.db, &[row.external_id.as_str()]).await? > 0;
+    svc::upsert_rows(&state.db, std::slice::from_ref(&row), state.clock.now()).await?;
+    let view = svc::find_order(&state.db, &row.external_id).await?;
+    Ok(if existed {
+        HttpResponse::Ok().json(view)
+    } else {
+        HttpResponse::Created().json(view)
+    })
+}
+
+/// Delete an order.
+#[utoipa::path(tag = "orders", responses((status = 204), (status = 404, body = Problem)))]
+#[delete("/orders/{external_id}")]
+async fn delete_order(
+    state: State,
+    external_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    svc::delete_order(&state.db, &external_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

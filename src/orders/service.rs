@@ -1,0 +1,365 @@
+//! Order storage. `upsert_rows` is the one write path for orders: API batches and file imports
+//! both use it, in chunks sized to the backend's bind-parameter limit. An upsert only touches a
+//! stored order when a value differs, so re-sending the same data changes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use super::model::*;
+use crate::api::extract::{Page, Paged};
+use crate::clock::Clock;
+use crate::entities::{account, order};
+use crate::error::{ApiError, FieldError, FieldErrors};
+
+const ORDER_COLUMNS: usize = 9;
+
+/// Account id and currency by external id, for the given external ids that exist.
+pub async fn resolve_accounts(
+    db: &impl ConnectionTrait,
+    external_ids: &[String],
+) -> Result<HashMap<String, (i64, String)>, DbErr> {
+    let mut out = HashMap::with_capacity(external_ids.len());
+    for chunk in external_ids.chunks(crate::db::max_bind_params(db) / 2) {
+        let rows: Vec<(i64, String, String)> = account::Entity::find()
+            .select_only()
+            .column(account::Column::Id)
+            .column(account::Column::ExternalId)
+            .column(account::Column::Currency)
+            .filter(account::Column::ExternalId.is_in(chunk.iter().map(String::as_str)))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, ext, cur) in rows {
+            out.insert(ext, (id, cur));
+        }
+    }
+    Ok(out)
+}
+
+/// How many of these order external ids are already stored.
+pub async fn count_existing(
+    db: &impl ConnectionTrait,
+    external_ids: &[&str],
+) -> Result<u64, DbErr> {
+    let mut n = 0;
+    for chunk in external_ids.chunks(crate::db::max_bind_params(db) / 2) {
+        n += order::Entity::find()
+            .filter(order::Column::ExternalId.is_in(chunk.iter().copied()))
+            .count(db)
+            .await?;
+    }
+    Ok(n)
+}
+
+/// Inserts or updates orders by external id; returns how many rows were inserted or changed.
+pub async fn upsert_rows(
+    db: &impl ConnectionTrait,
+    rows: &[OrderRow],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let per_statement = (crate::db::max_bind_params(db) / ORDER_COLUMNS).min(5000);
+    let mut affected = 0;
+    for chunk in rows.chunks(per_statement) {
+        affected += upsert_chunk(db, chunk, now).await?;
+    }
+    Ok(affected)
+}
+
+async fn upsert_chunk(
+    db: &impl ConnectionTrait,
+    rows: &[OrderRow],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use order::Column as C;
+    let mut insert = Query::insert();
+    insert.into_table(order::Entity).columns([
+        C::ExternalId,
+        C::AccountId,
+        C::OrderedAt,
+        C::AmountMinor,
+        C::MarginMinor,
+        C::Currency,
+        C::OfferCode,
+        C::CreatedAt,
+        C::UpdatedAt,
+    ]);
+    for r in rows {
+        insert
+            .values([
+                r.external_id.clone().into(),
+                r.account_id.into(),
+                r.ordered_at.into(),
+                r.amount_minor.into(),
+                r.margin_minor.into(),
+                r.currency.clone().into(),
+                r.offer_code.clone().into(),
+                now.into(),
+                now.into(),
+            ])
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+    }
+    let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
+    let stored = |c: C| Expr::col((order::Entity, c));
+    let differs = Expr::expr(stored(C::AccountId).ne(excluded(C::AccountId)))
+        .or(stored(C::OrderedAt).ne(excluded(C::OrderedAt)))
+        .or(stored(C::AmountMinor).ne(excluded(C::AmountMinor)))
+        .or(stored(C::Currency).ne(excluded(C::Currency)))
+        .or(Expr::expr(Func::coalesce([
+            stored(C::MarginMinor),
+            Expr::val(i64::MIN),
+        ]))
+        .ne(Func::coalesce([
+            excluded(C::MarginMinor),
+            Expr::val(i64::MIN),
+        ])))
+        .or(
+            Expr::expr(Func::coalesce([stored(C::OfferCode), Expr::val("")]))
+                .ne(Func::coalesce([excluded(C::OfferCode), Expr::val("")])),
+        );
+    insert.on_conflict(
+        OnConflict::column(C::ExternalId)
+            .update_columns([
+                C::AccountId,
+                C::OrderedAt,
+                C::AmountMinor,
+                C::MarginMinor,
+                C::Currency,
+                C::OfferCode,
+                C::UpdatedAt,
+            ])
+            .action_and_where(differs)
+            .to_owned(),
+    );
+    Ok(db.execute(&insert).await?.rows_affected())
+}
+
+/// Validates and stores a batch of orders, all or nothing.
+pub async fn ingest_batch(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    inputs: &[OrderInput],
+    max: usize,
+) -> Result<BatchResult, ApiError> {
+    if inputs.len() > max {
+        return Err(ApiError::field(
+            "/orders",
+            format!("at most {max} orders per request (got {})", inputs.len()),
+        ));
+    }
+    let mut errors: Vec<FieldError> = Vec::new();
+    let mut parsed = Vec::with_capacity(inputs.len());
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(inputs.len());
+    for (i, o) in inputs.iter().enumerate() {
+        let mut fe = FieldErrors::with_prefix(format!("/orders/{i}"));
+        let raw = RawOrder {
+            external_id: Some(&o.external_id),
+            account_id: &o.account_id,
+            ordered_at: &o.ordered_at,
+            amount: &o.amount.0,
+            margin: o.margin.as_ref().map(|m| m.0.as_str()),
+            currency: o.currency.as_deref(),
+            offer_code: o.offer_code.as_deref(),
+        };
+        if let Some(first) = seen.insert(o.external_id.trim(), i) {
+            fe.push(
+                "external_id",
+                format!("duplicates /orders/{first}/external_id in this batch"),
+            );
+        }
+        let p = raw.parse(0, &mut fe);
+        errors.extend(fe.errors);
+        parsed.push(p);
+    }
+    let wanted: Vec<String> = parsed
+        .iter()
+        .flatten()
+        .map(|p| p.account_external_id.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let accounts = resolve_accounts(db, &wanted).await?;
+    let mut rows = Vec::with_capacity(parsed.len());
+    for (i, p) in parsed.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let mut fe = FieldErrors::with_prefix(format!("/orders/{i}"));
+        match accounts.get(&p.account_external_id) {
+            None => fe.push(
+                "account_id",
+                format!("account `{}` does not exist", p.account_external_id),
+            ),
+            Some((id, currency)) => {
+                if let Some(row) = p.resolve(*id, currency, &mut fe) {
+                    rows.push(row);
+                }
+            }
+        }
+        errors.extend(fe.errors);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let now = clock.now();
+    let txn = db.begin().await?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
+    let existing = count_existing(&txn, &ids).await?;
+    let affected = upsert_rows(&txn, &rows, now).await?;
+    txn.commit().await?;
+    let received = rows.len() as u64;
+    let inserted = received - existing;
+    let updated = affected.saturating_sub(inserted);
+    Ok(BatchResult {
+        received,
+        inserted,
+        updated,
+        unchanged: existing - updated,
+    })
+}
+
+/// Filters for the order list.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderFilter {
+    /// Only orders of this account (external id).
+    pub account_id: Option<String>,
+    /// Orders at or after this date/timestamp.
+    pub from: Option<String>,
+    /// Orders before this date/timestamp.
+    pub to: Option<String>,
+    /// Only orders that redeemed this offer code.
+    pub offer_code: Option<String>,
+}
+
+pub const ORDER_SORTS: &[&str] = &["-ordered_at", "ordered_at", "amount", "external_id", "id"];
+
+pub async fn list_orders(
+    db: &DatabaseConnection,
+    page: &Page,
+    f: &OrderFilter,
+) -> Result<Paged<OrderView>, ApiError> {
+    let mut query = order::Entity::find();
+    if let Some(ext) = &f.account_id {
+        let acc = crate::accounts::service::find_account(db, ext.trim()).await?;
+        query = query.filter(order::Column::AccountId.eq(acc.id));
+    }
+    if let Some(from) = &f.from {
+        let t = crate::domain::parse_timestamp(from).map_err(|e| ApiError::field("from", e))?;
+        query = query.filter(order::Column::OrderedAt.gte(t));
+    }
+    if let Some(to) = &f.to {
+        let t = crate::domain::parse_timestamp(to).map_err(|e| ApiError::field("to", e))?;
+        query = query.filter(order::Column::OrderedAt.lt(t));
+    }
+    if let Some(code) = &f.offer_code {
+        query = query.filter(order::Column::OfferCode.eq(code.trim()));
+    }
+    let total = query.clone().count(db).await?;
+    let col = match page.sort_field.as_str() {
+        "ordered_at" => order::Column::OrderedAt,
+        "amount" => order::Column::AmountMinor,
+        "external_id" => order::Column::ExternalId,
+        _ => order::Column::Id,
+    };
+    let descending = page.descending;
+    let items = query
+        .order_by(
+            col,
+            if descending {
+                sea_orm::Order::Desc
+            } else {
+                sea_orm::Order::Asc
+            },
+        )
+        .order_by_asc(order::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    let account_ids: Vec<i64> = items
+        .iter()
+        .map(|o| o.account_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let names: HashMap<i64, String> = account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .column(account::Column::ExternalId)
+        .filter(account::Column::Id.is_in(account_ids))
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Paged {
+        items: items
+            .into_iter()
+            .map(|o| {
+                let ext = names.get(&o.account_id).cloned().unwrap_or_default();
+                OrderView::new(o, ext)
+            })
+            .collect(),
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
+pub async fn find_order(db: &DatabaseConnection, external_id: &str) -> Result<OrderView, ApiError> {
+    let o = order::Entity::find()
+        .filter(order::Column::ExternalId.eq(external_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("order `{external_id}` not found")))?;
+    let acc = account::Entity::find_by_id(o.account_id)
+        .one(db)
+        .await?
+        .map(|a| a.external_id)
+        .unwrap_or_default();
+    Ok(OrderView::new(o, acc))
+}
+
+/// Validates one order into a row (errors under the root path).
+pub async fn prepare_one(db: &DatabaseConnection, o: &OrderInput) -> Result<OrderRow, ApiError> {
+    let mut fe = FieldErrors::default();
+    let raw = RawOrder {
+        external_id: Some(&o.external_id),
+        account_id: &o.account_id,
+        ordered_at: &o.ordered_at,
+        amount: &o.amount.0,
+        margin: o.margin.as_ref().map(|m| m.0.as_str()),
+        currency: o.currency.as_deref(),
+        offer_code: o.offer_code.as_deref(),
+    };
+    let Some(p) = raw.parse(0, &mut fe) else {
+        return Err(ApiError::Validation(fe.errors));
+    };
+    let accounts = resolve_accounts(db, std::slice::from_ref(&p.account_external_id)).await?;
+    let Some((id, currency)) = accounts.get(&p.account_external_id) else {
+        return Err(ApiError::field(
+            "/account_id",
+            format!("account `{}` does not exist", p.account_external_id),
+        ));
+    };
+    let row = p.resolve(*id, currency, &mut fe);
+    fe.into_result()?;
+    row.ok_or_else(|| ApiError::internal(anyhow::anyhow!("order resolved without errors or row")))
+}
+
+pub async fn delete_order(db: &DatabaseConnection, external_id: &str) -> Result<(), ApiError> {
+    let res = order::Entity::delete_many()
+        .filter(order::Column::ExternalId.eq(external_id))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(ApiError::NotFound(format!(
+            "order `{external_id}` not found"
+        )));
+    }
+    Ok(())
+}
