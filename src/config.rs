@@ -156,8 +156,8 @@ impl Settings {
             .dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("config"));
-        if let Some(profile) = profile {
-            if profile != "default" {
+        if let Some(profile) = profile
+            && profile != "default" {
                 let path = dir.join(format!("{profile}.toml"));
                 if !path.is_file() {
                     return Err(ConfigError(format!(
@@ -167,7 +167,6 @@ impl Settings {
                 }
                 figment = figment.merge(Toml::file_exact(path));
             }
-        }
         if let Some(file) = &source.file {
             if !file.is_file() {
                 return Err(ConfigError(format!(

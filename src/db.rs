@@ -10,15 +10,13 @@ use crate::config::{DatabaseSettings, redact_url};
 
 /// Opens a pool. For SQLite the file's folder is created, WAL mode and foreign keys are on.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
-    if let Some(path) = sqlite_path(&settings.url) {
-        if let Some(dir) = std::path::Path::new(&path).parent() {
-            if !dir.as_os_str().is_empty() {
+    if let Some(path) = sqlite_path(&settings.url)
+        && let Some(dir) = std::path::Path::new(&path).parent()
+            && !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     anyhow::anyhow!("cannot create database folder {}: {e}", dir.display())
                 })?;
             }
-        }
-    }
     let mut opts = ConnectOptions::new(settings.url.clone());
     opts.max_connections(settings.max_connections)
         .min_connections(0)

@@ -70,8 +70,8 @@ pub async fn update_manager(
     d: ManagerDraft,
 ) -> Result<manager::Model, ApiError> {
     let current = get_manager(db, id).await?;
-    if let Some(email) = &d.email {
-        if *email != current.email
+    if let Some(email) = &d.email
+        && *email != current.email
             && manager::Entity::find()
                 .filter(manager::Column::Email.eq(email.as_str()))
                 .one(db)
@@ -83,7 +83,6 @@ pub async fn update_manager(
                 detail: format!("a manager with email `{email}` already exists"),
             });
         }
-    }
     let mut m: manager::ActiveModel = current.into();
     if let Some(v) = d.email {
         m.email = Set(v);
@@ -176,14 +175,13 @@ async fn check_manager(
     db: &impl ConnectionTrait,
     manager_id: Option<Option<i64>>,
 ) -> Result<(), ApiError> {
-    if let Some(Some(id)) = manager_id {
-        if manager::Entity::find_by_id(id).one(db).await?.is_none() {
+    if let Some(Some(id)) = manager_id
+        && manager::Entity::find_by_id(id).one(db).await?.is_none() {
             return Err(ApiError::field(
                 "/manager_id",
                 format!("manager {id} does not exist"),
             ));
         }
-    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `Idempotency-Key` support for mutating POSTs. The first request with a key runs and its
 //! response (status, content type, body) is stored; a retry with the same key and the same
 //! request replays it (`Idempotent-Replayed: true`); the same key with a different request is
-//! rejected; a retry while the first is still running gets 409. Keys are per API token and
+//! rejected (422); a retry while the first is still running gets 409. Keys are per API token and
 //! expire after `api.idempotency_ttl_hours`. 5xx responses are not stored, so they can be retried.
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -102,10 +102,10 @@ pub async fn idempotency(
                 }
             }
             Some(row) if row.request_hash != request_hash => {
-                let e = ApiError::Conflict {
-                    code: "idempotency_key_reused",
-                    detail: "this Idempotency-Key was already used for a different request".into(),
-                };
+                let e = ApiError::field(
+                    "Idempotency-Key",
+                    "was already used for a different request; use a new key",
+                );
                 return Ok(req.into_response(e.error_response()));
             }
             Some(row) => match row.status {

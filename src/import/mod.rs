@@ -322,8 +322,8 @@ fn open_xlsx(
                 (Some(_), None) => true,
                 _ => false,
             };
-            if flush {
-                if let Some((r, vals, bad)) = current.take() {
+            if flush
+                && let Some((r, vals, bad)) = current.take() {
                     if headers.is_none() {
                         let h: Vec<String> = vals.iter().map(|v| normalise_header(v)).collect();
                         header_row = Some(r);
@@ -364,7 +364,6 @@ fn open_xlsx(
                         }
                     }
                 }
-            }
             let Some(cell) = next else { break };
             let (r, c) = cell.get_position();
             let entry = current.get_or_insert_with(|| (r, Vec::new(), None));

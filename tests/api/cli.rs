@@ -1,0 +1,99 @@
+//! The `abm` binary itself: configuration errors, token creation and the import command.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::db_tests;
+use crate::helpers::{Backend, spawn_app};
+
+fn abm() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abm"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ABM_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_naming_the_key() {
+    let out = abm().env("ABM_SERVER__PORT", "eighty").arg("serve").output().expect("run abm");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server.port"), "{err}");
+
+    let out = abm().env("ABM_DATABASE__URL", "mysql://x").arg("migrate").output().expect("run abm");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database.url"));
+
+    let out = abm().args(["--profile", "nosuch", "migrate"]).output().expect("run abm");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch.toml"));
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = abm().arg("--help").output().expect("run abm");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["serve", "migrate", "token", "import", "demo"] {
+        assert!(text.contains(cmd), "{cmd} in --help");
+    }
+}
+
+async fn token_create_and_import_work_from_the_command_line(b: Backend) {
+    let app = spawn_app(b).await;
+    let url = app.database_url.clone();
+    let out = abm()
+        .env("ABM_DATABASE__URL", &url)
+        .args(["token", "create", "--name", "crm"])
+        .output()
+        .expect("run abm");
+    assert!(out.status.success());
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("abm_"));
+    let ok = app.client.get(app.url("/api/v1/accounts")).bearer_auth(&token).send().await.expect("request");
+    assert_eq!(ok.status(), 200, "the printed token works");
+
+    app.create_account("C-1", json!({"currency": "USD"})).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "account_id,ordered_at,amount\nC-1,2025-01-01,5\nC-1,not-a-date,5\nC-2,2025-01-01,1\n").expect("write");
+    let out = abm()
+        .env("ABM_DATABASE__URL", &url)
+        .args(["import", "orders"])
+        .arg(&bad)
+        .output()
+        .expect("run abm");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("row 3, column `ordered_at`"), "{err}");
+    assert!(err.contains("row 4, column `account_id`: account `C-2` does not exist"), "{err}");
+    assert!(err.contains("2 invalid row(s)"), "{err}");
+    assert_eq!(app.count("orders").await, 0);
+
+    let out = abm()
+        .env("ABM_DATABASE__URL", &url)
+        .args(["import", "orders", "--create-accounts"])
+        .arg(&bad)
+        .output()
+        .expect("run abm");
+    assert_eq!(out.status.code(), Some(1), "a bad date is still bad");
+
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, "account_id,ordered_at,amount\nC-1,2025-01-01,5\nC-2,2025-01-01,1\n").expect("write");
+    let out = abm()
+        .env("ABM_DATABASE__URL", &url)
+        .args(["import", "orders", "--create-accounts"])
+        .arg(&good)
+        .output()
+        .expect("run abm");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 rows, 2 written, 0 unchanged, 1 accounts created"), "{text}");
+    assert_eq!(app.count("orders").await, 2);
+}
+
+db_tests!(token_create_and_import_work_from_the_command_line);

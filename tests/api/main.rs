@@ -1,0 +1,14 @@
+//! Black-box tests against the running application. Every database test runs on SQLite and,
+//! when `TEST_DATABASE_URL` is set, again on PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod auth;
+mod cli;
+mod demo;
+mod dossier;
+mod idempotency;
+mod imports;
+mod openapi;
+mod orders;
