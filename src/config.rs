@@ -157,16 +157,17 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| PathBuf::from("config"));
         if let Some(profile) = profile
-            && profile != "default" {
-                let path = dir.join(format!("{profile}.toml"));
-                if !path.is_file() {
-                    return Err(ConfigError(format!(
-                        "profile `{profile}`: file {} not found",
-                        path.display()
-                    )));
-                }
-                figment = figment.merge(Toml::file_exact(path));
+            && profile != "default"
+        {
+            let path = dir.join(format!("{profile}.toml"));
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "profile `{profile}`: file {} not found",
+                    path.display()
+                )));
             }
+            figment = figment.merge(Toml::file_exact(path));
+        }
         if let Some(file) = &source.file {
             if !file.is_file() {
                 return Err(ConfigError(format!(

@@ -180,12 +180,13 @@ pub async fn import_accounts(
             }
             let ext = r.input.external_id.clone().unwrap_or_default();
             if !ext.is_empty()
-                && let Some(first) = seen.insert(ext.clone(), row.line) {
-                    fe.push(
-                        "external_id",
-                        format!("`{ext}` already appears in row {first} of this file"),
-                    );
-                }
+                && let Some(first) = seen.insert(ext.clone(), row.line)
+            {
+                fe.push(
+                    "external_id",
+                    format!("`{ext}` already appears in row {first} of this file"),
+                );
+            }
             // Parse as "create" to validate required fields; applied as a patch if it exists.
             let _ = r.input.parse(true, &settings.defaults, None, &mut fe);
             if fe.is_empty() {
@@ -423,12 +424,13 @@ pub async fn import_stakeholders(
             };
             let draft = input.parse(true, account_ext, &mut fe);
             if let Some(ext) = &draft.external_id
-                && let Some(first) = seen.insert(ext.clone(), row.line) {
-                    fe.push(
-                        "external_id",
-                        format!("`{ext}` already appears in row {first} of this file"),
-                    );
-                }
+                && let Some(first) = seen.insert(ext.clone(), row.line)
+            {
+                fe.push(
+                    "external_id",
+                    format!("`{ext}` already appears in row {first} of this file"),
+                );
+            }
             match (fe.is_empty(), account_id) {
                 (true, Some(aid)) => parsed.push((row.line, aid, input, draft)),
                 _ => errors.add_fields(row.line, fe.errors),

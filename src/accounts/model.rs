@@ -364,13 +364,15 @@ pub struct ProfileInput {
 impl ProfileInput {
     pub fn validate(&self, errors: &mut FieldErrors) {
         if let Some(e) = self.employees
-            && e < 0 {
-                errors.push("employees", "must not be negative");
-            }
+            && e < 0
+        {
+            errors.push("employees", "must not be negative");
+        }
         if let Some(y) = self.founded_year
-            && !(1000..=crate::domain::MAX_YEAR).contains(&y) {
-                errors.push("founded_year", "must be a year between 1000 and 2100");
-            }
+            && !(1000..=crate::domain::MAX_YEAR).contains(&y)
+        {
+            errors.push("founded_year", "must be a year between 1000 and 2100");
+        }
         for (field, value) in [
             ("description", &self.description),
             ("history", &self.history),

@@ -4,7 +4,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
 };
 
 use super::model::*;
@@ -72,17 +72,17 @@ pub async fn update_manager(
     let current = get_manager(db, id).await?;
     if let Some(email) = &d.email
         && *email != current.email
-            && manager::Entity::find()
-                .filter(manager::Column::Email.eq(email.as_str()))
-                .one(db)
-                .await?
-                .is_some()
-        {
-            return Err(ApiError::Conflict {
-                code: "already_exists",
-                detail: format!("a manager with email `{email}` already exists"),
-            });
-        }
+        && manager::Entity::find()
+            .filter(manager::Column::Email.eq(email.as_str()))
+            .one(db)
+            .await?
+            .is_some()
+    {
+        return Err(ApiError::Conflict {
+            code: "already_exists",
+            detail: format!("a manager with email `{email}` already exists"),
+        });
+    }
     let mut m: manager::ActiveModel = current.into();
     if let Some(v) = d.email {
         m.email = Set(v);
@@ -176,12 +176,13 @@ async fn check_manager(
     manager_id: Option<Option<i64>>,
 ) -> Result<(), ApiError> {
     if let Some(Some(id)) = manager_id
-        && manager::Entity::find_by_id(id).one(db).await?.is_none() {
-            return Err(ApiError::field(
-                "/manager_id",
-                format!("manager {id} does not exist"),
-            ));
-        }
+        && manager::Entity::find_by_id(id).one(db).await?.is_none()
+    {
+        return Err(ApiError::field(
+            "/manager_id",
+            format!("manager {id} does not exist"),
+        ));
+    }
     Ok(())
 }
 
@@ -275,16 +276,18 @@ pub async fn update_account(
     Ok(m.update(db).await?)
 }
 
+/// Deletes an account with its dossier (foreign-key cascade) and its orders. The account row
+/// goes first: on PostgreSQL that waits for any import holding the account, so the orders
+/// deleted next include everything that import committed.
 pub async fn delete_account(db: &DatabaseConnection, external_id: &str) -> Result<(), ApiError> {
-    let res = account::Entity::delete_many()
-        .filter(account::Column::ExternalId.eq(external_id))
-        .exec(db)
+    let txn = db.begin().await?;
+    let current = find_account(&txn, external_id).await?;
+    account::Entity::delete_by_id(current.id).exec(&txn).await?;
+    crate::entities::order::Entity::delete_many()
+        .filter(crate::entities::order::Column::AccountId.eq(current.id))
+        .exec(&txn)
         .await?;
-    if res.rows_affected == 0 {
-        return Err(ApiError::NotFound(format!(
-            "account `{external_id}` not found"
-        )));
-    }
+    txn.commit().await?;
     Ok(())
 }
 

@@ -322,48 +322,46 @@ fn open_xlsx(
                 (Some(_), None) => true,
                 _ => false,
             };
-            if flush
-                && let Some((r, vals, bad)) = current.take() {
-                    if headers.is_none() {
-                        let h: Vec<String> = vals.iter().map(|v| normalise_header(v)).collect();
-                        header_row = Some(r);
-                        if htx.send(Ok(h.clone())).is_err() {
-                            return;
-                        }
-                        headers = Some(h);
-                    } else if let Some(bad) = bad {
+            if flush && let Some((r, vals, bad)) = current.take() {
+                if headers.is_none() {
+                    let h: Vec<String> = vals.iter().map(|v| normalise_header(v)).collect();
+                    header_row = Some(r);
+                    if htx.send(Ok(h.clone())).is_err() {
+                        return;
+                    }
+                    headers = Some(h);
+                } else if let Some(bad) = bad {
+                    if tx.blocking_send(Chunk::Bad(bad)).is_err() {
+                        return;
+                    }
+                } else if vals.iter().any(|v| !v.trim().is_empty()) {
+                    let width = headers.as_ref().map(Vec::len).unwrap_or(0);
+                    let mut vals = vals;
+                    vals.resize(width.max(vals.len()), String::new());
+                    if vals[width..].iter().any(|v| !v.trim().is_empty()) {
+                        let bad = RowError {
+                            row: u64::from(r) + 1,
+                            column: None,
+                            message: format!("has values beyond the {width} header columns"),
+                        };
                         if tx.blocking_send(Chunk::Bad(bad)).is_err() {
                             return;
                         }
-                    } else if vals.iter().any(|v| !v.trim().is_empty()) {
-                        let width = headers.as_ref().map(Vec::len).unwrap_or(0);
-                        let mut vals = vals;
-                        vals.resize(width.max(vals.len()), String::new());
-                        if vals[width..].iter().any(|v| !v.trim().is_empty()) {
-                            let bad = RowError {
-                                row: u64::from(r) + 1,
-                                column: None,
-                                message: format!("has values beyond the {width} header columns"),
-                            };
-                            if tx.blocking_send(Chunk::Bad(bad)).is_err() {
+                    } else {
+                        vals.truncate(width);
+                        rows.push(Row {
+                            line: u64::from(r) + 1,
+                            cells: vals,
+                        });
+                        if rows.len() == CHUNK_ROWS {
+                            let full = std::mem::replace(&mut rows, Vec::with_capacity(CHUNK_ROWS));
+                            if tx.blocking_send(Chunk::Rows(full)).is_err() {
                                 return;
-                            }
-                        } else {
-                            vals.truncate(width);
-                            rows.push(Row {
-                                line: u64::from(r) + 1,
-                                cells: vals,
-                            });
-                            if rows.len() == CHUNK_ROWS {
-                                let full =
-                                    std::mem::replace(&mut rows, Vec::with_capacity(CHUNK_ROWS));
-                                if tx.blocking_send(Chunk::Rows(full)).is_err() {
-                                    return;
-                                }
                             }
                         }
                     }
                 }
+            }
             let Some(cell) = next else { break };
             let (r, c) = cell.get_position();
             let entry = current.get_or_insert_with(|| (r, Vec::new(), None));

@@ -6,21 +6,22 @@
 //! rows came before it), so importing the same file twice changes nothing. Everything happens in
 //! one transaction: if any row is invalid, nothing is written and every bad row is reported.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect, Set,
+    TransactionTrait,
 };
 
 use super::model::{OrderRow, RawOrder};
-use super::service::upsert_rows;
+use super::service::{ensure_accounts_exist, upsert_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::entities::account;
 use crate::error::FieldErrors;
-use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, RowError};
+use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row, RowError};
 
 pub const REQUIRED: &[&str] = &["account_id", "ordered_at", "amount"];
 pub const OPTIONAL: &[&str] = &["external_id", "margin", "currency", "offer_code"];
@@ -59,7 +60,7 @@ pub async fn import_orders(
         .collect();
 
     // Every account's id and currency: small next to the orders, and saves a query per row.
-    let mut accounts: HashMap<String, (i64, String)> = account::Entity::find()
+    let accounts: HashMap<String, (i64, String)> = account::Entity::find()
         .select_only()
         .column(account::Column::ExternalId)
         .column(account::Column::Id)
@@ -74,27 +75,104 @@ pub async fn import_orders(
     let now = clock.now();
     let batch_size = settings.import.batch_size.max(1);
     let txn = db.begin().await?;
-    let mut errors = Errors::default();
-    let mut summary = ImportSummary::default();
-    let mut batch: Vec<OrderRow> = Vec::with_capacity(batch_size);
-    // First row of each external id, to report duplicates; occurrences of identical id-less rows.
-    let mut seen_ids: HashMap<u64, u64> = HashMap::new();
-    let mut occurrences: HashMap<u64, u32> = HashMap::new();
-
-    while let Some(chunk) = source.rx.recv().await {
-        let rows = match chunk {
-            Chunk::Rows(rows) => rows,
-            Chunk::Bad(e) => {
-                errors.add(e);
+    let mut parser = Parser {
+        cols,
+        accounts,
+        create_accounts: opts.create_accounts,
+        settings,
+        now,
+        errors: Errors::default(),
+        summary: ImportSummary::default(),
+        seen_ids: HashMap::new(),
+        occurrences: HashMap::new(),
+        used_accounts: HashSet::new(),
+    };
+    // Parsed rows wait in `pending`; a full batch is written while the next chunk is parsed,
+    // so parsing (this process) and writing (the database) overlap.
+    let mut pending: Vec<OrderRow> = Vec::with_capacity(batch_size * 2);
+    let mut written = 0;
+    loop {
+        let rows = match source.rx.recv().await {
+            None => None,
+            Some(Chunk::Rows(rows)) => Some(rows),
+            Some(Chunk::Bad(e)) => {
+                parser.errors.add(e);
                 continue;
             }
-            Chunk::Fatal(msg) => {
-                drop(txn);
-                return Err(ImportError::File(msg));
+            Some(Chunk::Fatal(msg)) => return Err(ImportError::File(msg)),
+        };
+        if !parser.errors.is_empty() {
+            pending.clear();
+        }
+        let writing = if rows.is_none() || pending.len() >= batch_size {
+            std::mem::take(&mut pending)
+        } else {
+            Vec::new()
+        };
+        let write = async {
+            if writing.is_empty() {
+                Ok(0)
+            } else {
+                upsert_rows(&txn, writing, now).await
             }
         };
-        for row in &rows {
-            summary.rows += 1;
+        let Some(rows) = rows else {
+            written += write.await?;
+            break;
+        };
+        let (w, parsed) = tokio::join!(write, parser.parse_chunk(&rows, &txn));
+        written += w?;
+        let parsed = parsed?;
+        if parser.errors.is_empty() {
+            pending.extend(parsed);
+        }
+        progress.rows(
+            parser.summary.rows,
+            source.progress.load(std::sync::atomic::Ordering::Relaxed),
+        );
+    }
+    if !parser.errors.is_empty() {
+        txn.rollback().await?;
+        return Err(parser.errors.into_error());
+    }
+    let used: Vec<i64> = parser.used_accounts.into_iter().collect();
+    ensure_accounts_exist(&txn, &used).await?;
+    txn.commit().await?;
+    let mut summary = parser.summary;
+    summary.written = written;
+    summary.unchanged = summary.rows - summary.written;
+    Ok((summary, warnings))
+}
+
+/// Per-file parsing state: checks rows, resolves accounts, remembers ids seen.
+struct Parser<'a> {
+    cols: Columns,
+    accounts: HashMap<String, (i64, String)>,
+    create_accounts: bool,
+    settings: &'a Settings,
+    now: chrono::DateTime<chrono::Utc>,
+    errors: Errors,
+    summary: ImportSummary,
+    /// First row of each external id (hashed), to report duplicates.
+    seen_ids: HashMap<u64, u64>,
+    /// How many identical id-less rows came before, for derived ids.
+    occurrences: HashMap<u64, u32>,
+    /// Accounts that received orders; checked (and locked) once before commit.
+    used_accounts: HashSet<i64>,
+}
+
+impl Parser<'_> {
+    /// Checks one chunk of rows and returns the valid ones ready to write. Errors are
+    /// collected; accounts are created in `txn` when asked to.
+    async fn parse_chunk(
+        &mut self,
+        rows: &[Row],
+        txn: &DatabaseTransaction,
+    ) -> Result<Vec<OrderRow>, ImportError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            self.summary.rows += 1;
+            let cols = &self.cols;
             let raw = RawOrder {
                 external_id: cols.get(row, "external_id"),
                 account_id: cols.get(row, "account_id").unwrap_or(""),
@@ -114,7 +192,7 @@ pub async fn import_orders(
                     raw.currency.unwrap_or("").trim(),
                     raw.offer_code.unwrap_or("").trim(),
                 ]);
-                let n = occurrences.entry(key).or_insert(0);
+                let n = self.occurrences.entry(key).or_insert(0);
                 *n += 1;
                 *n - 1
             } else {
@@ -122,11 +200,14 @@ pub async fn import_orders(
             };
             let mut fe = FieldErrors::default();
             let Some(parsed) = raw.parse(occurrence, &mut fe) else {
-                errors.add_fields(row.line, fe.errors);
+                self.errors.add_fields(row.line, fe.errors);
                 continue;
             };
-            if let Some(first) = seen_ids.insert(hash64(&[&parsed.external_id]), row.line) {
-                errors.add(RowError {
+            if let Some(first) = self
+                .seen_ids
+                .insert(hash64(&[&parsed.external_id]), row.line)
+            {
+                self.errors.add(RowError {
                     row: row.line,
                     column: Some("external_id".into()),
                     message: format!(
@@ -136,36 +217,36 @@ pub async fn import_orders(
                 });
                 continue;
             }
-            let (account_id, currency) = match accounts.get(&parsed.account_external_id) {
+            let (account_id, currency) = match self.accounts.get(&parsed.account_external_id) {
                 Some(a) => a.clone(),
-                None if opts.create_accounts => {
+                None if self.create_accounts => {
                     let currency = parsed
                         .currency
                         .map(|c| c.code().to_string())
-                        .unwrap_or_else(|| settings.defaults.currency.code().to_string());
+                        .unwrap_or_else(|| self.settings.defaults.currency.code().to_string());
                     let created = account::ActiveModel {
                         external_id: Set(parsed.account_external_id.clone()),
                         name: Set(parsed.account_external_id.clone()),
-                        timezone: Set(settings.defaults.timezone.name().to_string()),
+                        timezone: Set(self.settings.defaults.timezone.name().to_string()),
                         currency: Set(currency.clone()),
                         image_maker: Set(false),
                         expert: Set(false),
                         attributes: Set(serde_json::json!({})),
-                        created_at: Set(now),
-                        updated_at: Set(now),
+                        created_at: Set(self.now),
+                        updated_at: Set(self.now),
                         ..Default::default()
                     }
-                    .insert(&txn)
+                    .insert(txn)
                     .await?;
-                    summary.created_related += 1;
-                    accounts.insert(
+                    self.summary.created_related += 1;
+                    self.accounts.insert(
                         parsed.account_external_id.clone(),
                         (created.id, currency.clone()),
                     );
                     (created.id, currency)
                 }
                 None => {
-                    errors.add(RowError {
+                    self.errors.add(RowError {
                         row: row.line,
                         column: Some("account_id".into()),
                         message: format!(
@@ -176,31 +257,14 @@ pub async fn import_orders(
                     continue;
                 }
             };
-            let Some(resolved) = parsed.resolve(account_id, &currency, &mut fe) else {
-                errors.add_fields(row.line, fe.errors);
-                continue;
-            };
-            if errors.is_empty() {
-                batch.push(resolved);
-                if batch.len() >= batch_size {
-                    summary.written += upsert_rows(&txn, &batch, now).await?;
-                    batch.clear();
+            match parsed.resolve(account_id, &currency, &mut fe) {
+                Some(resolved) => {
+                    self.used_accounts.insert(resolved.account_id);
+                    out.push(resolved);
                 }
+                None => self.errors.add_fields(row.line, fe.errors),
             }
         }
-        progress.rows(
-            summary.rows,
-            source.progress.load(std::sync::atomic::Ordering::Relaxed),
-        );
+        Ok(out)
     }
-    if !errors.is_empty() {
-        txn.rollback().await?;
-        return Err(errors.into_error());
-    }
-    if !batch.is_empty() {
-        summary.written += upsert_rows(&txn, &batch, now).await?;
-    }
-    txn.commit().await?;
-    summary.unchanged = summary.rows - summary.written;
-    Ok((summary, warnings))
 }

@@ -97,9 +97,10 @@ impl RawOrder<'_> {
         }
         let margin = non_empty(self.margin);
         if let Some(m) = margin
-            && let Err(e) = crate::domain::parse_decimal(m, 4) {
-                errors.push("margin", e);
-            }
+            && let Err(e) = crate::domain::parse_decimal(m, 4)
+        {
+            errors.push("margin", e);
+        }
         let offer_code = non_empty(self.offer_code).map(str::to_string);
         if offer_code.as_ref().is_some_and(|c| c.chars().count() > 64) {
             errors.push("offer_code", "must be at most 64 characters");

@@ -45,7 +45,7 @@ async fn create_order(state: State, body: JsonBody<OrderInput>) -> Result<HttpRe
             ),
         });
     }
-    svc::upsert_rows(&state.db, std::slice::from_ref(&row), state.clock.now()).await?;
+    svc::save_one(&state.db, row.clone(), state.clock.now()).await?;
     Ok(HttpResponse::Created().json(svc::find_order(&state.db, &row.external_id).await?))
 }
 
@@ -91,7 +91,7 @@ async fn put_order(
     input.external_id = external_id.into_inner();
     let row = svc::prepare_one(&state.db, &input).await?;
     let existed = svc::count_existing(&state.db, &[row.external_id.as_str()]).await? > 0;
-    svc::upsert_rows(&state.db, std::slice::from_ref(&row), state.clock.now()).await?;
+    svc::save_one(&state.db, row.clone(), state.clock.now()).await?;
     let view = svc::find_order(&state.db, &row.external_id).await?;
     Ok(if existed {
         HttpResponse::Ok().json(view)

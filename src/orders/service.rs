@@ -60,20 +60,55 @@ pub async fn count_existing(
 /// Inserts or updates orders by external id; returns how many rows were inserted or changed.
 pub async fn upsert_rows(
     db: &impl ConnectionTrait,
-    rows: &[OrderRow],
+    rows: Vec<OrderRow>,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    let per_statement = (crate::db::max_bind_params(db) / ORDER_COLUMNS).min(5000);
-    let mut affected = 0;
-    for chunk in rows.chunks(per_statement) {
-        affected += upsert_chunk(db, chunk, now).await?;
-    }
+    let affected = if crate::db::is_postgres(db) {
+        crate::db::pg::upsert_orders(db, rows, now).await?
+    } else {
+        let per_statement = (crate::db::max_bind_params(db) / ORDER_COLUMNS).min(5000);
+        let mut affected = 0;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<OrderRow> = rows.by_ref().take(per_statement).collect();
+            affected += upsert_chunk(db, chunk, now).await?;
+        }
+        affected
+    };
     Ok(affected)
+}
+
+/// Fails when an account referenced by freshly written orders no longer exists (deleted by a
+/// concurrent request), so the caller's transaction rolls back instead of leaving orphans.
+/// Call it after the writes and before commit, with every account id written: on SQLite the
+/// transaction then holds the write lock; on PostgreSQL the rows are also locked
+/// `FOR KEY SHARE` until commit, as a foreign key check would.
+pub async fn ensure_accounts_exist(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(crate::db::max_bind_params(db) / 2) {
+        let found = if crate::db::is_postgres(db) {
+            crate::db::pg::lock_accounts(db, chunk).await?
+        } else {
+            account::Entity::find()
+                .filter(account::Column::Id.is_in(chunk.iter().copied()))
+                .count(db)
+                .await?
+        };
+        if found != chunk.len() as u64 {
+            return Err(DbErr::Custom(
+                "an account was deleted while its orders were being written; nothing was saved"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn upsert_chunk(
     db: &impl ConnectionTrait,
-    rows: &[OrderRow],
+    rows: Vec<OrderRow>,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     use order::Column as C;
@@ -92,13 +127,13 @@ async fn upsert_chunk(
     for r in rows {
         insert
             .values([
-                r.external_id.clone().into(),
+                r.external_id.into(),
                 r.account_id.into(),
                 r.ordered_at.into(),
                 r.amount_minor.into(),
                 r.margin_minor.into(),
-                r.currency.clone().into(),
-                r.offer_code.clone().into(),
+                r.currency.into(),
+                r.offer_code.into(),
                 now.into(),
                 now.into(),
             ])
@@ -208,9 +243,12 @@ pub async fn ingest_batch(
     let txn = db.begin().await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
     let existing = count_existing(&txn, &ids).await?;
-    let affected = upsert_rows(&txn, &rows, now).await?;
-    txn.commit().await?;
+    drop(ids);
     let received = rows.len() as u64;
+    let account_ids: Vec<i64> = rows.iter().map(|r| r.account_id).collect();
+    let affected = upsert_rows(&txn, rows, now).await?;
+    ensure_accounts_exist(&txn, &account_ids).await?;
+    txn.commit().await?;
     let inserted = received - existing;
     let updated = affected.saturating_sub(inserted);
     Ok(BatchResult {
@@ -361,5 +399,19 @@ pub async fn delete_order(db: &DatabaseConnection, external_id: &str) -> Result<
             "order `{external_id}` not found"
         )));
     }
+    Ok(())
+}
+
+/// Stores one order (insert or replace) in its own transaction.
+pub async fn save_one(
+    db: &DatabaseConnection,
+    row: OrderRow,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let txn = db.begin().await?;
+    let account_id = row.account_id;
+    upsert_rows(&txn, vec![row], now).await?;
+    ensure_accounts_exist(&txn, &[account_id]).await?;
+    txn.commit().await?;
     Ok(())
 }

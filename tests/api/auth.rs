@@ -16,7 +16,10 @@ async fn api_rejects_missing_malformed_and_wrong_tokens(b: Backend) {
     let url = app.url("/api/v1/accounts");
     let no_token = app.client.get(&url).send().await.expect("request");
     assert_eq!(
-        no_token.headers().get("www-authenticate").and_then(|v| v.to_str().ok()),
+        no_token
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
         Some("Bearer")
     );
     let body = problem(no_token, 401).await;
@@ -35,7 +38,13 @@ async fn api_rejects_missing_malformed_and_wrong_tokens(b: Backend) {
     let mut forged = app.token.clone();
     let last = forged.pop().expect("non-empty");
     forged.push(if last == 'a' { 'b' } else { 'a' });
-    let forged = app.client.get(&url).bearer_auth(forged).send().await.expect("request");
+    let forged = app
+        .client
+        .get(&url)
+        .bearer_auth(forged)
+        .send()
+        .await
+        .expect("request");
     problem(forged, 401).await;
 
     let ok = app.get("/api/v1/accounts").await;
@@ -45,7 +54,9 @@ async fn api_rejects_missing_malformed_and_wrong_tokens(b: Backend) {
 async fn a_revoked_token_stops_working(b: Backend) {
     let app = spawn_app(b).await;
     assert_eq!(app.get("/api/v1/accounts").await.status(), 200);
-    let revoked = abm::auth::revoke_token(&app.db, &app.clock, &app.token).await.expect("revoke");
+    let revoked = abm::auth::revoke_token(&app.db, &app.clock, &app.token)
+        .await
+        .expect("revoke");
     assert!(revoked);
     problem(app.get("/api/v1/accounts").await, 401).await;
 }

@@ -20,16 +20,27 @@ fn abm() -> Command {
 
 #[test]
 fn an_invalid_setting_stops_start_up_naming_the_key() {
-    let out = abm().env("ABM_SERVER__PORT", "eighty").arg("serve").output().expect("run abm");
+    let out = abm()
+        .env("ABM_SERVER__PORT", "eighty")
+        .arg("serve")
+        .output()
+        .expect("run abm");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("server.port"), "{err}");
 
-    let out = abm().env("ABM_DATABASE__URL", "mysql://x").arg("migrate").output().expect("run abm");
+    let out = abm()
+        .env("ABM_DATABASE__URL", "mysql://x")
+        .arg("migrate")
+        .output()
+        .expect("run abm");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("database.url"));
 
-    let out = abm().args(["--profile", "nosuch", "migrate"]).output().expect("run abm");
+    let out = abm()
+        .args(["--profile", "nosuch", "migrate"])
+        .output()
+        .expect("run abm");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch.toml"));
 }
@@ -54,13 +65,23 @@ async fn token_create_and_import_work_from_the_command_line(b: Backend) {
     assert!(out.status.success());
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(token.starts_with("abm_"));
-    let ok = app.client.get(app.url("/api/v1/accounts")).bearer_auth(&token).send().await.expect("request");
+    let ok = app
+        .client
+        .get(app.url("/api/v1/accounts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(ok.status(), 200, "the printed token works");
 
     app.create_account("C-1", json!({"currency": "USD"})).await;
     let dir = tempfile::tempdir().expect("dir");
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, "account_id,ordered_at,amount\nC-1,2025-01-01,5\nC-1,not-a-date,5\nC-2,2025-01-01,1\n").expect("write");
+    std::fs::write(
+        &bad,
+        "account_id,ordered_at,amount\nC-1,2025-01-01,5\nC-1,not-a-date,5\nC-2,2025-01-01,1\n",
+    )
+    .expect("write");
     let out = abm()
         .env("ABM_DATABASE__URL", &url)
         .args(["import", "orders"])
@@ -70,7 +91,10 @@ async fn token_create_and_import_work_from_the_command_line(b: Backend) {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("row 3, column `ordered_at`"), "{err}");
-    assert!(err.contains("row 4, column `account_id`: account `C-2` does not exist"), "{err}");
+    assert!(
+        err.contains("row 4, column `account_id`: account `C-2` does not exist"),
+        "{err}"
+    );
     assert!(err.contains("2 invalid row(s)"), "{err}");
     assert_eq!(app.count("orders").await, 0);
 
@@ -83,16 +107,27 @@ async fn token_create_and_import_work_from_the_command_line(b: Backend) {
     assert_eq!(out.status.code(), Some(1), "a bad date is still bad");
 
     let good = dir.path().join("good.csv");
-    std::fs::write(&good, "account_id,ordered_at,amount\nC-1,2025-01-01,5\nC-2,2025-01-01,1\n").expect("write");
+    std::fs::write(
+        &good,
+        "account_id,ordered_at,amount\nC-1,2025-01-01,5\nC-2,2025-01-01,1\n",
+    )
+    .expect("write");
     let out = abm()
         .env("ABM_DATABASE__URL", &url)
         .args(["import", "orders", "--create-accounts"])
         .arg(&good)
         .output()
         .expect("run abm");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("2 rows, 2 written, 0 unchanged, 1 accounts created"), "{text}");
+    assert!(
+        text.contains("2 rows, 2 written, 0 unchanged, 1 accounts created"),
+        "{text}"
+    );
     assert_eq!(app.count("orders").await, 2);
 }
 

@@ -16,7 +16,12 @@ async fn revenue_by_account(app: &TestApp) -> Vec<(String, i64)> {
         .await
         .expect("query");
     rows.iter()
-        .map(|r| (r.try_get_by_index::<String>(0).expect("id"), r.try_get_by_index::<i64>(1).expect("sum")))
+        .map(|r| {
+            (
+                r.try_get_by_index::<String>(0).expect("id"),
+                r.try_get_by_index::<i64>(1).expect("sum"),
+            )
+        })
         .collect()
 }
 
@@ -28,25 +33,51 @@ async fn demo_data_is_realistic_and_deterministic(b: Backend) {
         orders_csv: None,
     };
     let first = spawn_app(b.clone()).await;
-    let stats = generate(Some(&first.db), &first.clock, &first.settings, &opts).await.expect("demo");
+    let stats = generate(Some(&first.db), &first.clock, &first.settings, &opts)
+        .await
+        .expect("demo");
     assert_eq!(stats.accounts, 300);
     assert_eq!(first.count("accounts").await, 300);
     assert_eq!(first.count("dossier_profiles").await, 300);
     assert_eq!(first.count("orders").await as u64, stats.orders);
-    assert!(stats.orders > 300 * 20, "two years of orders: {}", stats.orders);
+    assert!(
+        stats.orders > 300 * 20,
+        "two years of orders: {}",
+        stats.orders
+    );
     assert!(first.count("stakeholders").await >= 600);
 
     let second = spawn_app(b).await;
-    generate(Some(&second.db), &second.clock, &second.settings, &opts).await.expect("demo");
-    assert_eq!(revenue_by_account(&first).await, revenue_by_account(&second).await);
+    generate(Some(&second.db), &second.clock, &second.settings, &opts)
+        .await
+        .expect("demo");
+    assert_eq!(
+        revenue_by_account(&first).await,
+        revenue_by_account(&second).await
+    );
 
     // The API serves the generated dossiers.
-    let dossier: serde_json::Value = first.get("/api/v1/accounts/DEMO-000001/dossier").await.json().await.expect("json");
-    assert!(dossier["stakeholders"].as_array().map(Vec::len).unwrap_or(0) >= 2);
+    let dossier: serde_json::Value = first
+        .get("/api/v1/accounts/DEMO-000001/dossier")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        dossier["stakeholders"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+            >= 2
+    );
     assert!(dossier["manager"]["email"].as_str().is_some());
 
     // A second run into the same database is refused instead of mixing data.
-    assert!(generate(Some(&first.db), &first.clock, &first.settings, &opts).await.is_err());
+    assert!(
+        generate(Some(&first.db), &first.clock, &first.settings, &opts)
+            .await
+            .is_err()
+    );
 }
 
 db_tests!(demo_data_is_realistic_and_deterministic);

@@ -175,7 +175,11 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     let settings = settings(&test_db.url, extra);
     let db = abm::db::connect(&settings.database).await.expect("connect");
     abm::db::migrate(&db).await.expect("migrate");
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).single().expect("date"));
+    let clock = ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+            .single()
+            .expect("date"),
+    );
     let (_, token) = abm::auth::create_token(&db, &clock, "tests")
         .await
         .expect("token");
@@ -256,8 +260,13 @@ impl TestApp {
     }
 
     /// Creates an account with the given external id and extra fields.
-    pub async fn create_account(&self, external_id: &str, extra: serde_json::Value) -> serde_json::Value {
-        let mut body = serde_json::json!({ "external_id": external_id, "name": format!("{external_id} Ltd") });
+    pub async fn create_account(
+        &self,
+        external_id: &str,
+        extra: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut body =
+            serde_json::json!({ "external_id": external_id, "name": format!("{external_id} Ltd") });
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             for (k, v) in e {
                 b.insert(k.clone(), v.clone());
@@ -302,6 +311,10 @@ pub async fn problem(resp: reqwest::Response, status: u16) -> serde_json::Value 
 pub fn paths(problem: &serde_json::Value) -> Vec<String> {
     problem["errors"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e["path"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["path"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }

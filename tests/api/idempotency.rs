@@ -21,12 +21,24 @@ async fn a_retried_post_with_the_same_key_is_replayed_not_repeated(b: Backend) {
 
     let second = send("key-1", body.clone()).await.expect("request");
     assert_eq!(second.status(), 201, "the original status is replayed");
-    assert_eq!(second.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    assert_eq!(
+        second
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
     let second_body: serde_json::Value = second.json().await.expect("json");
     assert_eq!(first_body, second_body);
     assert_eq!(app.count("accounts").await, 1);
 
-    let reused = problem(send("key-1", json!({"external_id": "OTHER", "name": "x"})).await.expect("request"), 422).await;
+    let reused = problem(
+        send("key-1", json!({"external_id": "OTHER", "name": "x"}))
+            .await
+            .expect("request"),
+        422,
+    )
+    .await;
     assert_eq!(paths(&reused), ["Idempotency-Key"]);
     assert_eq!(app.count("accounts").await, 1);
 
@@ -36,7 +48,9 @@ async fn a_retried_post_with_the_same_key_is_replayed_not_repeated(b: Backend) {
 
 async fn idempotency_keys_expire_and_are_per_token(b: Backend) {
     let app = spawn_app(b).await;
-    let (_, other) = abm::auth::create_token(&app.db, &app.clock, "other").await.expect("token");
+    let (_, other) = abm::auth::create_token(&app.db, &app.clock, "other")
+        .await
+        .expect("token");
     app.create_account("A1", json!({})).await;
     let post = |token: String, key: &'static str, id: &'static str| {
         app.client
@@ -46,9 +60,18 @@ async fn idempotency_keys_expire_and_are_per_token(b: Backend) {
             .json(&json!({"external_id": id, "account_id": "A1", "ordered_at": "2025-01-01", "amount": "1"}))
             .send()
     };
-    assert_eq!(post(app.token.clone(), "k", "o-1").await.expect("r").status(), 201);
+    assert_eq!(
+        post(app.token.clone(), "k", "o-1")
+            .await
+            .expect("r")
+            .status(),
+        201
+    );
     // Another token may use the same key for its own request.
-    assert_eq!(post(other.0.clone(), "k", "o-2").await.expect("r").status(), 201);
+    assert_eq!(
+        post(other.0.clone(), "k", "o-2").await.expect("r").status(),
+        201
+    );
     assert_eq!(app.count("orders").await, 2);
     // After the TTL the key is free again; the request runs (and now conflicts).
     app.clock.advance(chrono::Duration::hours(25));

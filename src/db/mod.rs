@@ -1,6 +1,8 @@
 //! Database connection and the few places where SQLite and PostgreSQL differ.
 //! Everything else uses portable sea-orm / sea-query code.
 
+pub mod pg;
+
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -12,11 +14,11 @@ use crate::config::{DatabaseSettings, redact_url};
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     if let Some(path) = sqlite_path(&settings.url)
         && let Some(dir) = std::path::Path::new(&path).parent()
-            && !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    anyhow::anyhow!("cannot create database folder {}: {e}", dir.display())
-                })?;
-            }
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create database folder {}: {e}", dir.display()))?;
+    }
     let mut opts = ConnectOptions::new(settings.url.clone());
     opts.max_connections(settings.max_connections)
         .min_connections(0)
@@ -27,6 +29,10 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
+                // A larger page cache keeps index pages of big imports in memory
+                // (the default is 2 MB); pages are only allocated as they are used.
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory")
         });
     Database::connect(opts).await.map_err(|e| {
         anyhow::anyhow!(
