@@ -39,6 +39,13 @@ impl ManualClock {
     }
 }
 
+impl ManualClock {
+    /// The current (manual) time; a convenience so callers need not import [`Clock`].
+    pub fn now_utc(&self) -> DateTime<Utc> {
+        self.now()
+    }
+}
+
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())

@@ -33,39 +33,19 @@ pub async fn upsert_orders(
               IS DISTINCT FROM \
               (EXCLUDED.account_id, EXCLUDED.ordered_at, EXCLUDED.amount_minor, EXCLUDED.margin_minor, EXCLUDED.currency, EXCLUDED.offer_code)";
     let mut affected = 0;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let n = rows.len().min(CHUNK);
-        let (mut ids, mut accounts, mut times, mut amounts, mut margins, mut currencies, mut codes) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for r in rows.by_ref().take(CHUNK) {
-            ids.push(r.external_id);
-            accounts.push(r.account_id);
-            times.push(r.ordered_at);
-            amounts.push(r.amount_minor);
-            margins.push(r.margin_minor.unwrap_or(i64::MIN));
-            currencies.push(r.currency);
-            codes.push(r.offer_code.unwrap_or_default());
+    let mut batch = Columns::default();
+    // One statement may not touch the same row twice, so a repeated id starts a new statement.
+    let mut ids_in_batch: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for r in rows {
+        if batch.len() == CHUNK || ids_in_batch.contains(&r.external_id) {
+            affected += batch.execute(db, SQL, now).await?;
+            ids_in_batch.clear();
         }
-        let values: Vec<Value> = vec![
-            ids.into(),
-            accounts.into(),
-            times.into(),
-            amounts.into(),
-            margins.into(),
-            currencies.into(),
-            codes.into(),
-            now.into(),
-        ];
-        let stmt = Statement::from_sql_and_values(db.get_database_backend(), SQL, values);
-        affected += db.execute_raw(stmt).await?.rows_affected();
+        ids_in_batch.insert(r.external_id.clone());
+        batch.push(r);
+    }
+    if batch.len() > 0 {
+        affected += batch.execute(db, SQL, now).await?;
     }
     Ok(affected)
 }
@@ -83,4 +63,54 @@ pub async fn lock_accounts(db: &impl ConnectionTrait, ids: &[i64]) -> Result<u64
         .await?
         .ok_or_else(|| DbErr::Custom("COUNT returned no row".into()))?;
     Ok(row.try_get_by_index::<i64>(0)? as u64)
+}
+
+/// Order rows as column arrays for one UNNEST statement.
+#[derive(Default)]
+struct Columns {
+    ids: Vec<String>,
+    accounts: Vec<i64>,
+    times: Vec<DateTime<Utc>>,
+    amounts: Vec<i64>,
+    margins: Vec<i64>,
+    currencies: Vec<String>,
+    codes: Vec<String>,
+}
+
+impl Columns {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn push(&mut self, r: OrderRow) {
+        self.ids.push(r.external_id);
+        self.accounts.push(r.account_id);
+        self.times.push(r.ordered_at);
+        self.amounts.push(r.amount_minor);
+        self.margins.push(r.margin_minor.unwrap_or(i64::MIN));
+        self.currencies.push(r.currency);
+        self.codes.push(r.offer_code.unwrap_or_default());
+    }
+
+    /// Runs the statement with the collected rows and empties the arrays.
+    async fn execute(
+        &mut self,
+        db: &impl ConnectionTrait,
+        sql: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DbErr> {
+        let taken = std::mem::take(self);
+        let values: Vec<Value> = vec![
+            taken.ids.into(),
+            taken.accounts.into(),
+            taken.times.into(),
+            taken.amounts.into(),
+            taken.margins.into(),
+            taken.currencies.into(),
+            taken.codes.into(),
+            now.into(),
+        ];
+        let stmt = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+        Ok(db.execute_raw(stmt).await?.rows_affected())
+    }
 }

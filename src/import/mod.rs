@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
+pub mod seen;
+
 /// One problem with one row of an import file. Rows are numbered as in a spreadsheet:
 /// the header is row 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -493,7 +495,9 @@ impl Errors {
         self.count == 0
     }
 
-    pub fn into_error(self) -> ImportError {
+    /// The final report, in file order (errors found by a second pass are merged in).
+    pub fn into_error(mut self) -> ImportError {
+        self.shown.sort_by_key(|e| e.row);
         ImportError::Rows {
             count: self.count,
             shown: self.shown,

@@ -7,7 +7,6 @@
 //! one transaction: if any row is invalid, nothing is written and every bad row is reported.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use sea_orm::{
@@ -21,6 +20,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::entities::account;
 use crate::error::FieldErrors;
+use crate::import::seen::{SeenFilter, hash_parts};
 use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row, RowError};
 
 pub const REQUIRED: &[&str] = &["account_id", "ordered_at", "amount"];
@@ -33,14 +33,6 @@ pub struct OrderImportOptions {
     pub create_accounts: bool,
     /// XLSX worksheet name.
     pub sheet: Option<String>,
-}
-
-fn hash64(parts: &[&str]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for p in parts {
-        p.hash(&mut h);
-    }
-    h.finish()
 }
 
 /// Imports orders from `path`. Returns the summary, or every row error (nothing written).
@@ -83,8 +75,10 @@ pub async fn import_orders(
         now,
         errors: Errors::default(),
         summary: ImportSummary::default(),
-        seen_ids: HashMap::new(),
-        occurrences: HashMap::new(),
+        seen_ids: SeenFilter::new(27),
+        suspects: Vec::new(),
+        seen_content: None,
+        repeats: HashMap::new(),
         used_accounts: HashSet::new(),
     };
     // Parsed rows wait in `pending`; a full batch is written while the next chunk is parsed,
@@ -131,6 +125,15 @@ pub async fn import_orders(
             source.progress.load(std::sync::atomic::Ordering::Relaxed),
         );
     }
+    if !parser.suspects.is_empty() {
+        confirm_duplicates(
+            path,
+            opts.sheet.as_deref(),
+            &parser.suspects,
+            &mut parser.errors,
+        )
+        .await?;
+    }
     if !parser.errors.is_empty() {
         txn.rollback().await?;
         return Err(parser.errors.into_error());
@@ -153,10 +156,14 @@ struct Parser<'a> {
     now: chrono::DateTime<chrono::Utc>,
     errors: Errors,
     summary: ImportSummary,
-    /// First row of each external id (hashed), to report duplicates.
-    seen_ids: HashMap<u64, u64>,
-    /// How many identical id-less rows came before, for derived ids.
-    occurrences: HashMap<u64, u32>,
+    /// External ids seen so far (fixed memory); a hit makes the row a suspect.
+    seen_ids: SeenFilter,
+    /// Rows whose external id may repeat an earlier one: (id, row), confirmed after the pass.
+    suspects: Vec<(String, u64)>,
+    /// Contents of id-less rows seen so far (created on first use).
+    seen_content: Option<SeenFilter>,
+    /// Exact counts for contents that (probably) repeat, for derived ids.
+    repeats: HashMap<u64, u32>,
     /// Accounts that received orders; checked (and locked) once before commit.
     used_accounts: HashSet<i64>,
 }
@@ -184,7 +191,7 @@ impl Parser<'_> {
             };
             let explicit_id = raw.external_id.map(str::trim).filter(|s| !s.is_empty());
             let occurrence = if explicit_id.is_none() {
-                let key = hash64(&[
+                let key = hash_parts(&[
                     raw.account_id.trim(),
                     raw.ordered_at.trim(),
                     raw.amount.trim(),
@@ -192,9 +199,14 @@ impl Parser<'_> {
                     raw.currency.unwrap_or("").trim(),
                     raw.offer_code.unwrap_or("").trim(),
                 ]);
-                let n = self.occurrences.entry(key).or_insert(0);
-                *n += 1;
-                *n - 1
+                let filter = self.seen_content.get_or_insert_with(|| SeenFilter::new(27));
+                if filter.insert(key) {
+                    let n = self.repeats.entry(key).or_insert(0);
+                    *n += 1;
+                    *n
+                } else {
+                    0
+                }
             } else {
                 0
             };
@@ -203,19 +215,8 @@ impl Parser<'_> {
                 self.errors.add_fields(row.line, fe.errors);
                 continue;
             };
-            if let Some(first) = self
-                .seen_ids
-                .insert(hash64(&[&parsed.external_id]), row.line)
-            {
-                self.errors.add(RowError {
-                    row: row.line,
-                    column: Some("external_id".into()),
-                    message: format!(
-                        "`{}` already appears in row {first} of this file",
-                        parsed.external_id
-                    ),
-                });
-                continue;
+            if explicit_id.is_some() && self.seen_ids.insert(hash_parts(&[&parsed.external_id])) {
+                self.suspects.push((parsed.external_id.clone(), row.line));
             }
             let (account_id, currency) = match self.accounts.get(&parsed.account_external_id) {
                 Some(a) => a.clone(),
@@ -267,4 +268,42 @@ impl Parser<'_> {
         }
         Ok(out)
     }
+}
+
+/// Second, exact pass over the file for the rare rows whose external id may repeat: finds
+/// the first row of each suspect id and reports true repeats as errors. Memory is
+/// proportional to the number of suspects, not to the file.
+async fn confirm_duplicates(
+    path: &Path,
+    sheet: Option<&str>,
+    suspects: &[(String, u64)],
+    errors: &mut Errors,
+) -> Result<(), ImportError> {
+    let wanted: HashSet<&str> = suspects.iter().map(|(id, _)| id.as_str()).collect();
+    let mut first: HashMap<String, u64> = HashMap::new();
+    let mut source = crate::import::open(path, sheet)?;
+    let (cols, _) = Columns::new(&source.headers, REQUIRED, OPTIONAL, &[])?;
+    while let Some(chunk) = source.rx.recv().await {
+        let Chunk::Rows(rows) = chunk else { continue };
+        for row in &rows {
+            let Some(id) = cols.get(row, "external_id").map(str::trim) else {
+                continue;
+            };
+            if wanted.contains(id) && !first.contains_key(id) {
+                first.insert(id.to_string(), row.line);
+            }
+        }
+    }
+    for (id, line) in suspects {
+        if let Some(&first_line) = first.get(id) {
+            if first_line < *line {
+                errors.add(RowError {
+                    row: *line,
+                    column: Some("external_id".into()),
+                    message: format!("`{id}` already appears in row {first_line} of this file"),
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -365,7 +365,65 @@ async fn accounts_and_stakeholders_import_as_upserts(b: Backend) {
     assert_eq!(app.count("stakeholders").await, 2);
 }
 
+async fn every_repeated_external_id_is_reported_with_its_first_row(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("ACC-1", json!({})).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut content = String::from("external_id,account_id,ordered_at,amount\n");
+    for i in 0..1500 {
+        content.push_str(&format!("R{i},ACC-1,2025-03-01,1\n"));
+    }
+    for i in [7, 1499, 0] {
+        content.push_str(&format!("R{i},ACC-1,2025-03-02,2\n"));
+    }
+    let file = write(dir.path(), "dups.csv", content.as_bytes());
+    let errors = row_errors(orders(&app, &file, false).await.expect_err("rejected"));
+    assert_eq!(
+        errors,
+        [
+            "row 1502, column `external_id`: `R7` already appears in row 9 of this file",
+            "row 1503, column `external_id`: `R1499` already appears in row 1501 of this file",
+            "row 1504, column `external_id`: `R0` already appears in row 2 of this file",
+        ]
+    );
+    assert_eq!(app.count("orders").await, 0);
+}
+
+async fn orders_for_a_vanished_account_are_not_committed(b: Backend) {
+    use sea_orm::TransactionTrait;
+    let app = spawn_app(b).await;
+    let acc = app.create_account("GONE", json!({})).await;
+    let id = acc["id"].as_i64().expect("id");
+    let row = abm::orders::model::OrderRow {
+        external_id: "O-1".into(),
+        account_id: id,
+        ordered_at: app.clock.now_utc(),
+        amount_minor: 100,
+        margin_minor: None,
+        currency: "USD".into(),
+        offer_code: None,
+    };
+    let ghost = abm::orders::model::OrderRow {
+        external_id: "O-2".into(),
+        account_id: id + 1000,
+        ..row.clone()
+    };
+    let txn = app.db.begin().await.expect("txn");
+    abm::orders::service::upsert_rows(&txn, vec![row, ghost.clone()], app.clock.now_utc())
+        .await
+        .expect("write");
+    let guard = abm::orders::service::ensure_accounts_exist(&txn, &[id, ghost.account_id]).await;
+    assert!(
+        guard.is_err(),
+        "a missing account is detected before commit"
+    );
+    txn.rollback().await.expect("rollback");
+    assert_eq!(app.count("orders").await, 0);
+}
+
 db_tests!(
+    every_repeated_external_id_is_reported_with_its_first_row,
+    orders_for_a_vanished_account_are_not_committed,
     importing_the_same_orders_file_twice_changes_nothing,
     one_bad_row_leaves_the_database_unchanged_and_every_bad_row_is_named,
     unknown_accounts_are_errors_unless_asked_to_create_them,
