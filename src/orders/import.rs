@@ -295,14 +295,14 @@ async fn confirm_duplicates(
         }
     }
     for (id, line) in suspects {
-        if let Some(&first_line) = first.get(id) {
-            if first_line < *line {
-                errors.add(RowError {
-                    row: *line,
-                    column: Some("external_id".into()),
-                    message: format!("`{id}` already appears in row {first_line} of this file"),
-                });
-            }
+        if let Some(&first_line) = first.get(id)
+            && first_line < *line
+        {
+            errors.add(RowError {
+                row: *line,
+                column: Some("external_id".into()),
+                message: format!("`{id}` already appears in row {first_line} of this file"),
+            });
         }
     }
     Ok(())
