@@ -229,20 +229,30 @@ async fn put_profile(
 
 // ---------------------------------------------------------------- relationship history
 
-/// The relationship history, newest first.
-#[utoipa::path(tag = "dossier", responses((status = 200, body = Vec<RelationshipEventView>), (status = 404, body = Problem)))]
+/// The relationship history, newest first; filter by `kind`, `outcome`; sort by
+/// `occurred_on`, `kind`, `id`.
+#[utoipa::path(tag = "dossier", params(PageQuery, svc::EventFilter),
+    responses((status = 200, body = Paged<RelationshipEventView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/accounts/{external_id}/relationship-events")]
 async fn list_events(
     state: State,
     external_id: web::Path<String>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<svc::EventFilter>,
 ) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(&state, svc::EVENT_SORTS)?;
     let a = svc::find_account(&state.db, &external_id).await?;
-    let items: Vec<RelationshipEventView> = svc::list_events(&state.db, a.id)
-        .await?
+    let (items, total) = svc::page_events(&state.db, a.id, &page, &filter).await?;
+    let items = items
         .into_iter()
         .map(|e| RelationshipEventView::new(e, &a.currency))
         .collect();
-    Ok(HttpResponse::Ok().json(items))
+    Ok(HttpResponse::Ok().json(Paged {
+        items,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
 /// Add a relationship history entry (`kind` and `occurred_on` required).
@@ -307,20 +317,27 @@ async fn delete_event(
 
 // ---------------------------------------------------------------- stakeholders
 
-/// The decision map: stakeholders, most influential first.
-#[utoipa::path(tag = "dossier", responses((status = 200, body = Vec<StakeholderView>), (status = 404, body = Problem)))]
+/// The decision map, most influential first; filter by `role`, `consent`, `q`; sort by
+/// `influence`, `name`, `id`.
+#[utoipa::path(tag = "dossier", params(PageQuery, svc::StakeholderFilter),
+    responses((status = 200, body = Paged<StakeholderView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/accounts/{external_id}/stakeholders")]
 async fn list_stakeholders(
     state: State,
     external_id: web::Path<String>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<svc::StakeholderFilter>,
 ) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(&state, svc::STAKEHOLDER_SORTS)?;
     let a = svc::find_account(&state.db, &external_id).await?;
-    let items: Vec<StakeholderView> = svc::list_stakeholders(&state.db, a.id)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(items))
+    let (items, total) = svc::page_stakeholders(&state.db, a.id, &page, &filter).await?;
+    let items = items.into_iter().map(StakeholderView::from).collect();
+    Ok(HttpResponse::Ok().json(Paged {
+        items,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
 /// Add a stakeholder (`name` and `role` required).
@@ -389,20 +406,26 @@ async fn delete_stakeholder(
 
 // ---------------------------------------------------------------- competitors
 
-/// Competitors courting the account.
-#[utoipa::path(tag = "dossier", responses((status = 200, body = Vec<CompetitorView>), (status = 404, body = Problem)))]
+/// Competitors courting the account; filter by `q`; sort by `name`, `strength`, `id`.
+#[utoipa::path(tag = "dossier", params(PageQuery, svc::CompetitorFilter),
+    responses((status = 200, body = Paged<CompetitorView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/accounts/{external_id}/competitors")]
 async fn list_competitors(
     state: State,
     external_id: web::Path<String>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<svc::CompetitorFilter>,
 ) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(&state, svc::COMPETITOR_SORTS)?;
     let a = svc::find_account(&state.db, &external_id).await?;
-    let items: Vec<CompetitorView> = svc::list_competitors(&state.db, a.id)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(items))
+    let (items, total) = svc::page_competitors(&state.db, a.id, &page, &filter).await?;
+    let items = items.into_iter().map(CompetitorView::from).collect();
+    Ok(HttpResponse::Ok().json(Paged {
+        items,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
 /// Add a competitor (`name` required).

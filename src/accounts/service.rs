@@ -3,25 +3,17 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
 };
 
 use super::model::*;
-use crate::api::extract::{Page, Paged};
+use crate::api::extract::{Page, Paged, fetch_page};
 use crate::clock::Clock;
 use crate::entities::{
     account, competitor, dossier_profile, manager, relationship_event, stakeholder,
 };
 use crate::error::{ApiError, FieldErrors};
-
-fn order_of(page: &Page) -> sea_orm::Order {
-    if page.descending {
-        sea_orm::Order::Desc
-    } else {
-        sea_orm::Order::Asc
-    }
-}
 
 // ---------------------------------------------------------------- managers
 
@@ -124,20 +116,13 @@ pub async fn list_managers(
                 .add(Expr::expr(Func::lower(Expr::col(manager::Column::Email))).like(pattern)),
         );
     }
-    let total = query.clone().count(db).await?;
     let col = match page.sort_field.as_str() {
         "name" => manager::Column::Name,
         "email" => manager::Column::Email,
         "created_at" => manager::Column::CreatedAt,
         _ => manager::Column::Id,
     };
-    let items = query
-        .order_by(col, order_of(page))
-        .order_by_asc(manager::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+    let (items, total) = fetch_page(db, query, page, col, manager::Column::Id).await?;
     Ok(Paged {
         items: items.into_iter().map(Into::into).collect(),
         total,
@@ -337,7 +322,6 @@ pub async fn list_accounts(
                 .add(Expr::expr(Func::lower(Expr::col(account::Column::ExternalId))).like(pattern)),
         );
     }
-    let total = query.clone().count(db).await?;
     let col = match page.sort_field.as_str() {
         "name" => account::Column::Name,
         "external_id" => account::Column::ExternalId,
@@ -345,13 +329,7 @@ pub async fn list_accounts(
         "updated_at" => account::Column::UpdatedAt,
         _ => account::Column::Id,
     };
-    let items = query
-        .order_by(col, order_of(page))
-        .order_by_asc(account::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+    let (items, total) = fetch_page(db, query, page, col, account::Column::Id).await?;
     Ok(Paged {
         items: items.into_iter().map(Into::into).collect(),
         total,
@@ -656,4 +634,117 @@ pub async fn dossier(db: &DatabaseConnection, a: account::Model) -> Result<Dossi
 /// Validation helper: a parsed input with errors becomes a 422.
 pub fn finish<T>(value: T, errors: FieldErrors) -> Result<T, ApiError> {
     errors.into_result().map(|_| value)
+}
+
+/// Filters for an account's relationship history.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventFilter {
+    /// Only entries of this kind (e.g. `tender`).
+    pub kind: Option<String>,
+    /// Only entries with this outcome (`won`, `lost`, `pending`).
+    pub outcome: Option<String>,
+}
+
+pub const EVENT_SORTS: &[&str] = &["-occurred_on", "occurred_on", "kind", "id"];
+
+pub async fn page_events(
+    db: &DatabaseConnection,
+    account_id: i64,
+    page: &Page,
+    f: &EventFilter,
+) -> Result<(Vec<relationship_event::Model>, u64), ApiError> {
+    use relationship_event::Column as C;
+    let mut q = relationship_event::Entity::find().filter(C::AccountId.eq(account_id));
+    if let Some(k) = &f.kind {
+        q = q.filter(C::Kind.eq(k.trim().to_ascii_lowercase()));
+    }
+    if let Some(o) = &f.outcome {
+        q = q.filter(C::Outcome.eq(o.trim().to_ascii_lowercase()));
+    }
+    let col = match page.sort_field.as_str() {
+        "occurred_on" => C::OccurredOn,
+        "kind" => C::Kind,
+        _ => C::Id,
+    };
+    fetch_page(db, q, page, col, C::Id).await
+}
+
+/// Filters for an account's stakeholders.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StakeholderFilter {
+    /// Only this role (e.g. `decision_maker`).
+    pub role: Option<String>,
+    /// Only this consent status.
+    pub consent: Option<String>,
+    /// Case-insensitive search in name, title and e-mail.
+    pub q: Option<String>,
+}
+
+pub const STAKEHOLDER_SORTS: &[&str] = &["-influence", "influence", "name", "id"];
+
+pub async fn page_stakeholders(
+    db: &DatabaseConnection,
+    account_id: i64,
+    page: &Page,
+    f: &StakeholderFilter,
+) -> Result<(Vec<stakeholder::Model>, u64), ApiError> {
+    use stakeholder::Column as C;
+    let mut q = stakeholder::Entity::find().filter(C::AccountId.eq(account_id));
+    if let Some(r) = &f.role {
+        q = q.filter(C::Role.eq(r.trim().to_ascii_lowercase()));
+    }
+    if let Some(c) = &f.consent {
+        q = q.filter(C::Consent.eq(c.trim().to_ascii_lowercase()));
+    }
+    if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        let pattern = like_pattern(text);
+        q = q.filter(
+            sea_orm::Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(C::Name))).like(pattern.clone()))
+                .add(Expr::expr(Func::lower(Expr::col(C::Title))).like(pattern.clone()))
+                .add(Expr::expr(Func::lower(Expr::col(C::Email))).like(pattern)),
+        );
+    }
+    let col = match page.sort_field.as_str() {
+        "influence" => C::Influence,
+        "name" => C::Name,
+        _ => C::Id,
+    };
+    fetch_page(db, q, page, col, C::Id).await
+}
+
+/// Filters for an account's competitors.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CompetitorFilter {
+    /// Case-insensitive search in name and products.
+    pub q: Option<String>,
+}
+
+pub const COMPETITOR_SORTS: &[&str] = &["name", "-strength", "strength", "id"];
+
+pub async fn page_competitors(
+    db: &DatabaseConnection,
+    account_id: i64,
+    page: &Page,
+    f: &CompetitorFilter,
+) -> Result<(Vec<competitor::Model>, u64), ApiError> {
+    use competitor::Column as C;
+    let mut q = competitor::Entity::find().filter(C::AccountId.eq(account_id));
+    if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        let pattern = like_pattern(text);
+        q = q.filter(
+            sea_orm::Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(C::Name))).like(pattern.clone()))
+                .add(Expr::expr(Func::lower(Expr::col(C::Products))).like(pattern)),
+        );
+    }
+    let col = match page.sort_field.as_str() {
+        "name" => C::Name,
+        "strength" => C::Strength,
+        _ => C::Id,
+    };
+    fetch_page(db, q, page, col, C::Id).await
 }

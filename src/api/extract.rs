@@ -191,3 +191,31 @@ impl<'de> Deserialize<'de> for AmountInput {
         }
     }
 }
+
+/// Runs a list query for one page: total count, then the rows sorted by `col` (ties by id).
+pub async fn fetch_page<E: sea_orm::EntityTrait>(
+    db: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    page: &Page,
+    col: E::Column,
+    id: E::Column,
+) -> Result<(Vec<E::Model>, u64), ApiError>
+where
+    E::Model: Send + Sync,
+{
+    use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+    let order = if page.descending {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    };
+    let total = query.clone().count(db).await?;
+    let items = query
+        .order_by(col, order)
+        .order_by_asc(id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((items, total))
+}

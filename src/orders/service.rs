@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QuerySelect, TransactionTrait,
 };
 
 use super::model::*;
-use crate::api::extract::{Page, Paged};
+use crate::api::extract::{Page, Paged, fetch_page};
 use crate::clock::Clock;
 use crate::entities::{account, order};
 use crate::error::{ApiError, FieldError, FieldErrors};
@@ -296,28 +296,13 @@ pub async fn list_orders(
     if let Some(code) = &f.offer_code {
         query = query.filter(order::Column::OfferCode.eq(code.trim()));
     }
-    let total = query.clone().count(db).await?;
     let col = match page.sort_field.as_str() {
         "ordered_at" => order::Column::OrderedAt,
         "amount" => order::Column::AmountMinor,
         "external_id" => order::Column::ExternalId,
         _ => order::Column::Id,
     };
-    let descending = page.descending;
-    let items = query
-        .order_by(
-            col,
-            if descending {
-                sea_orm::Order::Desc
-            } else {
-                sea_orm::Order::Asc
-            },
-        )
-        .order_by_asc(order::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+    let (items, total) = fetch_page(db, query, page, col, order::Column::Id).await?;
     let account_ids: Vec<i64> = items
         .iter()
         .map(|o| o.account_id)

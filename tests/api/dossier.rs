@@ -80,8 +80,23 @@ async fn relationship_history_records_outcomes_and_reasons(b: Backend) {
         .json()
         .await
         .expect("json");
-    assert_eq!(list[0]["kind"], "delivery", "newest first");
-    assert_eq!(list[1]["reason"], "price");
+    assert_eq!(list["items"][0]["kind"], "delivery", "newest first");
+    assert_eq!(list["items"][1]["reason"], "price");
+    let lost: serde_json::Value = app
+        .get("/api/v1/accounts/R1/relationship-events?outcome=lost")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(lost["total"], 1);
+    let oldest: serde_json::Value = app
+        .get("/api/v1/accounts/R1/relationship-events?sort=occurred_on&limit=1")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(oldest["items"][0]["kind"], "tender");
+    assert_eq!(oldest["items"].as_array().map(Vec::len), Some(1));
 
     let id = tender["id"].as_i64().expect("id");
     let won: serde_json::Value = app
@@ -159,7 +174,29 @@ async fn the_decision_map_holds_stakeholders_with_roles(b: Backend) {
         .json()
         .await
         .expect("json");
-    assert_eq!(list[0]["name"], "Nguyen Van A", "most influential first");
+    assert_eq!(
+        list["items"][0]["name"], "Nguyen Van A",
+        "most influential first"
+    );
+    let deciders: serde_json::Value = app
+        .get("/api/v1/accounts/D1/stakeholders?role=decision_maker")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(deciders["total"], 1);
+    let found: serde_json::Value = app
+        .get("/api/v1/accounts/D1/stakeholders?q=tran&sort=name")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(found["items"][0]["external_id"], "CRM-9");
+    problem(
+        app.get("/api/v1/accounts/D1/stakeholders?sort=email").await,
+        422,
+    )
+    .await;
 
     let bad = problem(
         app.post(
@@ -235,6 +272,25 @@ async fn competitors_and_the_whole_dossier(b: Backend) {
         422,
     )
     .await;
+    app.post(
+        "/api/v1/accounts/W1/competitors",
+        &json!({"name": "Another", "strength": 2}),
+    )
+    .await;
+    let strongest: serde_json::Value = app
+        .get("/api/v1/accounts/W1/competitors?sort=-strength")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(strongest["items"][0]["name"], "Rival Corp");
+    let by_product: serde_json::Value = app
+        .get("/api/v1/accounts/W1/competitors?q=coil")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(by_product["total"], 1);
     let cid = c["id"].as_i64().expect("id");
     let changed: serde_json::Value = app
         .patch(
@@ -273,7 +329,7 @@ async fn competitors_and_the_whole_dossier(b: Backend) {
     assert_eq!(dossier["manager"]["name"], "K");
     assert_eq!(dossier["profile"]["description"], "Key account");
     assert_eq!(dossier["stakeholders"].as_array().map(Vec::len), Some(1));
-    assert_eq!(dossier["competitors"][0]["name"], "Rival Corp");
+    assert_eq!(dossier["competitors"].as_array().map(Vec::len), Some(2));
     assert_eq!(dossier["relationship_history"][0]["kind"], "meeting");
 
     // Deleting the account removes its whole dossier.

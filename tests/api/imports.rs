@@ -337,8 +337,8 @@ async fn accounts_and_stakeholders_import_as_upserts(b: Backend) {
         .json()
         .await
         .expect("json");
-    assert_eq!(list[0]["role"], "decision_maker");
-    assert_eq!(list[0]["language"], "vi");
+    assert_eq!(list["items"][0]["role"], "decision_maker");
+    assert_eq!(list["items"][0]["language"], "vi");
 
     let bad_people = write(
         dir.path(),
