@@ -8,6 +8,17 @@ use sea_orm::{
 };
 
 use super::model::*;
+
+/// Copies each field that a draft carries (`Some`) onto an active model.
+macro_rules! apply_fields {
+    ($model:expr, $draft:expr; $($field:ident),+ $(,)?) => {
+        $(
+            if let Some(v) = $draft.$field {
+                $model.$field = Set(v);
+            }
+        )+
+    };
+}
 use crate::api::extract::{Page, Paged, fetch_page};
 use crate::clock::Clock;
 use crate::entities::{
@@ -76,18 +87,7 @@ pub async fn update_manager(
         });
     }
     let mut m: manager::ActiveModel = current.into();
-    if let Some(v) = d.email {
-        m.email = Set(v);
-    }
-    if let Some(v) = d.name {
-        m.name = Set(v);
-    }
-    if let Some(v) = d.phone {
-        m.phone = Set(v);
-    }
-    if let Some(v) = d.webhook_url {
-        m.webhook_url = Set(v);
-    }
+    apply_fields!(m, d; email, name, phone, webhook_url);
     m.updated_at = Set(clock.now());
     Ok(m.update(db).await?)
 }
@@ -213,39 +213,7 @@ pub async fn create_account(
 
 /// Applies a draft to an existing account model (used by PATCH and by imports).
 pub fn apply_account(m: &mut account::ActiveModel, d: AccountDraft) {
-    if let Some(v) = d.name {
-        m.name = Set(v);
-    }
-    if let Some(v) = d.industry {
-        m.industry = Set(v);
-    }
-    if let Some(v) = d.region {
-        m.region = Set(v);
-    }
-    if let Some(v) = d.country {
-        m.country = Set(v);
-    }
-    if let Some(v) = d.timezone {
-        m.timezone = Set(v);
-    }
-    if let Some(v) = d.currency {
-        m.currency = Set(v);
-    }
-    if let Some(v) = d.manager_id {
-        m.manager_id = Set(v);
-    }
-    if let Some(v) = d.image_maker {
-        m.image_maker = Set(v);
-    }
-    if let Some(v) = d.expert {
-        m.expert = Set(v);
-    }
-    if let Some(v) = d.budget_minor {
-        m.budget_minor = Set(v);
-    }
-    if let Some(v) = d.attributes {
-        m.attributes = Set(v);
-    }
+    apply_fields!(m, d; name, industry, region, country, timezone, currency, manager_id, image_maker, expert, budget_minor, attributes);
 }
 
 pub async fn update_account(
@@ -420,24 +388,7 @@ pub async fn save_event(
             ..Default::default()
         },
     };
-    if let Some(v) = d.kind {
-        m.kind = Set(v);
-    }
-    if let Some(v) = d.occurred_on {
-        m.occurred_on = Set(v);
-    }
-    if let Some(v) = d.value_minor {
-        m.value_minor = Set(v);
-    }
-    if let Some(v) = d.outcome {
-        m.outcome = Set(v);
-    }
-    if let Some(v) = d.reason {
-        m.reason = Set(v);
-    }
-    if let Some(v) = d.notes {
-        m.notes = Set(v);
-    }
+    apply_fields!(m, d; kind, occurred_on, value_minor, outcome, reason, notes);
     m.updated_at = Set(now);
     Ok(m.save(db).await?.try_into_model()?)
 }
@@ -468,30 +419,7 @@ pub async fn get_stakeholder(
 
 /// Applies a stakeholder draft onto an active model (API and import).
 pub fn apply_stakeholder(m: &mut stakeholder::ActiveModel, d: StakeholderDraft) {
-    if let Some(v) = d.name {
-        m.name = Set(v);
-    }
-    if let Some(v) = d.title {
-        m.title = Set(v);
-    }
-    if let Some(v) = d.email {
-        m.email = Set(v);
-    }
-    if let Some(v) = d.phone {
-        m.phone = Set(v);
-    }
-    if let Some(v) = d.role {
-        m.role = Set(v);
-    }
-    if let Some(v) = d.influence {
-        m.influence = Set(v);
-    }
-    if let Some(v) = d.language {
-        m.language = Set(v);
-    }
-    if let Some(v) = d.consent {
-        m.consent = Set(v);
-    }
+    apply_fields!(m, d; name, title, email, phone, role, influence, language, consent);
 }
 
 pub async fn create_stakeholder(
@@ -583,18 +511,7 @@ pub async fn save_competitor(
             ..Default::default()
         },
     };
-    if let Some(v) = d.name {
-        m.name = Set(v);
-    }
-    if let Some(v) = d.products {
-        m.products = Set(v);
-    }
-    if let Some(v) = d.strength {
-        m.strength = Set(v);
-    }
-    if let Some(v) = d.notes {
-        m.notes = Set(v);
-    }
+    apply_fields!(m, d; name, products, strength, notes);
     m.updated_at = Set(now);
     Ok(m.save(db).await?.try_into_model()?)
 }
