@@ -22,6 +22,55 @@ pub struct Settings {
     pub defaults: DefaultSettings,
     pub import: ImportSettings,
     pub log: LogSettings,
+    pub analytics: AnalyticsSettings,
+}
+
+/// Thresholds and policies of the key-account analytics (see `[analytics]` in default.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSettings {
+    pub measure: Measure,
+    pub abc_a: f64,
+    pub abc_b: f64,
+    pub xyz_x: f64,
+    pub xyz_y: f64,
+    pub month_timezone: Timezone,
+    pub window_months: u32,
+    pub pillar_share: f64,
+    pub prospect_days: u32,
+    pub prospect_min_budget: String,
+    pub churn_policy: crate::analytics::classify::ChurnPolicy,
+    pub churn_min_days: u32,
+    pub churn_k: f64,
+    pub p_alive_threshold: f64,
+    pub model_unit: ModelUnit,
+    pub model_horizon: f64,
+}
+
+/// What ABC ranks by.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    Revenue,
+    Profit,
+}
+
+/// Time unit of the BG/NBD model.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelUnit {
+    Days,
+    Weeks,
+}
+
+impl ModelUnit {
+    /// Days per unit.
+    pub fn days(self) -> f64 {
+        match self {
+            ModelUnit::Days => 1.0,
+            ModelUnit::Weeks => 7.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +274,38 @@ impl Settings {
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return err("log.level", "is not a valid log filter");
+        }
+        let a = &self.analytics;
+        let share = |v: f64| (0.0..=1.0).contains(&v);
+        if !(share(a.abc_a) && share(a.abc_b) && a.abc_a <= a.abc_b) {
+            return err(
+                "analytics.abc_a",
+                "abc_a and abc_b must be shares with 0 ≤ abc_a ≤ abc_b ≤ 1",
+            );
+        }
+        if !(a.xyz_x >= 0.0 && a.xyz_x <= a.xyz_y) {
+            return err(
+                "analytics.xyz_x",
+                "xyz_x and xyz_y must satisfy 0 ≤ xyz_x ≤ xyz_y",
+            );
+        }
+        if a.window_months == 0 || a.window_months > 120 {
+            return err("analytics.window_months", "must be between 1 and 120");
+        }
+        if !share(a.pillar_share) {
+            return err("analytics.pillar_share", "must be between 0 and 1");
+        }
+        if crate::domain::parse_decimal(&a.prospect_min_budget, 4).is_err() {
+            return err("analytics.prospect_min_budget", "must be a decimal amount");
+        }
+        if !(a.churn_k > 0.0 && a.churn_k.is_finite()) {
+            return err("analytics.churn_k", "must be a positive number");
+        }
+        if !share(a.p_alive_threshold) {
+            return err("analytics.p_alive_threshold", "must be between 0 and 1");
+        }
+        if !(a.model_horizon > 0.0 && a.model_horizon.is_finite()) {
+            return err("analytics.model_horizon", "must be a positive number");
         }
         Ok(())
     }

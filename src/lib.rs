@@ -4,6 +4,7 @@
 //! drive the same code. See `../shared/DESIGN.md` for the map of parts.
 
 pub mod accounts;
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod clock;

@@ -61,6 +61,31 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// ABC/XYZ, account types and churn for an orders CSV, without a database.
+    ///
+    /// Input columns: account_id,ordered_at,amount[,margin]. Writes one row per account to OUT
+    /// and prints the 3×3 ABC-XYZ matrix. Thresholds come from the [analytics] configuration.
+    Analyze {
+        /// Orders CSV (`account_id,ordered_at,amount[,margin]`).
+        #[arg(long, value_name = "FILE.csv")]
+        orders: PathBuf,
+        /// Per-account results CSV to write.
+        #[arg(long, value_name = "OUT.csv")]
+        out: PathBuf,
+        /// Analyse as of this date (default: the last order date); later orders are ignored.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<String>,
+        /// Analyse the trailing N calendar months ending with the --as-of month
+        /// (default: from the first month in the data).
+        #[arg(long, value_name = "N")]
+        months: Option<u32>,
+        /// Rank ABC by revenue or by profit (needs a margin column).
+        #[arg(long, value_enum)]
+        measure: Option<abm::config::Measure>,
+    },
+    /// Fit the BG/NBD churn model or predict with it, from an orders CSV.
+    #[command(subcommand)]
+    Churn(ChurnCommand),
     /// Fill the database with realistic, deterministic synthetic accounts, dossiers and orders.
     Demo {
         /// Number of accounts to create.
@@ -78,6 +103,37 @@ enum Command {
         /// Only write the orders CSV; do not touch the database.
         #[arg(long, requires = "orders_csv")]
         csv_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChurnCommand {
+    /// Fit BG/NBD by maximum likelihood; prints {"r","alpha","a","b","log_likelihood",...}.
+    Fit {
+        /// Orders CSV (`account_id,ordered_at,amount`).
+        #[arg(long, value_name = "FILE.csv")]
+        orders: PathBuf,
+        /// Last day of the calibration period; later orders are ignored.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        calibration_end: String,
+        /// Time unit of recency and T (default from config `analytics.model_unit`).
+        #[arg(long, value_enum)]
+        unit: Option<abm::config::ModelUnit>,
+    },
+    /// Fit, then write per account frequency, recency, T, P(alive) and expected purchases.
+    Predict {
+        #[arg(long, value_name = "FILE.csv")]
+        orders: PathBuf,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        calibration_end: String,
+        /// Horizon for expected purchases, in the time unit.
+        #[arg(long)]
+        horizon: f64,
+        #[arg(long, value_enum)]
+        unit: Option<abm::config::ModelUnit>,
+        /// CSV to write: account_id,frequency,recency,T,p_alive,expected_purchases.
+        #[arg(long, value_name = "OUT.csv")]
+        out: PathBuf,
     },
 }
 
@@ -242,6 +298,110 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             bar.finish();
             Ok(report_import(kind, &file, result, started))
         }
+        Command::Analyze {
+            orders,
+            out,
+            as_of,
+            months,
+            measure,
+        } => {
+            let cfg = &settings.analytics;
+            let measure = measure.unwrap_or(cfg.measure);
+            let as_of = as_of
+                .map(|d| abm::domain::parse_date(&d).map_err(|m| anyhow::anyhow!("--as-of: {m}")))
+                .transpose()?;
+            let book = match abm::analytics::offline::load(
+                &orders,
+                cfg.month_timezone.0,
+                measure == abm::config::Measure::Profit,
+            ) {
+                Ok(b) => b,
+                Err(e) => return Ok(report_input_error(&orders, e)),
+            };
+            let opts = abm::analytics::offline::AnalyzeOptions {
+                as_of,
+                months,
+                measure,
+            };
+            let analysis = abm::analytics::offline::analyze(&book, &opts, cfg)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            abm::analytics::offline::write_analysis(&analysis, &out)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            print!(
+                "{}",
+                abm::analytics::offline::matrix_text(&analysis, measure)
+            );
+            if let Some(e) = &analysis.fit_error {
+                eprintln!(
+                    "warning: the BG/NBD model could not be fitted ({e}); churn uses the rule only"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Churn(cmd) => {
+            let cfg = &settings.analytics;
+            let (orders, calibration_end, unit) = match &cmd {
+                ChurnCommand::Fit {
+                    orders,
+                    calibration_end,
+                    unit,
+                }
+                | ChurnCommand::Predict {
+                    orders,
+                    calibration_end,
+                    unit,
+                    ..
+                } => (orders, calibration_end, unit.unwrap_or(cfg.model_unit)),
+            };
+            let end = abm::domain::parse_date(calibration_end)
+                .map_err(|m| anyhow::anyhow!("--calibration-end: {m}"))?;
+            let book = match abm::analytics::offline::load(orders, cfg.month_timezone.0, false) {
+                Ok(b) => b,
+                Err(e) => return Ok(report_input_error(orders, e)),
+            };
+            let customers = abm::analytics::offline::customers(&book, end, unit.days());
+            let input: Vec<_> = customers.iter().map(|(_, c)| *c).collect();
+            let fit = abm::analytics::bgnbd::fit(&input)?;
+            match cmd {
+                ChurnCommand::Fit { .. } => {
+                    let unit_name = match unit {
+                        abm::config::ModelUnit::Days => "days",
+                        abm::config::ModelUnit::Weeks => "weeks",
+                    };
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "r": fit.r, "alpha": fit.alpha, "a": fit.a, "b": fit.b,
+                            "log_likelihood": fit.log_likelihood,
+                            "customers": fit.customers, "unit": unit_name,
+                            "calibration_end": end.to_string(),
+                        })
+                    );
+                }
+                ChurnCommand::Predict { horizon, out, .. } => {
+                    anyhow::ensure!(
+                        horizon > 0.0 && horizon.is_finite(),
+                        "--horizon must be a positive number"
+                    );
+                    let file = std::fs::File::create(&out)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    abm::analytics::offline::write_predictions(
+                        &book, &customers, &fit, horizon, &mut w,
+                    )?;
+                    eprintln!(
+                        "fitted r={:.4} alpha={:.4} a={:.4} b={:.4} on {} accounts; wrote {}",
+                        fit.r,
+                        fit.alpha,
+                        fit.a,
+                        fit.b,
+                        fit.customers,
+                        out.display()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo {
             accounts,
             seed,
@@ -335,6 +495,23 @@ fn report_import(
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints an input file's problems (row, column, reason) and returns the failure exit code.
+fn report_input_error(file: &std::path::Path, e: ImportError) -> ExitCode {
+    match e {
+        ImportError::Rows { count, shown } => {
+            for e in &shown {
+                eprintln!("{}: {e}", file.display());
+            }
+            if count > shown.len() as u64 {
+                eprintln!("… and {} more", count - shown.len() as u64);
+            }
+            eprintln!("error: {count} invalid row(s) in {}", file.display());
+        }
+        other => eprintln!("error: {}: {other}", file.display()),
+    }
+    ExitCode::FAILURE
 }
 
 /// A progress bar on a terminal; silent otherwise.

@@ -1,0 +1,622 @@
+//! The offline commands `abm analyze`, `abm churn fit` and `abm churn predict`: they read an
+//! orders CSV (`account_id,ordered_at,amount[,margin]`), need no database, and write their
+//! results as CSV/JSON. Input errors are reported per row and column, and nothing is written.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
+use super::bgnbd::{self, Customer, Fit};
+use super::classify::{self, Abc, ChurnPolicy, ChurnRule, Share, Thresholds, Xyz};
+use crate::config::{AnalyticsSettings, Measure};
+use crate::domain::{format_decimal, parse_decimal, parse_timestamp};
+use crate::import::{Errors, ImportError, RowError};
+
+/// Amounts are read with this many decimals (exact integers of 1/10,000).
+const SCALE: u32 = 4;
+
+/// One order, compacted.
+#[derive(Debug, Clone, Copy)]
+struct Order {
+    day: i32,
+    month: i32,
+    amount: i64,
+    margin: Option<i64>,
+}
+
+/// All orders of the file, grouped by account.
+pub struct OrderBook {
+    pub accounts: Vec<String>,
+    orders: Vec<Vec<Order>>,
+    /// Most decimals seen in an amount, to print sums the way they came in.
+    decimals: u32,
+    pub has_margin: bool,
+    pub rows: u64,
+}
+
+fn day_number(d: NaiveDate) -> i32 {
+    d.num_days_from_ce() - 719_163 // days since 1970-01-01
+}
+
+fn date_of(day: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default()
+}
+
+fn month_index(d: NaiveDate) -> i32 {
+    d.year() * 12 + d.month0() as i32
+}
+
+fn decimals_of(raw: &str) -> u32 {
+    raw.trim()
+        .split_once('.')
+        .map(|(_, f)| f.trim_end_matches('0').len() as u32)
+        .unwrap_or(0)
+}
+
+/// Reads and checks the whole file; any bad row fails the load with every row error.
+pub fn load(path: &Path, tz: chrono_tz::Tz, need_margin: bool) -> Result<OrderBook, ImportError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| ImportError::File(format!("cannot open {}: {e}", path.display())))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .buffer_capacity(1 << 20)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let headers: Vec<String> = reader
+        .byte_headers()
+        .map_err(|e| ImportError::File(format!("cannot read the header row: {e}")))?
+        .iter()
+        .map(|h| {
+            String::from_utf8_lossy(h)
+                .trim_start_matches('\u{feff}')
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let find = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(c_acc), Some(c_at), Some(c_amount)) =
+        (find("account_id"), find("ordered_at"), find("amount"))
+    else {
+        let missing: Vec<&str> = ["account_id", "ordered_at", "amount"]
+            .into_iter()
+            .filter(|c| find(c).is_none())
+            .collect();
+        return Err(ImportError::File(format!(
+            "missing required column(s): {} (the header row has: {})",
+            missing.join(", "),
+            headers.join(", ")
+        )));
+    };
+    let c_margin = find("margin");
+    if need_margin && c_margin.is_none() {
+        return Err(ImportError::File(
+            "--measure profit needs a `margin` column".into(),
+        ));
+    }
+    let utc = tz == chrono_tz::UTC;
+    let mut index: HashMap<Box<str>, u32> = HashMap::new();
+    let mut book = OrderBook {
+        accounts: Vec::new(),
+        orders: Vec::new(),
+        decimals: 0,
+        has_margin: false,
+        rows: 0,
+    };
+    let mut errors = Errors::default();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                return Err(ImportError::File(format!(
+                    "row {line}: the file cannot be parsed as CSV: {e}"
+                )));
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        book.rows += 1;
+        let mut bad = |column: &str, message: String| {
+            errors.add(RowError {
+                row: line,
+                column: Some(column.to_string()),
+                message,
+            })
+        };
+        let field = |i: usize| record.get(i).map(std::str::from_utf8);
+        let (Some(Ok(acc)), Some(Ok(at)), Some(Ok(amount))) =
+            (field(c_acc), field(c_at), field(c_amount))
+        else {
+            if record.len() != headers.len() {
+                bad(
+                    "*",
+                    format!(
+                        "expected {} fields like the header, found {}",
+                        headers.len(),
+                        record.len()
+                    ),
+                );
+            } else {
+                bad("*", "is not valid UTF-8".into());
+            }
+            continue;
+        };
+        let acc = acc.trim();
+        if acc.is_empty() {
+            bad("account_id", "must not be empty".into());
+            continue;
+        }
+        let (day, month) = match fast_date(at.trim()) {
+            Some(d) => (day_number(d), month_index(d)),
+            None => match parse_timestamp(at) {
+                Ok(ts) => local_day(ts, tz, utc),
+                Err(e) => {
+                    bad("ordered_at", e);
+                    continue;
+                }
+            },
+        };
+        let amount_v = match parse_decimal(amount, SCALE) {
+            Ok(v) => v,
+            Err(e) => {
+                bad("amount", e);
+                continue;
+            }
+        };
+        book.decimals = book.decimals.max(decimals_of(amount));
+        let margin = match c_margin
+            .and_then(|c| record.get(c))
+            .map(std::str::from_utf8)
+        {
+            Some(Ok(m)) if !m.trim().is_empty() => match parse_decimal(m, SCALE) {
+                Ok(v) => {
+                    book.has_margin = true;
+                    book.decimals = book.decimals.max(decimals_of(m));
+                    Some(v)
+                }
+                Err(e) => {
+                    bad("margin", e);
+                    continue;
+                }
+            },
+            Some(Err(_)) => {
+                bad("margin", "is not valid UTF-8".into());
+                continue;
+            }
+            _ => None,
+        };
+        let idx = match index.get(acc) {
+            Some(&i) => i,
+            None => {
+                let i = book.accounts.len() as u32;
+                index.insert(acc.into(), i);
+                book.accounts.push(acc.to_string());
+                book.orders.push(Vec::new());
+                i
+            }
+        };
+        book.orders[idx as usize].push(Order {
+            day,
+            month,
+            amount: amount_v,
+            margin,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors.into_error());
+    }
+    for orders in &mut book.orders {
+        orders.sort_unstable_by_key(|o| o.day);
+    }
+    Ok(book)
+}
+
+/// `YYYY-MM-DD` without going through the general parser.
+fn fast_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let d = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    (crate::domain::MIN_YEAR..=crate::domain::MAX_YEAR)
+        .contains(&d.year())
+        .then_some(d)
+}
+
+fn local_day(ts: DateTime<Utc>, tz: chrono_tz::Tz, utc: bool) -> (i32, i32) {
+    let d = if utc {
+        ts.date_naive()
+    } else {
+        ts.with_timezone(&tz).date_naive()
+    };
+    (day_number(d), month_index(d))
+}
+
+/// Options of `abm analyze`.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    pub as_of: Option<NaiveDate>,
+    pub months: Option<u32>,
+    pub measure: Measure,
+}
+
+/// One output row of `abm analyze`.
+#[derive(Debug, Clone)]
+pub struct AccountResult {
+    pub account_id: String,
+    pub revenue: i64,
+    pub profit: Option<i64>,
+    pub abc: Option<Abc>,
+    pub abc_reason: String,
+    pub cv: Option<f64>,
+    pub xyz: Option<Xyz>,
+    pub xyz_reason: String,
+    pub orders: u64,
+    pub first_order: Option<NaiveDate>,
+    pub last_order: Option<NaiveDate>,
+    pub days_since_last_order: Option<i64>,
+    pub types: Vec<&'static str>,
+    pub lost: bool,
+    pub lost_reason: String,
+    pub p_alive: Option<f64>,
+    pub expected_purchases: Option<f64>,
+}
+
+/// The analysis of a whole file.
+pub struct Analysis {
+    pub results: Vec<AccountResult>,
+    pub as_of: NaiveDate,
+    pub first_month: NaiveDate,
+    pub months: u32,
+    pub decimals: u32,
+    pub fit: Option<Fit>,
+    pub fit_error: Option<String>,
+}
+
+fn month_start(index: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+        .unwrap_or_default()
+}
+
+/// Runs ABC/XYZ, types and churn over the order book.
+pub fn analyze(
+    book: &OrderBook,
+    opts: &AnalyzeOptions,
+    cfg: &AnalyticsSettings,
+) -> Result<Analysis, String> {
+    let all_days = book.orders.iter().flatten().map(|o| o.day);
+    let last_day = all_days.clone().max().ok_or("the file has no orders")?;
+    let as_of_day = opts.as_of.map(day_number).unwrap_or(last_day);
+    let as_of = date_of(as_of_day);
+    let last_month = month_index(as_of);
+    let first_month = match opts.months {
+        Some(0) => return Err("--months must be at least 1".into()),
+        Some(n) => last_month - n as i32 + 1,
+        None => book
+            .orders
+            .iter()
+            .flatten()
+            .filter(|o| o.day <= as_of_day)
+            .map(|o| o.month)
+            .min()
+            .ok_or("no orders on or before --as-of")?,
+    };
+    let months = (last_month - first_month + 1).max(1) as u32;
+    let thresholds = Thresholds {
+        a: Share::from_f64(cfg.abc_a)?,
+        b: Share::from_f64(cfg.abc_b)?,
+        x: cfg.xyz_x,
+        y: cfg.xyz_y,
+    };
+    let rule = ChurnRule {
+        min_days: i64::from(cfg.churn_min_days),
+        k: cfg.churn_k,
+    };
+
+    // Per account: window sums, monthly buckets, order days up to as-of.
+    struct Acc {
+        revenue: i64,
+        profit: Option<i64>,
+        monthly: Vec<i64>,
+        orders: u64,
+        days: Vec<i32>,
+    }
+    let accs: Vec<Acc> = book
+        .orders
+        .iter()
+        .map(|orders| {
+            let mut a = Acc {
+                revenue: 0,
+                profit: None,
+                monthly: vec![0; months as usize],
+                orders: 0,
+                days: Vec::new(),
+            };
+            for o in orders.iter().filter(|o| o.day <= as_of_day) {
+                a.days.push(o.day);
+                if o.month >= first_month {
+                    a.revenue += o.amount;
+                    if let Some(m) = o.margin {
+                        *a.profit.get_or_insert(0) += m;
+                    }
+                    a.monthly[(o.month - first_month) as usize] += o.amount;
+                    a.orders += 1;
+                }
+            }
+            a
+        })
+        .collect();
+
+    let values: Vec<(&str, i64)> = book
+        .accounts
+        .iter()
+        .zip(&accs)
+        .map(|(k, a)| {
+            let v = match opts.measure {
+                Measure::Revenue => a.revenue,
+                Measure::Profit => a.profit.unwrap_or(0),
+            };
+            (k.as_str(), v)
+        })
+        .collect();
+    let abc = classify::abc(&values, &thresholds);
+
+    // Pillar: share of profit (revenue when no margins are known) ≥ pillar_share.
+    let pillar_share = Share::from_f64(cfg.pillar_share)?;
+    let use_profit = book.has_margin;
+    let pillar_values: Vec<i64> = accs
+        .iter()
+        .map(|a| {
+            if use_profit {
+                a.profit.unwrap_or(0)
+            } else {
+                a.revenue
+            }
+            .max(0)
+        })
+        .collect();
+    let pillar_total: i128 = pillar_values.iter().map(|v| i128::from(*v)).sum();
+
+    // BG/NBD over every account with an order on or before as-of.
+    let unit = cfg.model_unit.days();
+    let customers: Vec<Option<Customer>> = accs
+        .iter()
+        .map(|a| bgnbd::customer_from_days(&a.days, as_of_day, unit))
+        .collect();
+    let fit_input: Vec<Customer> = customers.iter().flatten().copied().collect();
+    let (fit, fit_error) = if cfg.churn_policy == ChurnPolicy::Rule {
+        (None, None)
+    } else {
+        match bgnbd::fit(&fit_input) {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    };
+
+    let mut results = Vec::with_capacity(accs.len());
+    for (i, a) in accs.iter().enumerate() {
+        let x = classify::xyz(&a.monthly, &thresholds);
+        let verdict = classify::churn_rule(&a.days, as_of_day, &rule);
+        let (p_alive, expected) = match (&fit, customers[i]) {
+            (Some(f), Some(c)) => (
+                Some(bgnbd::p_alive(&f.params(), &c)),
+                Some(bgnbd::expected_purchases(
+                    &f.params(),
+                    &c,
+                    cfg.model_horizon,
+                )),
+            ),
+            _ => (None, None),
+        };
+        let model_lost = p_alive.map(|p| p < cfg.p_alive_threshold);
+        let rule_lost = verdict.as_ref().is_some_and(|v| v.lost);
+        let lost = verdict.is_some() && cfg.churn_policy.combine(rule_lost, model_lost);
+        let mut reasons = Vec::new();
+        if lost {
+            if rule_lost && cfg.churn_policy != ChurnPolicy::Model {
+                reasons.push(verdict.as_ref().map(|v| v.why.clone()).unwrap_or_default());
+            }
+            if model_lost == Some(true) && cfg.churn_policy != ChurnPolicy::Rule {
+                reasons.push(format!(
+                    "P(alive) {:.2} < {:.2}",
+                    p_alive.unwrap_or(0.0),
+                    cfg.p_alive_threshold
+                ));
+            }
+        }
+        let mut types = Vec::new();
+        if pillar_total > 0 && pillar_share.reached_by(i128::from(pillar_values[i]), pillar_total) {
+            types.push("pillar");
+        }
+        results.push(AccountResult {
+            account_id: book.accounts[i].clone(),
+            revenue: a.revenue,
+            profit: a.profit,
+            abc: abc[i].class,
+            abc_reason: abc[i].why.clone(),
+            cv: x.cv,
+            xyz: x.class,
+            xyz_reason: x.why,
+            orders: a.orders,
+            first_order: a.days.first().map(|d| date_of(*d)),
+            last_order: a.days.last().map(|d| date_of(*d)),
+            days_since_last_order: verdict.as_ref().map(|v| v.days_since_last_order),
+            types,
+            lost,
+            lost_reason: reasons.join("; "),
+            p_alive,
+            expected_purchases: expected,
+        });
+    }
+    Ok(Analysis {
+        results,
+        as_of,
+        first_month: month_start(first_month),
+        months,
+        decimals: book.decimals,
+        fit,
+        fit_error,
+    })
+}
+
+/// Formats an amount read at 1/10,000 with the decimals the input used.
+fn money(v: i64, decimals: u32) -> String {
+    let drop = 10i64.pow(SCALE - decimals.min(SCALE));
+    format_decimal(v / drop, decimals.min(SCALE))
+}
+
+/// Writes the per-account CSV of `abm analyze` (column contract in README).
+pub fn write_analysis(analysis: &Analysis, out: &Path) -> std::io::Result<()> {
+    let file = std::fs::File::create(out)?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+    w.write_record([
+        "account_id",
+        "revenue",
+        "profit",
+        "abc",
+        "cv",
+        "xyz",
+        "orders",
+        "first_order_at",
+        "last_order_at",
+        "days_since_last_order",
+        "types",
+        "lost",
+        "lost_reason",
+        "p_alive",
+        "expected_purchases",
+        "abc_reason",
+        "xyz_reason",
+    ])?;
+    let d = analysis.decimals;
+    for r in &analysis.results {
+        w.write_record([
+            r.account_id.as_str(),
+            &money(r.revenue, d),
+            &r.profit.map(|p| money(p, d)).unwrap_or_default(),
+            r.abc.map(Abc::as_str).unwrap_or(""),
+            &r.cv.map(|c| format!("{c:.4}")).unwrap_or_default(),
+            r.xyz.map(Xyz::as_str).unwrap_or(""),
+            &r.orders.to_string(),
+            &r.first_order.map(|d| d.to_string()).unwrap_or_default(),
+            &r.last_order.map(|d| d.to_string()).unwrap_or_default(),
+            &r.days_since_last_order
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            &r.types.join(";"),
+            if r.lost { "true" } else { "false" },
+            &r.lost_reason,
+            &r.p_alive.map(|p| format!("{p:.4}")).unwrap_or_default(),
+            &r.expected_purchases
+                .map(|p| format!("{p:.4}"))
+                .unwrap_or_default(),
+            &r.abc_reason,
+            &r.xyz_reason,
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// The 3×3 ABC-XYZ matrix as text: count and share of value per cell.
+pub fn matrix_text(analysis: &Analysis, measure: Measure) -> String {
+    let mut count = [[0u64; 3]; 3];
+    let mut value = [[0i128; 3]; 3];
+    let mut total: i128 = 0;
+    let mut unclassified = 0u64;
+    for r in &analysis.results {
+        let v = match measure {
+            Measure::Revenue => r.revenue,
+            Measure::Profit => r.profit.unwrap_or(0),
+        };
+        match (r.abc, r.xyz) {
+            (Some(a), Some(x)) => {
+                count[a as usize][x as usize] += 1;
+                value[a as usize][x as usize] += i128::from(v);
+                total += i128::from(v);
+            }
+            _ => unclassified += 1,
+        }
+    }
+    let mut s = format!(
+        "ABC-XYZ matrix: {} accounts, {} months from {} to {} ({}; accounts, share of value)\n",
+        analysis.results.len(),
+        analysis.months,
+        analysis.first_month.format("%Y-%m"),
+        analysis.as_of,
+        match measure {
+            Measure::Revenue => "revenue",
+            Measure::Profit => "profit",
+        }
+    );
+    s.push_str(&format!("{:>4}{:>18}{:>18}{:>18}\n", "", "X", "Y", "Z"));
+    for (ai, a) in ["A", "B", "C"].iter().enumerate() {
+        s.push_str(&format!("{a:>4}"));
+        for xi in 0..3 {
+            let share = if total > 0 {
+                value[ai][xi] as f64 / total as f64 * 100.0
+            } else {
+                0.0
+            };
+            s.push_str(&format!(
+                "{:>18}",
+                format!("{} ({share:.1}%)", count[ai][xi])
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "unclassified (no value or no purchases in the window): {unclassified}\n"
+    ));
+    s
+}
+
+/// Model inputs per account for a calibration end date.
+pub fn customers(book: &OrderBook, end: NaiveDate, unit_days: f64) -> Vec<(usize, Customer)> {
+    let end = day_number(end);
+    book.orders
+        .iter()
+        .enumerate()
+        .filter_map(|(i, orders)| {
+            let days: Vec<i32> = orders.iter().map(|o| o.day).collect();
+            bgnbd::customer_from_days(&days, end, unit_days).map(|c| (i, c))
+        })
+        .collect()
+}
+
+/// Writes `account_id,frequency,recency,T,p_alive,expected_purchases`.
+pub fn write_predictions(
+    book: &OrderBook,
+    customers: &[(usize, Customer)],
+    fit: &Fit,
+    horizon: f64,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "account_id",
+        "frequency",
+        "recency",
+        "T",
+        "p_alive",
+        "expected_purchases",
+    ])?;
+    let p = fit.params();
+    for (i, c) in customers {
+        w.write_record([
+            book.accounts[*i].as_str(),
+            &c.x.to_string(),
+            &format!("{:.4}", c.t_x),
+            &format!("{:.4}", c.t),
+            &format!("{:.6}", bgnbd::p_alive(&p, c)),
+            &format!("{:.6}", bgnbd::expected_purchases(&p, c, horizon)),
+        ])?;
+    }
+    w.flush()
+}
