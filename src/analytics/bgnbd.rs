@@ -362,7 +362,7 @@ mod tests {
                 t: 32.0,
             },
         );
-        assert!(recent > 0.9 && silent < recent, "{recent} {silent}");
+        assert!(recent > 0.8 && silent < 0.05, "{recent} {silent}");
     }
 
     #[test]
