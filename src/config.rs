@@ -266,6 +266,9 @@ impl Settings {
                 "must be between 1 and api.max_page_size",
             );
         }
+        if !(1..=720).contains(&self.api.idempotency_ttl_hours) {
+            return err("api.idempotency_ttl_hours", "must be between 1 and 720");
+        }
         if self.api.max_batch_orders == 0 {
             return err("api.max_batch_orders", "must be at least 1");
         }

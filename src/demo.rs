@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sea_orm::sea_query::{Expr, Func, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Value};
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -488,7 +488,7 @@ pub async fn generate(
 
     let txn = match db {
         Some(db) => {
-            let txn = db.begin().await?;
+            let txn = crate::db::begin_write(db).await?;
             let existing = txn
                 .query_one(
                     Query::select()

@@ -89,6 +89,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("the database is not reachable")]
     Unavailable(#[source] anyhow::Error),
+    #[error("the database is busy with other writes; retry shortly")]
+    Busy(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -128,6 +130,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy(_) => "busy",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -142,6 +145,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Busy(_) => "Busy",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -181,7 +185,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -191,6 +195,7 @@ impl ResponseError for ApiError {
             ApiError::Internal(e) | ApiError::Unavailable(e) => {
                 tracing::error!(error = ?e, "request failed");
             }
+            ApiError::Busy(e) => tracing::warn!(error = %e, "database contention"),
             _ => {}
         }
         problem_response(self.status_code(), &self.to_problem())
@@ -208,11 +213,24 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> HttpResponse {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     resp
 }
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if let Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) = e.sql_err() {
+            return ApiError::Conflict {
+                code: "already_exists",
+                detail: "a record with the same unique key already exists".into(),
+            };
+        }
+        if crate::db::is_contention(&e) {
+            return ApiError::Busy(e.into());
+        }
         ApiError::Internal(e.into())
     }
 }

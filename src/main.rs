@@ -361,7 +361,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let customers = abm::analytics::offline::customers(&book, end, unit.days());
             let input: Vec<_> = customers.iter().map(|(_, c)| *c).collect();
+            let started = Instant::now();
             let fit = abm::analytics::bgnbd::fit(&input)?;
+            let fit_ms = started.elapsed().as_secs_f64() * 1000.0;
             match cmd {
                 ChurnCommand::Fit { .. } => {
                     let unit_name = match unit {
@@ -375,6 +377,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                             "log_likelihood": fit.log_likelihood,
                             "customers": fit.customers, "unit": unit_name,
                             "calibration_end": end.to_string(),
+                            "fit_ms": (fit_ms * 10.0).round() / 10.0,
                         })
                     );
                 }
@@ -477,7 +480,7 @@ fn report_import(
             );
             ExitCode::SUCCESS
         }
-        Err(ImportError::Rows { count, shown }) => {
+        Err(ImportError::Rows { rows, count, shown }) => {
             for e in &shown {
                 eprintln!("{}: {e}", file.display());
             }
@@ -485,7 +488,7 @@ fn report_import(
                 eprintln!("… and {} more", count - shown.len() as u64);
             }
             eprintln!(
-                "error: {count} invalid row(s) in {}; nothing was imported",
+                "error: {rows} invalid row(s) in {}; nothing was imported",
                 file.display()
             );
             ExitCode::FAILURE
@@ -500,14 +503,14 @@ fn report_import(
 /// Prints an input file's problems (row, column, reason) and returns the failure exit code.
 fn report_input_error(file: &std::path::Path, e: ImportError) -> ExitCode {
     match e {
-        ImportError::Rows { count, shown } => {
+        ImportError::Rows { rows, count, shown } => {
             for e in &shown {
                 eprintln!("{}: {e}", file.display());
             }
             if count > shown.len() as u64 {
                 eprintln!("… and {} more", count - shown.len() as u64);
             }
-            eprintln!("error: {count} invalid row(s) in {}", file.display());
+            eprintln!("error: {rows} invalid row(s) in {}", file.display());
         }
         other => eprintln!("error: {}: {other}", file.display()),
     }

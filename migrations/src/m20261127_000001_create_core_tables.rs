@@ -379,7 +379,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(IdempotencyKeys::TokenId))
                     .col(string_len(IdempotencyKeys::Key, 255))
                     .col(string_len(IdempotencyKeys::Method, 10))
-                    .col(string_len(IdempotencyKeys::Path, 2000))
+                    .col(text(IdempotencyKeys::Path))
                     .col(string_len(IdempotencyKeys::RequestHash, 64))
                     .col(small_integer_null(IdempotencyKeys::Status))
                     .col(string_len_null(IdempotencyKeys::ContentType, 200))
@@ -402,6 +402,15 @@ impl MigrationTrait for Migration {
                     .col(IdempotencyKeys::TokenId)
                     .col(IdempotencyKeys::Key)
                     .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_idempotency_created_at")
+                    .table(IdempotencyKeys::Table)
+                    .col(IdempotencyKeys::CreatedAt)
                     .to_owned(),
             )
             .await?;

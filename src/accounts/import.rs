@@ -14,7 +14,7 @@ use std::path::Path;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, Set, TransactionTrait, TryIntoModel,
+    QuerySelect, Set, TryIntoModel,
 };
 
 use super::model::{AccountInput, StakeholderInput};
@@ -147,7 +147,7 @@ pub async fn import_accounts(
         .collect();
 
     let now = clock.now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut errors = Errors::default();
     let mut summary = ImportSummary::default();
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -289,6 +289,12 @@ async fn write_accounts(
                     }
                     draft.attributes = Some(serde_json::Value::Object(merged));
                 }
+                if let Some(problem) = super::service::currency_change_problem(txn, current, &draft)
+                    .await
+                    .map_err(|e| ImportError::File(e.to_string()))?
+                {
+                    fe.push("currency", problem);
+                }
                 if !fe.is_empty() {
                     errors.add_fields(r.line, fe.errors);
                     continue;
@@ -372,7 +378,7 @@ pub async fn import_stakeholders(
         .into_iter()
         .collect();
     let now = clock.now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut errors = Errors::default();
     let mut summary = ImportSummary::default();
     let mut seen: HashMap<String, u64> = HashMap::new();

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::extract::{AmountInput, double_option};
+use crate::api::extract::{AmountInput, double_option, non_null};
 use crate::config::DefaultSettings;
 use crate::domain::{
     Consent, CountryCode, Currency, Email, ExternalId, LanguageTag, Outcome, RelationshipKind,
@@ -57,7 +57,9 @@ fn required_text(
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagerInput {
+    #[serde(default, deserialize_with = "non_null")]
     pub email: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -152,7 +154,9 @@ impl From<manager::Model> for ManagerView {
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
     /// Stable id from your CRM/ERP; unique; used in URLs.
+    #[serde(default, deserialize_with = "non_null")]
     pub external_id: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -165,15 +169,19 @@ pub struct AccountInput {
     #[schema(value_type = Option<String>)]
     pub country: Option<Option<String>>,
     /// IANA timezone, e.g. `Asia/Ho_Chi_Minh`.
+    #[serde(default, deserialize_with = "non_null")]
     pub timezone: Option<String>,
     /// ISO 4217 code, e.g. `VND`.
+    #[serde(default, deserialize_with = "non_null")]
     pub currency: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub manager_id: Option<Option<i64>>,
     /// Famous name, leader of its sector (set by people).
+    #[serde(default, deserialize_with = "non_null")]
     pub image_maker: Option<bool>,
     /// Demanding, knows the market (set by people).
+    #[serde(default, deserialize_with = "non_null")]
     pub expert: Option<bool>,
     /// Budget (for prospects) in the account's currency, as a decimal string or number.
     #[serde(default, deserialize_with = "double_option")]
@@ -181,6 +189,7 @@ pub struct AccountInput {
     pub budget: Option<Option<AmountInput>>,
     /// Free-form JSON object of your own fields.
     #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "non_null")]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -429,8 +438,10 @@ impl From<Option<dossier_profile::Model>> for ProfileView {
 #[serde(deny_unknown_fields)]
 pub struct RelationshipEventInput {
     #[schema(value_type = Option<RelationshipKind>)]
+    #[serde(default, deserialize_with = "non_null")]
     pub kind: Option<String>,
     /// Date, `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "non_null")]
     pub occurred_on: Option<String>,
     /// Value in the account's currency.
     #[serde(default, deserialize_with = "double_option")]
@@ -545,7 +556,9 @@ impl RelationshipEventView {
 #[serde(deny_unknown_fields)]
 pub struct StakeholderInput {
     /// Stable id from your CRM; derived from the account and e-mail (or name) when omitted.
+    #[serde(default, deserialize_with = "non_null")]
     pub external_id: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -557,14 +570,17 @@ pub struct StakeholderInput {
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     #[schema(value_type = Option<StakeholderRole>)]
+    #[serde(default, deserialize_with = "non_null")]
     pub role: Option<String>,
     /// 1 (little) to 5 (decisive); default 3.
+    #[serde(default, deserialize_with = "non_null")]
     pub influence: Option<i64>,
     /// Preferred language (BCP 47), e.g. `vi`.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub language: Option<Option<String>>,
     #[schema(value_type = Option<Consent>)]
+    #[serde(default, deserialize_with = "non_null")]
     pub consent: Option<String>,
 }
 
@@ -716,6 +732,7 @@ impl From<stakeholder::Model> for StakeholderView {
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompetitorInput {
+    #[serde(default, deserialize_with = "non_null")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]

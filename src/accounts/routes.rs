@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use super::model::*;
 use super::service::{self as svc, AccountFilter, finish};
 use crate::api::State;
-use crate::api::extract::{JsonBody, PageQuery, Paged};
+use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
 use crate::error::{ApiError, FieldErrors, Problem};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -55,10 +55,10 @@ pub struct ManagerFilter {
 #[get("/managers")]
 async fn list_managers(
     state: State,
-    page: web::Query<PageQuery>,
-    filter: web::Query<ManagerFilter>,
+    page: Query<PageQuery>,
+    filter: Query<ManagerFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, &["id", "name", "email", "created_at"])?;
+    let page = page.validate(&state, &["id", "name", "email", "created_at"], "id")?;
     Ok(HttpResponse::Ok().json(svc::list_managers(&state.db, &page, filter.q.as_deref()).await?))
 }
 
@@ -117,10 +117,10 @@ async fn delete_manager(state: State, id: web::Path<i64>) -> Result<HttpResponse
 #[get("/accounts")]
 async fn list_accounts(
     state: State,
-    page: web::Query<PageQuery>,
-    filter: web::Query<AccountFilter>,
+    page: Query<PageQuery>,
+    filter: Query<AccountFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, svc::ACCOUNT_SORTS)?;
+    let page = page.validate(&state, svc::ACCOUNT_SORTS, "name")?;
     Ok(HttpResponse::Ok().json(svc::list_accounts(&state.db, &page, &filter).await?))
 }
 
@@ -237,10 +237,10 @@ async fn put_profile(
 async fn list_events(
     state: State,
     external_id: web::Path<String>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<svc::EventFilter>,
+    page: Query<PageQuery>,
+    filter: Query<svc::EventFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, svc::EVENT_SORTS)?;
+    let page = page.validate(&state, svc::EVENT_SORTS, "-occurred_on")?;
     let a = svc::find_account(&state.db, &external_id).await?;
     let (items, total) = svc::page_events(&state.db, a.id, &page, &filter).await?;
     let items = items
@@ -325,10 +325,10 @@ async fn delete_event(
 async fn list_stakeholders(
     state: State,
     external_id: web::Path<String>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<svc::StakeholderFilter>,
+    page: Query<PageQuery>,
+    filter: Query<svc::StakeholderFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, svc::STAKEHOLDER_SORTS)?;
+    let page = page.validate(&state, svc::STAKEHOLDER_SORTS, "-influence")?;
     let a = svc::find_account(&state.db, &external_id).await?;
     let (items, total) = svc::page_stakeholders(&state.db, a.id, &page, &filter).await?;
     let items = items.into_iter().map(StakeholderView::from).collect();
@@ -413,10 +413,10 @@ async fn delete_stakeholder(
 async fn list_competitors(
     state: State,
     external_id: web::Path<String>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<svc::CompetitorFilter>,
+    page: Query<PageQuery>,
+    filter: Query<svc::CompetitorFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, svc::COMPETITOR_SORTS)?;
+    let page = page.validate(&state, svc::COMPETITOR_SORTS, "name")?;
     let a = svc::find_account(&state.db, &external_id).await?;
     let (items, total) = svc::page_competitors(&state.db, a.id, &page, &filter).await?;
     let items = items.into_iter().map(CompetitorView::from).collect();

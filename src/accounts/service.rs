@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, TryIntoModel,
 };
 
 use super::model::*;
@@ -223,17 +223,54 @@ pub async fn update_account(
     d: AccountDraft,
 ) -> Result<account::Model, ApiError> {
     check_manager(db, d.manager_id).await?;
+    if let Some(problem) = currency_change_problem(db, &current, &d).await? {
+        return Err(ApiError::field("/currency", problem));
+    }
     let mut m: account::ActiveModel = current.into();
     apply_account(&mut m, d);
     m.updated_at = Set(clock.now());
     Ok(m.update(db).await?)
 }
 
+/// Amounts of an account (budget, relationship-event values) are stored in its currency, so
+/// changing the currency would silently rescale them. Returns why a change is refused:
+/// a stored budget must be re-sent in the same change, and valued history entries forbid it.
+pub async fn currency_change_problem(
+    db: &impl ConnectionTrait,
+    current: &account::Model,
+    d: &AccountDraft,
+) -> Result<Option<String>, ApiError> {
+    let Some(new) = &d.currency else {
+        return Ok(None);
+    };
+    if *new == current.currency {
+        return Ok(None);
+    }
+    if current.budget_minor.is_some() && d.budget_minor.is_none() {
+        return Ok(Some(format!(
+            "the budget is stored in {}; send `budget` in {new} together with the new currency",
+            current.currency
+        )));
+    }
+    let valued = relationship_event::Entity::find()
+        .filter(relationship_event::Column::AccountId.eq(current.id))
+        .filter(relationship_event::Column::ValueMinor.is_not_null())
+        .count(db)
+        .await?;
+    if valued > 0 {
+        return Ok(Some(format!(
+            "{valued} relationship event(s) carry values in {}; the currency cannot change",
+            current.currency
+        )));
+    }
+    Ok(None)
+}
+
 /// Deletes an account with its dossier (foreign-key cascade) and its orders. The account row
 /// goes first: on PostgreSQL that waits for any import holding the account, so the orders
 /// deleted next include everything that import committed.
 pub async fn delete_account(db: &DatabaseConnection, external_id: &str) -> Result<(), ApiError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let current = find_account(&txn, external_id).await?;
     account::Entity::delete_by_id(current.id).exec(&txn).await?;
     crate::entities::order::Entity::delete_many()
@@ -563,7 +600,7 @@ pub struct EventFilter {
     pub outcome: Option<String>,
 }
 
-pub const EVENT_SORTS: &[&str] = &["-occurred_on", "occurred_on", "kind", "id"];
+pub const EVENT_SORTS: &[&str] = &["occurred_on", "kind", "id"];
 
 pub async fn page_events(
     db: &DatabaseConnection,
@@ -599,7 +636,7 @@ pub struct StakeholderFilter {
     pub q: Option<String>,
 }
 
-pub const STAKEHOLDER_SORTS: &[&str] = &["-influence", "influence", "name", "id"];
+pub const STAKEHOLDER_SORTS: &[&str] = &["influence", "name", "id"];
 
 pub async fn page_stakeholders(
     db: &DatabaseConnection,
@@ -640,7 +677,7 @@ pub struct CompetitorFilter {
     pub q: Option<String>,
 }
 
-pub const COMPETITOR_SORTS: &[&str] = &["name", "-strength", "strength", "id"];
+pub const COMPETITOR_SORTS: &[&str] = &["name", "strength", "id"];
 
 pub async fn page_competitors(
     db: &DatabaseConnection,

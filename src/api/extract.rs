@@ -123,8 +123,14 @@ pub struct Page {
 }
 
 impl PageQuery {
-    /// Validates limit and sort against the allowed fields (the first one is the default).
-    pub fn validate(&self, state: &AppState, sortable: &[&str]) -> Result<Page, ApiError> {
+    /// Validates limit and sort against the allowed fields; `default` (e.g. `-ordered_at`)
+    /// applies when no sort is given.
+    pub fn validate(
+        &self,
+        state: &AppState,
+        sortable: &[&str],
+        default: &str,
+    ) -> Result<Page, ApiError> {
         let api = &state.settings.api;
         let limit = self.limit.unwrap_or(api.default_page_size);
         if limit == 0 || limit > api.max_page_size {
@@ -133,7 +139,7 @@ impl PageQuery {
                 format!("must be between 1 and {}", api.max_page_size),
             ));
         }
-        let raw = self.sort.clone().unwrap_or_else(|| sortable[0].to_string());
+        let raw = self.sort.clone().unwrap_or_else(|| default.to_string());
         let (descending, field) = match raw.strip_prefix('-') {
             Some(f) => (true, f.to_string()),
             None => (false, raw.clone()),
@@ -147,9 +153,16 @@ impl PageQuery {
                 ),
             ));
         }
+        let offset = self.offset.unwrap_or(0);
+        if offset > i64::MAX as u64 {
+            return Err(ApiError::field(
+                "offset",
+                format!("must be at most {}", i64::MAX),
+            ));
+        }
         Ok(Page {
             limit,
-            offset: self.offset.unwrap_or(0),
+            offset,
             sort_field: field,
             descending,
         })
@@ -174,6 +187,49 @@ where
     D: serde::Deserializer<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// Deserializes an optional field that may be absent but must not be `null` (a PATCH cannot
+/// clear a required field): `null` is a type error with the field's path.
+pub fn non_null<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// Query parameters. Unlike `web::Query`, an error names the parameter (`limit`, `manager_id`).
+pub struct Query<T>(pub T);
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        let de = serde_urlencoded::Deserializer::new(pairs);
+        std::future::ready(
+            serde_path_to_error::deserialize(de)
+                .map(Query)
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    let path = if path == "." {
+                        "query".to_string()
+                    } else {
+                        path
+                    };
+                    ApiError::field(path, e.inner().to_string())
+                }),
+        )
+    }
 }
 
 /// A money amount in major units, given as a JSON string ("1234.50") or number (1234.5).

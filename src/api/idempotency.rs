@@ -2,7 +2,8 @@
 //! response (status, content type, body) is stored; a retry with the same key and the same
 //! request replays it (`Idempotent-Replayed: true`); the same key with a different request is
 //! rejected (422); a retry while the first is still running gets 409. Keys are per API token and
-//! expire after `api.idempotency_ttl_hours`. 5xx responses are not stored, so they can be retried.
+//! expire after `api.idempotency_ttl_hours`. 5xx responses are not stored, so they can be retried,
+//! and a key left "in progress" by a crashed process is taken over after two minutes.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -19,6 +20,9 @@ use crate::entities::idempotency_key as idem;
 use crate::error::ApiError;
 
 pub const HEADER: &str = "idempotency-key";
+
+/// How long a claimed key may stay "in progress" before a retry may take it over.
+const IN_PROGRESS_LEASE: chrono::Duration = chrono::Duration::seconds(120);
 
 pub async fn idempotency(
     mut req: ServiceRequest,
@@ -47,7 +51,22 @@ pub async fn idempotency(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
 
-    let body = req.extract::<web::Bytes>().await?;
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(b) => b,
+        Err(e) => {
+            let limit = state.settings.server.max_body_bytes;
+            let err = if matches!(
+                e.as_error::<actix_web::error::PayloadError>(),
+                Some(actix_web::error::PayloadError::Overflow)
+            ) || e.to_string().contains("size limit")
+            {
+                ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {e}"))
+            };
+            return Ok(req.into_response(err.error_response()));
+        }
+    };
     req.set_payload(Payload::from(body.clone()));
     let path = req
         .uri()
@@ -62,6 +81,13 @@ pub async fn idempotency(
     let request_hash = hex::encode(hasher.finalize());
     let now = state.clock.now();
     let ttl = chrono::Duration::hours(i64::from(state.settings.api.idempotency_ttl_hours));
+
+    // Forget expired keys (cheap: an indexed range delete that usually finds nothing).
+    idem::Entity::delete_many()
+        .filter(idem::Column::CreatedAt.lt(now - ttl))
+        .exec(&state.db)
+        .await
+        .map_err(ApiError::from)?;
 
     // Claim the key; if another row holds it, decide from that row.
     let claim = || async {
@@ -91,7 +117,11 @@ pub async fn idempotency(
             .await
             .map_err(ApiError::from)?;
         match existing {
-            Some(row) if row.created_at + ttl < now => {
+            // Expired, or claimed by a request that never finished (crash, restart): reclaim.
+            Some(row)
+                if row.created_at + ttl < now
+                    || (row.status.is_none() && row.created_at + IN_PROGRESS_LEASE < now) =>
+            {
                 idem::Entity::delete_by_id(row.id)
                     .exec(&state.db)
                     .await

@@ -6,7 +6,10 @@ pub mod pg;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 use crate::config::{DatabaseSettings, redact_url};
 
@@ -52,6 +55,32 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 pub async fn ping(db: &DatabaseConnection) -> anyhow::Result<()> {
     db.execute_unprepared("SELECT 1").await?;
     Ok(())
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so concurrent writers queue on `busy_timeout` instead of failing
+/// when a read inside the transaction later turns into a write.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    if is_postgres(db) {
+        db.begin().await
+    } else {
+        db.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+    }
+}
+
+/// Whether a database error is transient contention (SQLite busy, PostgreSQL deadlock or
+/// serialization failure): the request may simply be retried.
+pub fn is_contention(e: &DbErr) -> bool {
+    let text = e.to_string();
+    text.contains("database is locked")
+        || text.contains("deadlock detected")
+        || text.contains("could not serialize access")
+        || text.contains("(code: 5)")
+        || text.contains("(code: 517)")
 }
 
 /// Whether this connection talks to PostgreSQL.

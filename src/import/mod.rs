@@ -34,9 +34,15 @@ pub enum ImportError {
     /// The file cannot be read at all (missing, wrong type, missing columns).
     #[error("{0}")]
     File(String),
-    /// Some rows are invalid; the list holds every one found.
-    #[error("{} invalid row(s); nothing was imported", .count)]
-    Rows { count: u64, shown: Vec<RowError> },
+    /// Some rows are invalid; the list holds every problem found (up to 10,000).
+    #[error("{} invalid row(s); nothing was imported", .rows)]
+    Rows {
+        /// Rows with at least one problem.
+        rows: u64,
+        /// Problems in all (a row may have several).
+        count: u64,
+        shown: Vec<RowError>,
+    },
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
 }
@@ -170,8 +176,8 @@ fn open_csv(
                 Ok(false) => break,
                 Ok(true) => {
                     let line = record.position().map(|p| p.line()).unwrap_or(0);
-                    if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
-                        continue; // blank line
+                    if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                        continue; // blank line, or a spreadsheet's padding row of commas
                     }
                     if record.len() != width {
                         let bad = RowError {
@@ -245,11 +251,13 @@ fn cell_text(v: &calamine::DataRef<'_>) -> Result<String, String> {
         D::SharedString(s) => (*s).to_string(),
         D::Int(i) => i.to_string(),
         D::Float(f) => {
-            if f.fract() == 0.0 && f.abs() < 1e15 {
-                format!("{}", *f as i64)
+            // Spreadsheets store binary floats (=100*1.1 is 110.00000000000001); keep the 15
+            // significant digits Excel itself shows, then print the shortest form.
+            let shown: f64 = format!("{f:.14e}").parse().unwrap_or(*f);
+            if shown.fract() == 0.0 && shown.abs() < 1e15 {
+                format!("{}", shown as i64)
             } else {
-                // Shortest representation that round-trips, e.g. 1234.5
-                format!("{f}")
+                format!("{shown}")
             }
         }
         D::Bool(b) => b.to_string(),
@@ -468,6 +476,7 @@ impl Columns {
 pub struct Errors {
     pub count: u64,
     pub shown: Vec<RowError>,
+    rows: std::collections::BTreeSet<u64>,
 }
 
 impl Errors {
@@ -475,6 +484,9 @@ impl Errors {
 
     pub fn add(&mut self, e: RowError) {
         self.count += 1;
+        if self.rows.len() < Self::KEEP {
+            self.rows.insert(e.row);
+        }
         if self.shown.len() < Self::KEEP {
             self.shown.push(e);
         }
@@ -498,7 +510,10 @@ impl Errors {
     /// The final report, in file order (errors found by a second pass are merged in).
     pub fn into_error(mut self) -> ImportError {
         self.shown.sort_by_key(|e| e.row);
+        // Past the kept problems, count each further problem as its own row (an upper bound).
+        let extra = self.count.saturating_sub(self.shown.len() as u64);
         ImportError::Rows {
+            rows: self.rows.len() as u64 + extra,
             count: self.count,
             shown: self.shown,
         }

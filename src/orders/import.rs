@@ -11,7 +11,6 @@ use std::path::Path;
 
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect, Set,
-    TransactionTrait,
 };
 
 use super::model::{OrderRow, RawOrder};
@@ -66,7 +65,7 @@ pub async fn import_orders(
 
     let now = clock.now();
     let batch_size = settings.import.batch_size.max(1);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut parser = Parser {
         cols,
         accounts,
@@ -77,8 +76,7 @@ pub async fn import_orders(
         summary: ImportSummary::default(),
         seen_ids: SeenFilter::new(27),
         suspects: Vec::new(),
-        seen_content: None,
-        repeats: HashMap::new(),
+        occurrences: HashMap::new(),
         used_accounts: HashSet::new(),
     };
     // Parsed rows wait in `pending`; a full batch is written while the next chunk is parsed,
@@ -160,10 +158,9 @@ struct Parser<'a> {
     seen_ids: SeenFilter,
     /// Rows whose external id may repeat an earlier one: (id, row), confirmed after the pass.
     suspects: Vec<(String, u64)>,
-    /// Contents of id-less rows seen so far (created on first use).
-    seen_content: Option<SeenFilter>,
-    /// Exact counts for contents that (probably) repeat, for derived ids.
-    repeats: HashMap<u64, u32>,
+    /// How many times each id-less row content was seen (exact, for derived ids). Files
+    /// with an `external_id` column never fill it, so their memory stays flat.
+    occurrences: HashMap<u64, u32>,
     /// Accounts that received orders; checked (and locked) once before commit.
     used_accounts: HashSet<i64>,
 }
@@ -191,22 +188,19 @@ impl Parser<'_> {
             };
             let explicit_id = raw.external_id.map(str::trim).filter(|s| !s.is_empty());
             let occurrence = if explicit_id.is_none() {
+                // The same canonical text that the derived id is made from, so rows that
+                // differ only in spacing or currency case count as the same content.
                 let key = hash_parts(&[
                     raw.account_id.trim(),
                     raw.ordered_at.trim(),
                     raw.amount.trim(),
                     raw.margin.unwrap_or("").trim(),
-                    raw.currency.unwrap_or("").trim(),
+                    &raw.currency.unwrap_or("").trim().to_ascii_uppercase(),
                     raw.offer_code.unwrap_or("").trim(),
                 ]);
-                let filter = self.seen_content.get_or_insert_with(|| SeenFilter::new(27));
-                if filter.insert(key) {
-                    let n = self.repeats.entry(key).or_insert(0);
-                    *n += 1;
-                    *n
-                } else {
-                    0
-                }
+                let n = self.occurrences.entry(key).or_insert(0);
+                *n += 1;
+                *n - 1
             } else {
                 0
             };

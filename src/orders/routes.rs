@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 use super::model::*;
 use super::service::{self as svc, OrderFilter};
 use crate::api::State;
-use crate::api::extract::{JsonBody, PageQuery, Paged};
+use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
 use crate::error::{ApiError, Problem};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -23,10 +23,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[get("/orders")]
 async fn list_orders(
     state: State,
-    page: web::Query<PageQuery>,
-    filter: web::Query<OrderFilter>,
+    page: Query<PageQuery>,
+    filter: Query<OrderFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, svc::ORDER_SORTS)?;
+    let page = page.validate(&state, svc::ORDER_SORTS, "-ordered_at")?;
     Ok(HttpResponse::Ok().json(svc::list_orders(&state.db, &page, &filter).await?))
 }
 
@@ -36,17 +36,9 @@ async fn list_orders(
 #[post("/orders")]
 async fn create_order(state: State, body: JsonBody<OrderInput>) -> Result<HttpResponse, ApiError> {
     let row = svc::prepare_one(&state.db, &body.0).await?;
-    if svc::count_existing(&state.db, &[row.external_id.as_str()]).await? > 0 {
-        return Err(ApiError::Conflict {
-            code: "already_exists",
-            detail: format!(
-                "an order with external_id `{}` already exists",
-                row.external_id
-            ),
-        });
-    }
-    svc::save_one(&state.db, row.clone(), state.clock.now()).await?;
-    Ok(HttpResponse::Created().json(svc::find_order(&state.db, &row.external_id).await?))
+    let external_id = row.external_id.clone();
+    svc::create_one(&state.db, row, state.clock.now()).await?;
+    Ok(HttpResponse::Created().json(svc::find_order(&state.db, &external_id).await?))
 }
 
 /// Upsert up to `api.max_batch_orders` (default 10,000) orders by external id, all or nothing.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect, TransactionTrait,
+    QueryFilter, QuerySelect,
 };
 
 use super::model::*;
@@ -60,9 +60,11 @@ pub async fn count_existing(
 /// Inserts or updates orders by external id; returns how many rows were inserted or changed.
 pub async fn upsert_rows(
     db: &impl ConnectionTrait,
-    rows: Vec<OrderRow>,
+    mut rows: Vec<OrderRow>,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
+    // A fixed lock order: two overlapping batches never wait on each other in a cycle.
+    rows.sort_by(|a, b| a.external_id.cmp(&b.external_id));
     let affected = if crate::db::is_postgres(db) {
         crate::db::pg::upsert_orders(db, rows, now).await?
     } else {
@@ -201,11 +203,15 @@ pub async fn ingest_batch(
             currency: o.currency.as_deref(),
             offer_code: o.offer_code.as_deref(),
         };
-        if let Some(first) = seen.insert(o.external_id.trim(), i) {
+        let first = *seen.entry(o.external_id.trim()).or_insert(i);
+        if first != i {
             fe.push(
                 "external_id",
                 format!("duplicates /orders/{first}/external_id in this batch"),
             );
+        }
+        if let Err(e) = crate::domain::ExternalId::parse(&o.external_id) {
+            fe.push("external_id", e);
         }
         let p = raw.parse(0, &mut fe);
         errors.extend(fe.errors);
@@ -240,7 +246,7 @@ pub async fn ingest_batch(
         return Err(ApiError::Validation(errors));
     }
     let now = clock.now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
     let existing = count_existing(&txn, &ids).await?;
     drop(ids);
@@ -273,7 +279,7 @@ pub struct OrderFilter {
     pub offer_code: Option<String>,
 }
 
-pub const ORDER_SORTS: &[&str] = &["-ordered_at", "ordered_at", "amount", "external_id", "id"];
+pub const ORDER_SORTS: &[&str] = &["ordered_at", "amount", "external_id", "id"];
 
 pub async fn list_orders(
     db: &DatabaseConnection,
@@ -350,6 +356,10 @@ pub async fn find_order(db: &DatabaseConnection, external_id: &str) -> Result<Or
 /// Validates one order into a row (errors under the root path).
 pub async fn prepare_one(db: &DatabaseConnection, o: &OrderInput) -> Result<OrderRow, ApiError> {
     let mut fe = FieldErrors::default();
+    if let Err(e) = crate::domain::ExternalId::parse(&o.external_id) {
+        fe.push("external_id", e);
+        return Err(ApiError::Validation(fe.errors));
+    }
     let raw = RawOrder {
         external_id: Some(&o.external_id),
         account_id: &o.account_id,
@@ -393,9 +403,49 @@ pub async fn save_one(
     row: OrderRow,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let account_id = row.account_id;
     upsert_rows(&txn, vec![row], now).await?;
+    ensure_accounts_exist(&txn, &[account_id]).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Stores a new order; `Conflict` when one with the same external id exists (decided by the
+/// database, so two concurrent creates cannot both succeed).
+pub async fn create_one(
+    db: &DatabaseConnection,
+    row: OrderRow,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    use sea_orm::Set;
+    let txn = crate::db::begin_write(db).await?;
+    let (account_id, external_id) = (row.account_id, row.external_id.clone());
+    let inserted = order::Entity::insert(order::ActiveModel {
+        external_id: Set(row.external_id),
+        account_id: Set(row.account_id),
+        ordered_at: Set(row.ordered_at),
+        amount_minor: Set(row.amount_minor),
+        margin_minor: Set(row.margin_minor),
+        currency: Set(row.currency),
+        offer_code: Set(row.offer_code),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(order::Column::ExternalId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    if inserted == 0 {
+        return Err(ApiError::Conflict {
+            code: "already_exists",
+            detail: format!("an order with external_id `{external_id}` already exists"),
+        });
+    }
     ensure_accounts_exist(&txn, &[account_id]).await?;
     txn.commit().await?;
     Ok(())
