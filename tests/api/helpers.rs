@@ -230,6 +230,20 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A POST whose future owns its body, for sending many at once.
+    pub fn post_owned(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> impl std::future::Future<Output = reqwest::Response> + '_ {
+        let request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(&body);
+        async move { request.send().await.expect("request") }
+    }
+
     pub async fn patch(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client
             .patch(self.url(path))

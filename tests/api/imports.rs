@@ -421,7 +421,28 @@ async fn orders_for_a_vanished_account_are_not_committed(b: Backend) {
     assert_eq!(app.count("orders").await, 0);
 }
 
+async fn padding_rows_are_skipped_and_currency_case_does_not_split_repeats(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("P-1", json!({"currency": "USD"})).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = write(
+        dir.path(),
+        "padded.csv",
+        b"account_id,ordered_at,amount,currency\nP-1,2025-01-01,10,usd\nP-1,2025-01-01,10,USD\n,,,\n , , , \n",
+    );
+    let s = orders(&app, &file, false).await.expect("import");
+    assert_eq!(
+        (s.rows, s.written),
+        (2, 2),
+        "two identical orders stay two; padding is ignored"
+    );
+    assert_eq!(app.count("orders").await, 2);
+    let again = orders(&app, &file, false).await.expect("import");
+    assert_eq!(again.unchanged, 2);
+}
+
 db_tests!(
+    padding_rows_are_skipped_and_currency_case_does_not_split_repeats,
     every_repeated_external_id_is_reported_with_its_first_row,
     orders_for_a_vanished_account_are_not_committed,
     importing_the_same_orders_file_twice_changes_nothing,

@@ -13,3 +13,4 @@ mod idempotency;
 mod imports;
 mod openapi;
 mod orders;
+mod robustness;
