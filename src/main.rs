@@ -314,6 +314,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 &orders,
                 cfg.month_timezone.0,
                 measure == abm::config::Measure::Profit,
+                as_of,
             ) {
                 Ok(b) => b,
                 Err(e) => return Ok(report_input_error(&orders, e)),
@@ -355,10 +356,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let end = abm::domain::parse_date(calibration_end)
                 .map_err(|m| anyhow::anyhow!("--calibration-end: {m}"))?;
-            let book = match abm::analytics::offline::load(orders, cfg.month_timezone.0, false) {
-                Ok(b) => b,
-                Err(e) => return Ok(report_input_error(orders, e)),
-            };
+            let book =
+                match abm::analytics::offline::load(orders, cfg.month_timezone.0, false, Some(end))
+                {
+                    Ok(b) => b,
+                    Err(e) => return Ok(report_input_error(orders, e)),
+                };
             let customers = abm::analytics::offline::customers(&book, end, unit.days());
             let input: Vec<_> = customers.iter().map(|(_, c)| *c).collect();
             let started = Instant::now();

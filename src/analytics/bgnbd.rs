@@ -108,10 +108,13 @@ impl Prepared {
         if customers.is_empty() {
             return Err(FitError::Empty);
         }
-        let rows = groups
+        // A fixed order: float sums (and so the optimum's last digits) do not depend on the
+        // hash map's iteration order.
+        let mut rows: Vec<(usize, usize, usize, f64)> = groups
             .into_iter()
             .map(|((x, tx, t), w)| (x, tx, t, w))
             .collect();
+        rows.sort_unstable_by_key(|r| (r.0, r.1, r.2));
         Ok(Self {
             xs,
             ts,

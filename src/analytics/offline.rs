@@ -17,19 +17,78 @@ use crate::import::{Errors, ImportError, RowError};
 /// Amounts are read with this many decimals (exact integers of 1/10,000).
 const SCALE: u32 = 4;
 
-/// One order, compacted.
+/// One account's orders in one calendar month, summed.
 #[derive(Debug, Clone, Copy)]
-struct Order {
-    day: i32,
+struct MonthAgg {
     month: i32,
     amount: i64,
-    margin: Option<i64>,
+    margin: i64,
+    orders: u32,
+    has_margin: bool,
 }
 
-/// All orders of the file, grouped by account.
+/// What the analyses need of one account's orders: monthly sums and the order days. Much
+/// smaller than the orders themselves, so millions of rows fit in little memory.
+#[derive(Debug, Clone, Default)]
+struct AccountAgg {
+    months: Vec<MonthAgg>,
+    /// Order days; sorted and distinct once loading is done.
+    days: Vec<i32>,
+}
+
+impl AccountAgg {
+    fn add(&mut self, day: i32, month: i32, amount: i64, margin: Option<i64>) {
+        if self.days.last() != Some(&day) {
+            self.days.push(day);
+        }
+        let slot = match self.months.iter().rposition(|m| m.month == month) {
+            Some(i) => &mut self.months[i],
+            None => {
+                self.months.push(MonthAgg {
+                    month,
+                    amount: 0,
+                    margin: 0,
+                    orders: 0,
+                    has_margin: false,
+                });
+                let last = self.months.len() - 1;
+                &mut self.months[last]
+            }
+        };
+        slot.amount += amount;
+        slot.orders += 1;
+        if let Some(m) = margin {
+            slot.margin += m;
+            slot.has_margin = true;
+        }
+    }
+
+    fn merge(&mut self, other: AccountAgg) {
+        self.days.extend(other.days);
+        for m in other.months {
+            match self.months.iter_mut().find(|x| x.month == m.month) {
+                Some(x) => {
+                    x.amount += m.amount;
+                    x.margin += m.margin;
+                    x.orders += m.orders;
+                    x.has_margin |= m.has_margin;
+                }
+                None => self.months.push(m),
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.days.sort_unstable();
+        self.days.dedup();
+        self.months.sort_unstable_by_key(|m| m.month);
+    }
+}
+
+/// All accounts of an orders file, aggregated.
 pub struct OrderBook {
     pub accounts: Vec<String>,
-    orders: Vec<Vec<Order>>,
+    aggs: Vec<AccountAgg>,
     /// Most decimals seen in an amount, to print sums the way they came in.
     decimals: u32,
     pub has_margin: bool,
@@ -55,13 +114,200 @@ fn decimals_of(raw: &str) -> u32 {
         .unwrap_or(0)
 }
 
-/// Reads and checks the whole file; any bad row fails the load with every row error.
-pub fn load(path: &Path, tz: chrono_tz::Tz, need_margin: bool) -> Result<OrderBook, ImportError> {
+/// Column positions of an orders file.
+#[derive(Debug, Clone, Copy)]
+struct Cols {
+    account: usize,
+    at: usize,
+    amount: usize,
+    margin: Option<usize>,
+    width: usize,
+}
+
+/// What one thread read from its part of the file.
+#[derive(Default)]
+struct Part {
+    index: HashMap<Box<str>, u32>,
+    names: Vec<String>,
+    aggs: Vec<AccountAgg>,
+    errors: Vec<RowError>,
+    error_count: u64,
+    /// Lines in this part (to number the rows of the parts after it).
+    lines: u64,
+    rows: u64,
+    decimals: u32,
+    has_margin: bool,
+    /// A quote character was seen: parts split at newlines may have cut a quoted field.
+    quoted: bool,
+}
+
+/// A reader that remembers whether a `"` went through it.
+struct QuoteWatch<R> {
+    inner: R,
+    seen: bool,
+}
+
+impl<R: std::io::Read> std::io::Read for QuoteWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if !self.seen && buf[..n].contains(&b'"') {
+            self.seen = true;
+        }
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_part(
+    path: &Path,
+    start: u64,
+    end: u64,
+    cols: Cols,
+    tz: chrono_tz::Tz,
+    cut: Option<i32>,
+) -> Result<Part, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| e.to_string())?;
+    let mut watch = QuoteWatch {
+        inner: std::io::BufReader::with_capacity(1 << 20, file.take(end - start)),
+        seen: false,
+    };
+    let mut part = Part::default();
+    let utc = tz == chrono_tz::UTC;
+    {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(&mut watch);
+        let mut record = csv::ByteRecord::new();
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    return Err(format!(
+                        "line {line} of its part: the file cannot be parsed as CSV: {e}"
+                    ));
+                }
+            }
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue;
+            }
+            part.rows += 1;
+            let mut bad = |column: &str, message: String| {
+                part.error_count += 1;
+                if part.errors.len() < 10_000 {
+                    part.errors.push(RowError {
+                        row: line,
+                        column: Some(column.to_string()),
+                        message,
+                    });
+                }
+            };
+            if record.len() != cols.width {
+                bad(
+                    "*",
+                    format!(
+                        "expected {} fields like the header, found {}",
+                        cols.width,
+                        record.len()
+                    ),
+                );
+                continue;
+            }
+            let field = |i: usize| record.get(i).map(std::str::from_utf8);
+            let (Some(Ok(acc)), Some(Ok(at)), Some(Ok(amount))) =
+                (field(cols.account), field(cols.at), field(cols.amount))
+            else {
+                bad("*", "is not valid UTF-8".into());
+                continue;
+            };
+            let acc = acc.trim();
+            if acc.is_empty() {
+                bad("account_id", "must not be empty".into());
+                continue;
+            }
+            let at = at.trim();
+            let (day, month) =
+                match fast_date(at).or_else(|| if utc { fast_utc_timestamp(at) } else { None }) {
+                    Some(d) => (day_number(d), month_index(d)),
+                    None => match parse_timestamp(at) {
+                        Ok(ts) => local_day(ts, tz, utc),
+                        Err(e) => {
+                            bad("ordered_at", e);
+                            continue;
+                        }
+                    },
+                };
+            let amount_v = match parse_decimal(amount, SCALE) {
+                Ok(v) => v,
+                Err(e) => {
+                    bad("amount", e);
+                    continue;
+                }
+            };
+            let margin = match cols
+                .margin
+                .and_then(|c| record.get(c))
+                .map(std::str::from_utf8)
+            {
+                Some(Ok(m)) if !m.trim().is_empty() => match parse_decimal(m, SCALE) {
+                    Ok(v) => {
+                        part.has_margin = true;
+                        part.decimals = part.decimals.max(decimals_of(m));
+                        Some(v)
+                    }
+                    Err(e) => {
+                        bad("margin", e);
+                        continue;
+                    }
+                },
+                Some(Err(_)) => {
+                    bad("margin", "is not valid UTF-8".into());
+                    continue;
+                }
+                _ => None,
+            };
+            part.decimals = part.decimals.max(decimals_of(amount));
+            if cut.is_some_and(|c| day > c) {
+                continue;
+            }
+            let idx = match part.index.get(acc) {
+                Some(&i) => i as usize,
+                None => {
+                    let i = part.names.len();
+                    part.index.insert(acc.into(), i as u32);
+                    part.names.push(acc.to_string());
+                    part.aggs.push(AccountAgg::default());
+                    i
+                }
+            };
+            part.aggs[idx].add(day, month, amount_v, margin);
+        }
+        part.lines = reader.position().line().saturating_sub(1);
+    }
+    part.quoted = watch.seen;
+    Ok(part)
+}
+
+/// Reads and checks the whole file, on several threads for large files; any bad row fails
+/// the load with every row error. Orders after `cut` (a day) are checked but not counted.
+pub fn load(
+    path: &Path,
+    tz: chrono_tz::Tz,
+    need_margin: bool,
+    cut: Option<NaiveDate>,
+) -> Result<OrderBook, ImportError> {
     let file = std::fs::File::open(path)
         .map_err(|e| ImportError::File(format!("cannot open {}: {e}", path.display())))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .buffer_capacity(1 << 20)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = csv::ReaderBuilder::new().from_reader(std::io::BufReader::new(file));
     let headers: Vec<String> = reader
         .byte_headers()
         .map_err(|e| ImportError::File(format!("cannot read the header row: {e}")))?
@@ -73,8 +319,11 @@ pub fn load(path: &Path, tz: chrono_tz::Tz, need_margin: bool) -> Result<OrderBo
                 .to_ascii_lowercase()
         })
         .collect();
+    let data_start = reader.position().byte();
+    let header_lines = reader.position().line().saturating_sub(1);
+    drop(reader);
     let find = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(c_acc), Some(c_at), Some(c_amount)) =
+    let (Some(account), Some(at), Some(amount)) =
         (find("account_id"), find("ordered_at"), find("amount"))
     else {
         let missing: Vec<&str> = ["account_id", "ordered_at", "amount"]
@@ -87,129 +336,140 @@ pub fn load(path: &Path, tz: chrono_tz::Tz, need_margin: bool) -> Result<OrderBo
             headers.join(", ")
         )));
     };
-    let c_margin = find("margin");
-    if need_margin && c_margin.is_none() {
+    let cols = Cols {
+        account,
+        at,
+        amount,
+        margin: find("margin"),
+        width: headers.len(),
+    };
+    if need_margin && cols.margin.is_none() {
         return Err(ImportError::File(
             "--measure profit needs a `margin` column".into(),
         ));
     }
-    let utc = tz == chrono_tz::UTC;
-    let mut index: HashMap<Box<str>, u32> = HashMap::new();
+    let cut = cut.map(day_number);
+    let threads = if size > 16 << 20 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8)
+    } else {
+        1
+    };
+    let mut parts = read_parts(path, data_start, size, threads, cols, tz, cut)?;
+    if parts.len() > 1 && parts.iter().any(|p| p.quoted) {
+        // Quoted fields may span lines, so a split at a newline could cut one: read in one go.
+        parts = read_parts(path, data_start, size, 1, cols, tz, cut)?;
+    }
+
+    // Number rows across parts, then merge the parts' accounts into the first.
+    let mut errors = Errors::default();
+    let mut lines_before = header_lines;
     let mut book = OrderBook {
         accounts: Vec::new(),
-        orders: Vec::new(),
+        aggs: Vec::new(),
         decimals: 0,
         has_margin: false,
         rows: 0,
     };
-    let mut errors = Errors::default();
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                return Err(ImportError::File(format!(
-                    "row {line}: the file cannot be parsed as CSV: {e}"
-                )));
+    let mut index: HashMap<Box<str>, u32> = HashMap::new();
+    for part in parts {
+        let kept = part.errors.len() as u64;
+        for mut e in part.errors {
+            e.row += lines_before;
+            errors.add(e);
+        }
+        // Problems beyond the ones kept by the part only count.
+        errors.count += part.error_count - kept;
+        lines_before += part.lines;
+        book.rows += part.rows;
+        book.decimals = book.decimals.max(part.decimals);
+        book.has_margin |= part.has_margin;
+        let mut aggs = part.aggs.into_iter();
+        for name in part.names {
+            let agg = aggs.next().unwrap_or_default();
+            match index.get(name.as_str()) {
+                Some(&i) => book.aggs[i as usize].merge(agg),
+                None => {
+                    index.insert(name.as_str().into(), book.accounts.len() as u32);
+                    book.accounts.push(name);
+                    book.aggs.push(agg);
+                }
             }
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        book.rows += 1;
-        let mut bad = |column: &str, message: String| {
-            errors.add(RowError {
-                row: line,
-                column: Some(column.to_string()),
-                message,
-            })
-        };
-        let field = |i: usize| record.get(i).map(std::str::from_utf8);
-        let (Some(Ok(acc)), Some(Ok(at)), Some(Ok(amount))) =
-            (field(c_acc), field(c_at), field(c_amount))
-        else {
-            if record.len() != headers.len() {
-                bad(
-                    "*",
-                    format!(
-                        "expected {} fields like the header, found {}",
-                        headers.len(),
-                        record.len()
-                    ),
-                );
-            } else {
-                bad("*", "is not valid UTF-8".into());
-            }
-            continue;
-        };
-        let acc = acc.trim();
-        if acc.is_empty() {
-            bad("account_id", "must not be empty".into());
-            continue;
-        }
-        let (day, month) = match fast_date(at.trim()) {
-            Some(d) => (day_number(d), month_index(d)),
-            None => match parse_timestamp(at) {
-                Ok(ts) => local_day(ts, tz, utc),
-                Err(e) => {
-                    bad("ordered_at", e);
-                    continue;
-                }
-            },
-        };
-        let amount_v = match parse_decimal(amount, SCALE) {
-            Ok(v) => v,
-            Err(e) => {
-                bad("amount", e);
-                continue;
-            }
-        };
-        book.decimals = book.decimals.max(decimals_of(amount));
-        let margin = match c_margin
-            .and_then(|c| record.get(c))
-            .map(std::str::from_utf8)
-        {
-            Some(Ok(m)) if !m.trim().is_empty() => match parse_decimal(m, SCALE) {
-                Ok(v) => {
-                    book.has_margin = true;
-                    book.decimals = book.decimals.max(decimals_of(m));
-                    Some(v)
-                }
-                Err(e) => {
-                    bad("margin", e);
-                    continue;
-                }
-            },
-            Some(Err(_)) => {
-                bad("margin", "is not valid UTF-8".into());
-                continue;
-            }
-            _ => None,
-        };
-        let idx = match index.get(acc) {
-            Some(&i) => i,
-            None => {
-                let i = book.accounts.len() as u32;
-                index.insert(acc.into(), i);
-                book.accounts.push(acc.to_string());
-                book.orders.push(Vec::new());
-                i
-            }
-        };
-        book.orders[idx as usize].push(Order {
-            day,
-            month,
-            amount: amount_v,
-            margin,
-        });
     }
     if !errors.is_empty() {
         return Err(errors.into_error());
     }
-    for orders in &mut book.orders {
-        orders.sort_unstable_by_key(|o| o.day);
+    for agg in &mut book.aggs {
+        agg.finish();
     }
     Ok(book)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_parts(
+    path: &Path,
+    data_start: u64,
+    size: u64,
+    threads: usize,
+    cols: Cols,
+    tz: chrono_tz::Tz,
+    cut: Option<i32>,
+) -> Result<Vec<Part>, ImportError> {
+    // Split points just after a newline near each equal share of the file.
+    let mut bounds = vec![data_start];
+    for i in 1..threads as u64 {
+        let nominal = data_start + (size - data_start) * i / threads as u64;
+        bounds.push(next_line_start(
+            path,
+            nominal.max(*bounds.last().unwrap_or(&0)),
+            size,
+        )?);
+    }
+    bounds.push(size);
+    bounds.dedup();
+    let results: Vec<Result<Part, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .map(|w| {
+                let (start, end) = (w[0], w[1]);
+                scope.spawn(move || read_part(path, start, end, cols, tz, cut))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a reader thread failed".into()))
+            })
+            .collect()
+    });
+    results
+        .into_iter()
+        .map(|r| r.map_err(ImportError::File))
+        .collect()
+}
+
+/// The offset just after the first newline at or after `from` (or `size`).
+fn next_line_start(path: &Path, from: u64, size: u64) -> Result<u64, ImportError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e: std::io::Error| ImportError::File(format!("cannot read {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    file.seek(SeekFrom::Start(from)).map_err(io)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pos = from;
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            return Ok(size);
+        }
+        if let Some(i) = buf[..n].iter().position(|b| *b == b'\n') {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
 }
 
 /// `YYYY-MM-DD` without going through the general parser.
@@ -227,6 +487,22 @@ fn fast_date(s: &str) -> Option<NaiveDate> {
     (crate::domain::MIN_YEAR..=crate::domain::MAX_YEAR)
         .contains(&d.year())
         .then_some(d)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (the common UTC form) without the general parser; its UTC date.
+fn fast_utc_timestamp(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let two = |i: usize| -> Option<u32> {
+        (b[i].is_ascii_digit() && b[i + 1].is_ascii_digit())
+            .then(|| u32::from(b[i] - b'0') * 10 + u32::from(b[i + 1] - b'0'))
+    };
+    if two(11)? > 23 || two(14)? > 59 || two(17)? > 60 {
+        return None;
+    }
+    fast_date(&s[..10])
 }
 
 fn local_day(ts: DateTime<Utc>, tz: chrono_tz::Tz, utc: bool) -> (i32, i32) {
@@ -290,8 +566,12 @@ pub fn analyze(
     opts: &AnalyzeOptions,
     cfg: &AnalyticsSettings,
 ) -> Result<Analysis, String> {
-    let all_days = book.orders.iter().flatten().map(|o| o.day);
-    let last_day = all_days.clone().max().ok_or("the file has no orders")?;
+    let last_day = book
+        .aggs
+        .iter()
+        .filter_map(|a| a.days.last().copied())
+        .max()
+        .ok_or("no orders on or before --as-of")?;
     let as_of_day = opts.as_of.map(day_number).unwrap_or(last_day);
     let as_of = date_of(as_of_day);
     let last_month = month_index(as_of);
@@ -299,11 +579,9 @@ pub fn analyze(
         Some(0) => return Err("--months must be at least 1".into()),
         Some(n) => last_month - n as i32 + 1,
         None => book
-            .orders
+            .aggs
             .iter()
-            .flatten()
-            .filter(|o| o.day <= as_of_day)
-            .map(|o| o.month)
+            .filter_map(|a| a.months.first().map(|m| m.month))
             .min()
             .ok_or("no orders on or before --as-of")?,
     };
@@ -319,35 +597,36 @@ pub fn analyze(
         k: cfg.churn_k,
     };
 
-    // Per account: window sums, monthly buckets, order days up to as-of.
-    struct Acc {
+    // Per account: window sums and monthly buckets (orders after as-of were cut at load).
+    struct Acc<'a> {
         revenue: i64,
         profit: Option<i64>,
         monthly: Vec<i64>,
         orders: u64,
-        days: Vec<i32>,
+        days: &'a [i32],
     }
     let accs: Vec<Acc> = book
-        .orders
+        .aggs
         .iter()
-        .map(|orders| {
+        .map(|agg| {
             let mut a = Acc {
                 revenue: 0,
                 profit: None,
                 monthly: vec![0; months as usize],
                 orders: 0,
-                days: Vec::new(),
+                days: &agg.days,
             };
-            for o in orders.iter().filter(|o| o.day <= as_of_day) {
-                a.days.push(o.day);
-                if o.month >= first_month {
-                    a.revenue += o.amount;
-                    if let Some(m) = o.margin {
-                        *a.profit.get_or_insert(0) += m;
-                    }
-                    a.monthly[(o.month - first_month) as usize] += o.amount;
-                    a.orders += 1;
+            for m in agg
+                .months
+                .iter()
+                .filter(|m| m.month >= first_month && m.month <= last_month)
+            {
+                a.revenue += m.amount;
+                if m.has_margin {
+                    *a.profit.get_or_insert(0) += m.margin;
                 }
+                a.monthly[(m.month - first_month) as usize] += m.amount;
+                a.orders += u64::from(m.orders);
             }
             a
         })
@@ -387,7 +666,7 @@ pub fn analyze(
     let unit = cfg.model_unit.days();
     let customers: Vec<Option<Customer>> = accs
         .iter()
-        .map(|a| bgnbd::customer_from_days(&a.days, as_of_day, unit))
+        .map(|a| bgnbd::customer_from_days(a.days, as_of_day, unit))
         .collect();
     let fit_input: Vec<Customer> = customers.iter().flatten().copied().collect();
     let (fit, fit_error) = if cfg.churn_policy == ChurnPolicy::Rule {
@@ -402,7 +681,7 @@ pub fn analyze(
     let mut results = Vec::with_capacity(accs.len());
     for (i, a) in accs.iter().enumerate() {
         let x = classify::xyz(&a.monthly, &thresholds);
-        let verdict = classify::churn_rule(&a.days, as_of_day, &rule);
+        let verdict = classify::churn_rule(a.days, as_of_day, &rule);
         let (p_alive, expected) = match (&fit, customers[i]) {
             (Some(f), Some(c)) => (
                 Some(bgnbd::p_alive(&f.params(), &c)),
@@ -580,13 +859,10 @@ pub fn matrix_text(analysis: &Analysis, measure: Measure) -> String {
 /// Model inputs per account for a calibration end date.
 pub fn customers(book: &OrderBook, end: NaiveDate, unit_days: f64) -> Vec<(usize, Customer)> {
     let end = day_number(end);
-    book.orders
+    book.aggs
         .iter()
         .enumerate()
-        .filter_map(|(i, orders)| {
-            let days: Vec<i32> = orders.iter().map(|o| o.day).collect();
-            bgnbd::customer_from_days(&days, end, unit_days).map(|c| (i, c))
-        })
+        .filter_map(|(i, agg)| bgnbd::customer_from_days(&agg.days, end, unit_days).map(|c| (i, c)))
         .collect()
 }
 

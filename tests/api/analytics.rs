@@ -24,8 +24,9 @@ fn abm() -> Command {
 }
 
 fn cdnow_customers() -> (offline::OrderBook, Vec<(usize, bgnbd::Customer)>) {
-    let book = offline::load(&cdnow(), chrono_tz::UTC, false).expect("CDNOW sample loads");
     let end = NaiveDate::from_ymd_opt(1997, 9, 30).expect("date");
+    let book =
+        offline::load(&cdnow(), chrono_tz::UTC, false, Some(end)).expect("CDNOW sample loads");
     let customers = offline::customers(&book, end, 7.0);
     (book, customers)
 }
