@@ -61,17 +61,18 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
-    /// ABC/XYZ, account types and churn for an orders CSV, without a database.
+    /// ABC/XYZ, account types and churn: of the database (an analysis run, stored), or of an
+    /// orders CSV without a database (`--orders FILE --out OUT`).
     ///
-    /// Input columns: account_id,ordered_at,amount[,margin]. Writes one row per account to OUT
-    /// and prints the 3×3 ABC-XYZ matrix. Thresholds come from the [analytics] configuration.
+    /// Offline input columns: account_id,ordered_at,amount[,margin]. Writes one row per account
+    /// to OUT and prints the 3×3 ABC-XYZ matrix. Thresholds come from the [analytics] configuration.
     Analyze {
-        /// Orders CSV (`account_id,ordered_at,amount[,margin]`).
-        #[arg(long, value_name = "FILE.csv")]
-        orders: PathBuf,
-        /// Per-account results CSV to write.
-        #[arg(long, value_name = "OUT.csv")]
-        out: PathBuf,
+        /// Orders CSV (`account_id,ordered_at,amount[,margin]`); without it the database is analysed.
+        #[arg(long, value_name = "FILE.csv", requires = "out")]
+        orders: Option<PathBuf>,
+        /// Per-account results CSV to write (offline).
+        #[arg(long, value_name = "OUT.csv", requires = "orders")]
+        out: Option<PathBuf>,
         /// Analyse as of this date (default: the last order date); later orders are ignored.
         #[arg(long, value_name = "YYYY-MM-DD")]
         as_of: Option<String>,
@@ -305,6 +306,23 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             months,
             measure,
         } => {
+            let (Some(orders), Some(out)) = (orders, out) else {
+                let db = connect_migrated(&settings).await?;
+                let run = abm::analytics::service::run_analysis(
+                    &db,
+                    clock.as_ref(),
+                    &settings.analytics,
+                    "cli",
+                )
+                .await?;
+                println!(
+                    "analysis run {} as of {}: {}",
+                    run.id,
+                    run.as_of,
+                    run.summary.map(|s| s.to_string()).unwrap_or_default()
+                );
+                return Ok(ExitCode::SUCCESS);
+            };
             let cfg = &settings.analytics;
             let measure = measure.unwrap_or(cfg.measure);
             let as_of = as_of
@@ -321,6 +339,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let opts = abm::analytics::offline::AnalyzeOptions {
                 as_of,
+                window_end: None,
                 months,
                 measure,
             };

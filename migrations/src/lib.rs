@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_core_tables;
+mod m20261127_000002_create_analytics_tables;
 
 /// Runs every migration in order; used by `abm migrate`, by start-up and by the tests.
 pub struct Migrator;
@@ -11,6 +12,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_create_core_tables::Migration)]
+        vec![
+            Box::new(m20261127_000001_create_core_tables::Migration),
+            Box::new(m20261127_000002_create_analytics_tables::Migration),
+        ]
     }
 }

@@ -4,3 +4,5 @@
 pub mod bgnbd;
 pub mod classify;
 pub mod offline;
+pub mod routes;
+pub mod service;

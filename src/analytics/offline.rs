@@ -30,14 +30,15 @@ struct MonthAgg {
 /// What the analyses need of one account's orders: monthly sums and the order days. Much
 /// smaller than the orders themselves, so millions of rows fit in little memory.
 #[derive(Debug, Clone, Default)]
-struct AccountAgg {
+pub struct AccountAgg {
     months: Vec<MonthAgg>,
     /// Order days; sorted and distinct once loading is done.
     days: Vec<i32>,
 }
 
 impl AccountAgg {
-    fn add(&mut self, day: i32, month: i32, amount: i64, margin: Option<i64>) {
+    /// Adds one order: its day and month (as numbered by [`day_number`] / [`month_index`]).
+    pub fn add(&mut self, day: i32, month: i32, amount: i64, margin: Option<i64>) {
         if self.days.last() != Some(&day) {
             self.days.push(day);
         }
@@ -78,14 +79,15 @@ impl AccountAgg {
         }
     }
 
-    fn finish(&mut self) {
+    /// Sorts and de-duplicates; call once all orders are added.
+    pub fn finish(&mut self) {
         self.days.sort_unstable();
         self.days.dedup();
         self.months.sort_unstable_by_key(|m| m.month);
     }
 }
 
-/// All accounts of an orders file, aggregated.
+/// All accounts of an orders file (or of the database), aggregated.
 pub struct OrderBook {
     pub accounts: Vec<String>,
     aggs: Vec<AccountAgg>,
@@ -95,15 +97,18 @@ pub struct OrderBook {
     pub rows: u64,
 }
 
-fn day_number(d: NaiveDate) -> i32 {
+/// Days since 1970-01-01.
+pub fn day_number(d: NaiveDate) -> i32 {
     d.num_days_from_ce() - 719_163 // days since 1970-01-01
 }
 
-fn date_of(day: i32) -> NaiveDate {
+/// The date of a [`day_number`].
+pub fn date_of(day: i32) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default()
 }
 
-fn month_index(d: NaiveDate) -> i32 {
+/// Months since year 0 (year × 12 + month − 1).
+pub fn month_index(d: NaiveDate) -> i32 {
     d.year() * 12 + d.month0() as i32
 }
 
@@ -112,6 +117,28 @@ fn decimals_of(raw: &str) -> u32 {
         .split_once('.')
         .map(|(_, f)| f.trim_end_matches('0').len() as u32)
         .unwrap_or(0)
+}
+
+impl OrderBook {
+    /// A book built elsewhere (e.g. from the database); amounts in any fixed scale whose
+    /// decimals are `decimals`.
+    pub fn from_aggs(
+        accounts: Vec<String>,
+        mut aggs: Vec<AccountAgg>,
+        decimals: u32,
+        has_margin: bool,
+    ) -> Self {
+        for a in &mut aggs {
+            a.finish();
+        }
+        Self {
+            accounts,
+            aggs,
+            decimals,
+            has_margin,
+            rows: 0,
+        }
+    }
 }
 
 /// Column positions of an orders file.
@@ -518,6 +545,9 @@ fn local_day(ts: DateTime<Utc>, tz: chrono_tz::Tz, utc: bool) -> (i32, i32) {
 #[derive(Debug, Clone)]
 pub struct AnalyzeOptions {
     pub as_of: Option<NaiveDate>,
+    /// A day in the window's last month when it is not the as-of month (the service analyses
+    /// complete months only).
+    pub window_end: Option<NaiveDate>,
     pub months: Option<u32>,
     pub measure: Measure,
 }
@@ -537,7 +567,12 @@ pub struct AccountResult {
     pub first_order: Option<NaiveDate>,
     pub last_order: Option<NaiveDate>,
     pub days_since_last_order: Option<i64>,
+    pub median_interval_days: Option<f64>,
+    /// Share of the measure's total (unclassified accounts included at their value).
+    pub value_share: Option<f64>,
+    pub cumulative_share: Option<f64>,
     pub types: Vec<&'static str>,
+    pub types_reason: String,
     pub lost: bool,
     pub lost_reason: String,
     pub p_alive: Option<f64>,
@@ -566,15 +601,17 @@ pub fn analyze(
     opts: &AnalyzeOptions,
     cfg: &AnalyticsSettings,
 ) -> Result<Analysis, String> {
-    let last_day = book
-        .aggs
-        .iter()
-        .filter_map(|a| a.days.last().copied())
-        .max()
-        .ok_or("no orders on or before --as-of")?;
-    let as_of_day = opts.as_of.map(day_number).unwrap_or(last_day);
+    let as_of_day = match opts.as_of {
+        Some(d) => day_number(d),
+        None => book
+            .aggs
+            .iter()
+            .filter_map(|a| a.days.last().copied())
+            .max()
+            .ok_or("the file has no orders")?,
+    };
     let as_of = date_of(as_of_day);
-    let last_month = month_index(as_of);
+    let last_month = month_index(opts.window_end.unwrap_or(as_of));
     let first_month = match opts.months {
         Some(0) => return Err("--months must be at least 1".into()),
         Some(n) => last_month - n as i32 + 1,
@@ -583,7 +620,7 @@ pub fn analyze(
             .iter()
             .filter_map(|a| a.months.first().map(|m| m.month))
             .min()
-            .ok_or("no orders on or before --as-of")?,
+            .unwrap_or(last_month),
     };
     let months = (last_month - first_month + 1).max(1) as u32;
     let thresholds = Thresholds {
@@ -645,6 +682,7 @@ pub fn analyze(
         })
         .collect();
     let abc = classify::abc(&values, &thresholds);
+    let value_total: i128 = values.iter().map(|(_, v)| i128::from((*v).max(0))).sum();
 
     // Pillar: share of profit (revenue when no margins are known) ≥ pillar_share.
     let pillar_share = Share::from_f64(cfg.pillar_share)?;
@@ -710,9 +748,31 @@ pub fn analyze(
             }
         }
         let mut types = Vec::new();
-        if pillar_total > 0 && pillar_share.reached_by(i128::from(pillar_values[i]), pillar_total) {
+        let share_of = |v: i64| {
+            if pillar_total > 0 {
+                v as f64 / pillar_total as f64
+            } else {
+                0.0
+            }
+        };
+        let basis = if use_profit { "profit" } else { "revenue" };
+        let types_reason = if pillar_total > 0
+            && pillar_share.reached_by(i128::from(pillar_values[i]), pillar_total)
+        {
             types.push("pillar");
-        }
+            format!(
+                "pillar: {:.1} % of {basis} ≥ {:.0} %",
+                share_of(pillar_values[i]) * 100.0,
+                pillar_share.as_f64() * 100.0
+            )
+        } else {
+            format!(
+                "not a pillar: {:.1} % of {basis} < {:.0} %",
+                share_of(pillar_values[i]) * 100.0,
+                pillar_share.as_f64() * 100.0
+            )
+        };
+
         results.push(AccountResult {
             account_id: book.accounts[i].clone(),
             revenue: a.revenue,
@@ -726,7 +786,11 @@ pub fn analyze(
             first_order: a.days.first().map(|d| date_of(*d)),
             last_order: a.days.last().map(|d| date_of(*d)),
             days_since_last_order: verdict.as_ref().map(|v| v.days_since_last_order),
+            median_interval_days: verdict.as_ref().and_then(|v| v.median_interval_days),
+            value_share: (value_total > 0).then(|| values[i].1 as f64 / value_total as f64),
+            cumulative_share: abc[i].cumulative_share,
             types,
+            types_reason,
             lost,
             lost_reason: reasons.join("; "),
             p_alive,

@@ -52,6 +52,7 @@ pub struct TokenId(pub i64);
         (name = "accounts", description = "Key accounts"),
         (name = "dossier", description = "Profile, relationship history, decision map, competitors"),
         (name = "orders", description = "Orders and bulk ingestion"),
+        (name = "analytics", description = "ABC/XYZ, account types, three P, churn"),
     )
 )]
 pub struct ApiDoc;
@@ -134,7 +135,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
             .wrap(actix_web::middleware::from_fn(require_token))
             .configure(crate::accounts::routes::configure)
-            .configure(crate::orders::routes::configure),
+            .configure(crate::orders::routes::configure)
+            .configure(crate::analytics::routes::configure),
     );
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod analytics;
+mod analytics_runs;
 mod auth;
 mod cli;
 mod demo;

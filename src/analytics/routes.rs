@@ -1,0 +1,474 @@
+//! HTTP routes of the analytics: runs, an account's classes and their history, and the
+//! ABC-XYZ matrix with drill-down.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::service::{self, RunError};
+use crate::accounts::model::format_money;
+use crate::api::State;
+use crate::api::extract::{PageQuery, Paged, Query, fetch_page};
+use crate::entities::{account, account_snapshot, analysis_run};
+use crate::error::{ApiError, Problem};
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(start_run)
+        .service(list_runs)
+        .service(get_run)
+        .service(account_analytics)
+        .service(abc_xyz);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    pub id: i64,
+    pub trigger: String,
+    /// running, succeeded or failed.
+    pub status: String,
+    pub as_of: NaiveDate,
+    pub window_start: NaiveDate,
+    pub measure: String,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<analysis_run::Model> for RunView {
+    fn from(r: analysis_run::Model) -> Self {
+        Self {
+            id: r.id,
+            trigger: r.trigger,
+            status: r.status,
+            as_of: r.as_of,
+            window_start: r.window_start,
+            measure: r.measure,
+            params: r.params,
+            summary: r.summary,
+            error: r.error,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// An account's figures in one run, each class with its reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotView {
+    pub run_id: i64,
+    pub as_of: NaiveDate,
+    pub currency: String,
+    pub revenue: String,
+    pub profit: Option<String>,
+    pub value_share: Option<f64>,
+    pub abc: Option<String>,
+    pub abc_cumulative_share: Option<f64>,
+    pub abc_reason: String,
+    pub cv: Option<f64>,
+    pub xyz: Option<String>,
+    pub xyz_reason: String,
+    pub orders: i32,
+    pub first_order_at: Option<NaiveDate>,
+    pub last_order_at: Option<NaiveDate>,
+    pub days_since_last_order: Option<i32>,
+    pub median_interval_days: Option<f64>,
+    /// pillar, prospect, image_maker, expert.
+    pub types: Vec<String>,
+    pub types_reason: String,
+    /// Three P (need, payment ability, authority) for prospects: 0–3.
+    pub three_p_score: Option<i16>,
+    /// Which of need, payment, authority are missing.
+    pub three_p_missing: Vec<String>,
+    pub qualified: Option<bool>,
+    pub lost: bool,
+    pub lost_reason: String,
+    pub p_alive: Option<f64>,
+    pub expected_purchases: Option<f64>,
+    /// Window revenue × (1 − P(alive)); the whole revenue when lost.
+    pub value_at_risk: String,
+}
+
+impl From<account_snapshot::Model> for SnapshotView {
+    fn from(s: account_snapshot::Model) -> Self {
+        let split = |v: &str| -> Vec<String> {
+            v.split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        Self {
+            revenue: format_money(&s.currency, s.revenue),
+            profit: s.profit.map(|p| format_money(&s.currency, p)),
+            value_at_risk: format_money(&s.currency, s.value_at_risk),
+            types: split(&s.types),
+            three_p_missing: s.three_p_missing.as_deref().map(split).unwrap_or_default(),
+            run_id: s.run_id,
+            as_of: s.as_of,
+            currency: s.currency,
+            value_share: s.value_share,
+            abc: s.abc,
+            abc_cumulative_share: s.abc_share,
+            abc_reason: s.abc_reason,
+            cv: s.cv,
+            xyz: s.xyz,
+            xyz_reason: s.xyz_reason,
+            orders: s.orders,
+            first_order_at: s.first_order_at,
+            last_order_at: s.last_order_at,
+            days_since_last_order: s.days_since_last_order,
+            median_interval_days: s.median_interval_days,
+            types_reason: s.types_reason,
+            three_p_score: s.three_p_score,
+            qualified: s.qualified,
+            lost: s.lost,
+            lost_reason: s.lost_reason,
+            p_alive: s.p_alive,
+            expected_purchases: s.expected_purchases,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartRun {
+    /// Wait for the run to finish and answer with it (201); otherwise answer 202 at once.
+    pub wait: Option<bool>,
+}
+
+/// Start an analysis run (one at a time per database; 409 while another runs).
+#[utoipa::path(tag = "analytics", params(StartRun),
+    responses((status = 201, body = RunView), (status = 202, body = Object), (status = 409, body = Problem)))]
+#[post("/analytics/runs")]
+async fn start_run(state: State, q: Query<StartRun>) -> Result<HttpResponse, ApiError> {
+    let map = |e: RunError| match e {
+        RunError::AlreadyRunning => ApiError::Conflict {
+            code: "run_in_progress",
+            detail: "another analysis run is in progress".into(),
+        },
+        RunError::Failed { run_id, message } => {
+            ApiError::internal(anyhow::anyhow!("analysis run {run_id} failed: {message}"))
+        }
+        RunError::Database(e) => ApiError::from(e),
+    };
+    if q.wait.unwrap_or(false) {
+        let run = service::run_analysis(
+            &state.db,
+            state.clock.as_ref(),
+            &state.settings.analytics,
+            "api",
+        )
+        .await
+        .map_err(map)?;
+        return Ok(HttpResponse::Created().json(RunView::from(run)));
+    }
+    let background = state.clone();
+    tokio::spawn(async move {
+        let s = background;
+        if let Err(e) =
+            service::run_analysis(&s.db, s.clock.as_ref(), &s.settings.analytics, "api").await
+        {
+            tracing::warn!(error = %e, "analysis run did not complete");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "status": "started",
+        "runs": "/api/v1/analytics/runs"
+    })))
+}
+
+/// Analysis runs, newest first.
+#[utoipa::path(tag = "analytics", params(PageQuery),
+    responses((status = 200, body = Paged<RunView>), (status = 422, body = Problem)))]
+#[get("/analytics/runs")]
+async fn list_runs(state: State, page: Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(&state, &["id"], "-id")?;
+    let (items, total) = fetch_page(
+        &state.db,
+        analysis_run::Entity::find(),
+        &page,
+        analysis_run::Column::Id,
+        analysis_run::Column::Id,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Paged {
+        items: items.into_iter().map(RunView::from).collect(),
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+/// One analysis run with its summary.
+#[utoipa::path(tag = "analytics", responses((status = 200, body = RunView), (status = 404, body = Problem)))]
+#[get("/analytics/runs/{id}")]
+async fn get_run(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let run = analysis_run::Entity::find_by_id(*id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("analysis run {id} not found")))?;
+    Ok(HttpResponse::Ok().json(RunView::from(run)))
+}
+
+/// The latest succeeded run, or the one asked for.
+async fn pick_run(state: &State, run_id: Option<i64>) -> Result<analysis_run::Model, ApiError> {
+    let mut q = analysis_run::Entity::find().filter(analysis_run::Column::Status.eq("succeeded"));
+    if let Some(id) = run_id {
+        q = q.filter(analysis_run::Column::Id.eq(id));
+    }
+    q.order_by_desc(analysis_run::Column::Id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| match run_id {
+            Some(id) => ApiError::NotFound(format!("no succeeded analysis run {id}")),
+            None => {
+                ApiError::NotFound("no analysis has run yet (POST /api/v1/analytics/runs)".into())
+            }
+        })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountAnalytics {
+    pub external_id: String,
+    /// The latest snapshot (null before the first run).
+    pub latest: Option<SnapshotView>,
+    /// Earlier classes, newest first (up to 24 runs).
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub run_id: i64,
+    pub as_of: NaiveDate,
+    pub abc: Option<String>,
+    pub xyz: Option<String>,
+    pub types: String,
+    pub lost: bool,
+}
+
+/// An account's current classes with their reasons, and their history.
+#[utoipa::path(tag = "analytics", responses((status = 200, body = AccountAnalytics), (status = 404, body = Problem)))]
+#[get("/accounts/{external_id}/analytics")]
+async fn account_analytics(
+    state: State,
+    external_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let a = crate::accounts::service::find_account(&state.db, &external_id).await?;
+    let snapshots = account_snapshot::Entity::find()
+        .filter(account_snapshot::Column::AccountId.eq(a.id))
+        .order_by_desc(account_snapshot::Column::RunId)
+        .limit(25)
+        .all(&state.db)
+        .await?;
+    let history = snapshots
+        .iter()
+        .skip(1)
+        .map(|s| HistoryEntry {
+            run_id: s.run_id,
+            as_of: s.as_of,
+            abc: s.abc.clone(),
+            xyz: s.xyz.clone(),
+            types: s.types.clone(),
+            lost: s.lost,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AccountAnalytics {
+        external_id: a.external_id,
+        latest: snapshots.into_iter().next().map(SnapshotView::from),
+        history,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MatrixQuery {
+    /// Run to show (default: the latest succeeded run).
+    pub run_id: Option<i64>,
+    /// Currency market to show (default: `defaults.currency`).
+    pub currency: Option<String>,
+    /// Drill down into one cell, e.g. `AX`, `BZ`.
+    pub cell: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// abc, xyz, revenue, profit of one snapshot.
+type CellRow = (Option<String>, Option<String>, i64, Option<i64>);
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatrixCell {
+    pub abc: String,
+    pub xyz: String,
+    pub accounts: u64,
+    pub value: String,
+    /// Share of the classified accounts' value.
+    pub share: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CellAccount {
+    pub external_id: String,
+    pub name: String,
+    pub revenue: String,
+    pub abc_reason: String,
+    pub xyz_reason: String,
+    pub lost: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Matrix {
+    pub run_id: i64,
+    pub as_of: NaiveDate,
+    pub currency: String,
+    pub measure: String,
+    /// Nine cells, AX to CZ.
+    pub cells: Vec<MatrixCell>,
+    pub unclassified: u64,
+    /// The accounts of `cell`, by value descending (only with `cell`).
+    pub drill_down: Option<Paged<CellAccount>>,
+}
+
+/// The 3×3 ABC-XYZ matrix: accounts, value and share per cell, with a drill-down list.
+#[utoipa::path(tag = "analytics", params(MatrixQuery),
+    responses((status = 200, body = Matrix), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[get("/analytics/abc-xyz")]
+async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, ApiError> {
+    let run = pick_run(&state, q.run_id).await?;
+    let currency = match &q.currency {
+        Some(c) => crate::domain::Currency::parse(c)
+            .map_err(|e| ApiError::field("currency", e))?
+            .code()
+            .to_string(),
+        None => state.settings.defaults.currency.code().to_string(),
+    };
+    let cell = match q.cell.as_deref().map(str::to_ascii_uppercase) {
+        None => None,
+        Some(c) if c.len() == 2 && "ABC".contains(&c[..1]) && "XYZ".contains(&c[1..]) => Some(c),
+        Some(c) => {
+            return Err(ApiError::field(
+                "cell",
+                format!("`{c}` is not a cell like AX or CZ"),
+            ));
+        }
+    };
+    let rows: Vec<CellRow> =
+        account_snapshot::Entity::find()
+            .select_only()
+            .columns([
+                account_snapshot::Column::Abc,
+                account_snapshot::Column::Xyz,
+                account_snapshot::Column::Revenue,
+                account_snapshot::Column::Profit,
+            ])
+            .filter(account_snapshot::Column::RunId.eq(run.id))
+            .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
+            .into_tuple()
+            .all(&state.db)
+            .await?;
+    let profit = run.measure == "profit";
+    let mut counts = [[0u64; 3]; 3];
+    let mut values = [[0i64; 3]; 3];
+    let mut unclassified = 0;
+    for (abc, xyz, revenue, p) in &rows {
+        let v = if profit { p.unwrap_or(0) } else { *revenue };
+        match (abc.as_deref(), xyz.as_deref()) {
+            (Some(a), Some(x)) => {
+                let ai = "ABC".find(a).unwrap_or(2);
+                let xi = "XYZ".find(x).unwrap_or(2);
+                counts[ai][xi] += 1;
+                values[ai][xi] += v;
+            }
+            _ => unclassified += 1,
+        }
+    }
+    let total: i64 = values.iter().flatten().sum();
+    let mut cells = Vec::new();
+    for (ai, a) in ["A", "B", "C"].iter().enumerate() {
+        for (xi, x) in ["X", "Y", "Z"].iter().enumerate() {
+            cells.push(MatrixCell {
+                abc: a.to_string(),
+                xyz: x.to_string(),
+                accounts: counts[ai][xi],
+                value: format_money(&currency, values[ai][xi]),
+                share: if total > 0 {
+                    values[ai][xi] as f64 / total as f64
+                } else {
+                    0.0
+                },
+            });
+        }
+    }
+    let drill_down = match cell {
+        None => None,
+        Some(c) => {
+            let page = PageQuery {
+                limit: q.limit,
+                offset: q.offset,
+                sort: None,
+            }
+            .validate(&state, &["revenue"], "-revenue")?;
+            let query = account_snapshot::Entity::find()
+                .filter(account_snapshot::Column::RunId.eq(run.id))
+                .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
+                .filter(account_snapshot::Column::Abc.eq(&c[..1]))
+                .filter(account_snapshot::Column::Xyz.eq(&c[1..]));
+            let (items, total) = fetch_page(
+                &state.db,
+                query,
+                &page,
+                account_snapshot::Column::Revenue,
+                account_snapshot::Column::AccountId,
+            )
+            .await?;
+            let ids: Vec<i64> = items.iter().map(|s| s.account_id).collect();
+            let names: std::collections::HashMap<i64, (String, String)> = account::Entity::find()
+                .select_only()
+                .columns([
+                    account::Column::Id,
+                    account::Column::ExternalId,
+                    account::Column::Name,
+                ])
+                .filter(account::Column::Id.is_in(ids))
+                .into_tuple::<(i64, String, String)>()
+                .all(&state.db)
+                .await?
+                .into_iter()
+                .map(|(id, e, n)| (id, (e, n)))
+                .collect();
+            Some(Paged {
+                items: items
+                    .into_iter()
+                    .map(|s| {
+                        let (external_id, name) =
+                            names.get(&s.account_id).cloned().unwrap_or_default();
+                        CellAccount {
+                            external_id,
+                            name,
+                            revenue: format_money(&s.currency, s.revenue),
+                            abc_reason: s.abc_reason,
+                            xyz_reason: s.xyz_reason,
+                            lost: s.lost,
+                        }
+                    })
+                    .collect(),
+                total,
+                limit: page.limit,
+                offset: page.offset,
+            })
+        }
+    };
+    Ok(HttpResponse::Ok().json(Matrix {
+        run_id: run.id,
+        as_of: run.as_of,
+        currency,
+        measure: run.measure,
+        cells,
+        unclassified,
+        drill_down,
+    }))
+}

@@ -1,0 +1,522 @@
+//! In-database analysis runs: read accounts and orders, classify every account with the same
+//! code as the offline command, store one snapshot per account and the class changes since the
+//! previous run, all in one transaction. Only one run at a time per database (a job lock).
+//!
+//! Each currency is its own market: accounts are ranked (ABC, pillar) and modelled (BG/NBD)
+//! among accounts with the same currency; orders in another currency than their account's are
+//! skipped and counted in the run summary.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use futures_util::TryStreamExt;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use super::offline::{
+    self, AccountAgg, AnalyzeOptions, OrderBook, date_of, day_number, month_index,
+};
+use crate::clock::Clock;
+use crate::config::{AnalyticsSettings, Measure};
+use crate::domain::Currency;
+use crate::entities::{
+    account, account_class_event, account_snapshot, analysis_run, order, relationship_event,
+    stakeholder,
+};
+
+/// The job lock every analysis run takes.
+pub const LOCK: &str = "analytics_run";
+
+/// Why a run did not happen or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("another analysis run is in progress")]
+    AlreadyRunning,
+    #[error("analysis run {run_id} failed: {message}")]
+    Failed { run_id: i64, message: String },
+    #[error(transparent)]
+    Database(#[from] sea_orm::DbErr),
+}
+
+/// Runs an analysis now (`trigger`: api, cli, schedule) and returns the finished run.
+pub async fn run_analysis(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    cfg: &AnalyticsSettings,
+    trigger: &str,
+) -> Result<analysis_run::Model, RunError> {
+    let now = clock.now();
+    let holder = format!("{}:{}", std::process::id(), now.timestamp_micros());
+    if !crate::db::lock::try_lock(db, LOCK, &holder, now, Duration::minutes(30)).await? {
+        return Err(RunError::AlreadyRunning);
+    }
+    let result = run_locked(db, clock, cfg, trigger, now).await;
+    crate::db::lock::unlock(db, LOCK, &holder).await?;
+    result
+}
+
+async fn run_locked(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    cfg: &AnalyticsSettings,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> Result<analysis_run::Model, RunError> {
+    let as_of = now.with_timezone(&cfg.month_timezone.0).date_naive();
+    // The window is the last `window_months` complete months before the as-of month, so a
+    // nightly run never sees a half-finished month as a weak one.
+    let window_start_month = month_index(as_of) - cfg.window_months as i32;
+    let window_start = chrono::NaiveDate::from_ymd_opt(
+        window_start_month.div_euclid(12),
+        window_start_month.rem_euclid(12) as u32 + 1,
+        1,
+    )
+    .unwrap_or(as_of);
+    let params = serde_json::json!({
+        "abc_a": cfg.abc_a, "abc_b": cfg.abc_b, "xyz_x": cfg.xyz_x, "xyz_y": cfg.xyz_y,
+        "window_months": cfg.window_months, "month_timezone": cfg.month_timezone.name(),
+        "pillar_share": cfg.pillar_share, "prospect_days": cfg.prospect_days,
+        "prospect_min_budget": cfg.prospect_min_budget, "churn_policy": format!("{:?}", cfg.churn_policy).to_lowercase(),
+        "churn_min_days": cfg.churn_min_days, "churn_k": cfg.churn_k,
+        "p_alive_threshold": cfg.p_alive_threshold, "model_unit": format!("{:?}", cfg.model_unit).to_lowercase(),
+    });
+    let run = analysis_run::ActiveModel {
+        trigger: Set(trigger.to_string()),
+        status: Set("running".into()),
+        as_of: Set(as_of),
+        window_start: Set(window_start),
+        measure: Set(match cfg.measure {
+            Measure::Revenue => "revenue".into(),
+            Measure::Profit => "profit".into(),
+        }),
+        params: Set(params),
+        started_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    match compute_and_store(db, cfg, &run).await {
+        Ok(summary) => {
+            let mut done: analysis_run::ActiveModel = run.into();
+            done.status = Set("succeeded".into());
+            done.summary = Set(Some(summary));
+            done.finished_at = Set(Some(clock.now()));
+            Ok(done.update(db).await?)
+        }
+        Err(message) => {
+            let run_id = run.id;
+            let mut failed: analysis_run::ActiveModel = run.into();
+            failed.status = Set("failed".into());
+            failed.error = Set(Some(message.clone()));
+            failed.finished_at = Set(Some(clock.now()));
+            failed.update(db).await?;
+            Err(RunError::Failed { run_id, message })
+        }
+    }
+}
+
+struct AccountMeta {
+    id: i64,
+    external_id: String,
+    currency: String,
+    budget: Option<i64>,
+    image_maker: bool,
+    expert: bool,
+}
+
+async fn compute_and_store(
+    db: &DatabaseConnection,
+    cfg: &AnalyticsSettings,
+    run: &analysis_run::Model,
+) -> Result<serde_json::Value, String> {
+    let err = |e: sea_orm::DbErr| e.to_string();
+    let accounts: Vec<AccountMeta> = account::Entity::find()
+        .select_only()
+        .columns([
+            account::Column::Id,
+            account::Column::ExternalId,
+            account::Column::Currency,
+            account::Column::BudgetMinor,
+            account::Column::ImageMaker,
+            account::Column::Expert,
+        ])
+        .order_by_asc(account::Column::Id)
+        .into_tuple::<(i64, String, String, Option<i64>, bool, bool)>()
+        .all(db)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(
+            |(id, external_id, currency, budget, image_maker, expert)| AccountMeta {
+                id,
+                external_id,
+                currency,
+                budget,
+                image_maker,
+                expert,
+            },
+        )
+        .collect();
+    let position: HashMap<i64, usize> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id, i))
+        .collect();
+    let deciders: HashSet<i64> = stakeholder::Entity::find()
+        .select_only()
+        .column(stakeholder::Column::AccountId)
+        .filter(stakeholder::Column::Role.eq("decision_maker"))
+        .into_tuple::<i64>()
+        .all(db)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .collect();
+    let needs: HashSet<i64> = relationship_event::Entity::find()
+        .select_only()
+        .column(relationship_event::Column::AccountId)
+        .filter(relationship_event::Column::Outcome.eq("pending"))
+        .filter(relationship_event::Column::Kind.is_in(["tender", "proposal"]))
+        .into_tuple::<i64>()
+        .all(db)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .collect();
+
+    // Stream every order up to the end of the as-of day into per-account aggregates.
+    let tz = cfg.month_timezone.0;
+    let end = (run.as_of + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_local_timezone(tz)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now);
+    let mut aggs: Vec<AccountAgg> = vec![AccountAgg::default(); accounts.len()];
+    let mut has_margin = vec![false; accounts.len()];
+    let mut skipped_currency = 0u64;
+    let mut orders_read = 0u64;
+    {
+        let mut stream = order::Entity::find()
+            .select_only()
+            .columns([
+                order::Column::AccountId,
+                order::Column::OrderedAt,
+                order::Column::AmountMinor,
+                order::Column::MarginMinor,
+                order::Column::Currency,
+            ])
+            .filter(order::Column::OrderedAt.lt(end))
+            .into_tuple::<(i64, DateTime<Utc>, i64, Option<i64>, String)>()
+            .stream(db)
+            .await
+            .map_err(err)?;
+        while let Some((account_id, at, amount, margin, currency)) =
+            stream.try_next().await.map_err(err)?
+        {
+            let Some(&i) = position.get(&account_id) else {
+                continue;
+            };
+            if currency != accounts[i].currency {
+                skipped_currency += 1;
+                continue;
+            }
+            orders_read += 1;
+            let local = at.with_timezone(&tz).date_naive();
+            aggs[i].add(day_number(local), month_index(local), amount, margin);
+            has_margin[i] |= margin.is_some();
+        }
+    }
+
+    // One book per currency.
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, a) in accounts.iter().enumerate() {
+        groups.entry(a.currency.clone()).or_default().push(i);
+    }
+    let mut group_names: Vec<&String> = groups.keys().collect();
+    group_names.sort();
+    let opts = AnalyzeOptions {
+        as_of: Some(run.as_of),
+        window_end: Some(run.as_of.with_day(1).unwrap_or(run.as_of) - Duration::days(1)),
+        months: Some(cfg.window_months),
+        measure: cfg.measure,
+    };
+    let mut snapshots = Vec::with_capacity(accounts.len());
+    let mut fits = serde_json::Map::new();
+    let mut aggs_slots: Vec<Option<AccountAgg>> = aggs.into_iter().map(Some).collect();
+    for currency in group_names {
+        let members = &groups[currency];
+        let names = members
+            .iter()
+            .map(|&i| accounts[i].external_id.clone())
+            .collect();
+        let group_aggs = members
+            .iter()
+            .map(|&i| aggs_slots[i].take().unwrap_or_default())
+            .collect();
+        let margins = members.iter().any(|&i| has_margin[i]);
+        let exponent = Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
+        let book = OrderBook::from_aggs(names, group_aggs, exponent.min(4), margins);
+        let analysis = offline::analyze(&book, &opts, cfg)?;
+        if let Some(f) = &analysis.fit {
+            fits.insert(
+                currency.clone(),
+                serde_json::to_value(f).unwrap_or_default(),
+            );
+        }
+        let min_budget = Currency::parse(currency)
+            .and_then(|c| c.parse_amount(&cfg.prospect_min_budget))
+            .unwrap_or(0);
+        for (r, &i) in analysis.results.into_iter().zip(members) {
+            snapshots.push(snapshot(
+                run,
+                &accounts[i],
+                r,
+                cfg,
+                min_budget,
+                &deciders,
+                &needs,
+            ));
+        }
+    }
+
+    // Events: differences from the previous successful run.
+    let previous = analysis_run::Entity::find()
+        .filter(analysis_run::Column::Status.eq("succeeded"))
+        .filter(analysis_run::Column::Id.lt(run.id))
+        .order_by_desc(analysis_run::Column::Id)
+        .one(db)
+        .await
+        .map_err(err)?;
+    let mut events = Vec::new();
+    if let Some(prev) = &previous {
+        let before: HashMap<i64, account_snapshot::Model> = account_snapshot::Entity::find()
+            .filter(account_snapshot::Column::RunId.eq(prev.id))
+            .all(db)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .map(|s| (s.account_id, s))
+            .collect();
+        for s in &snapshots {
+            if let Some(b) = before.get(&s.account_id) {
+                events.extend(changes(run, b, s));
+            }
+        }
+    }
+
+    let lost = snapshots.iter().filter(|s| s.lost).count();
+    let summary = serde_json::json!({
+        "accounts": snapshots.len(),
+        "orders": orders_read,
+        "orders_skipped_other_currency": skipped_currency,
+        "lost": lost,
+        "events": events.len(),
+        "previous_run_id": previous.map(|p| p.id),
+        "models": fits,
+    });
+
+    let txn = crate::db::begin_write(db).await.map_err(err)?;
+    let snapshot_models: Vec<account_snapshot::ActiveModel> =
+        snapshots.into_iter().map(active).collect();
+    for chunk in snapshot_models.chunks(500) {
+        account_snapshot::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await
+            .map_err(err)?;
+    }
+    for chunk in events.chunks(500) {
+        account_class_event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await
+            .map_err(err)?;
+    }
+    txn.commit().await.map_err(err)?;
+    Ok(summary)
+}
+
+fn snapshot(
+    run: &analysis_run::Model,
+    meta: &AccountMeta,
+    r: offline::AccountResult,
+    cfg: &AnalyticsSettings,
+    min_budget: i64,
+    deciders: &HashSet<i64>,
+    needs: &HashSet<i64>,
+) -> account_snapshot::Model {
+    let mut types: Vec<&str> = r.types.clone();
+    let mut reasons = vec![r.types_reason.clone()];
+    // Prospect: no orders yet, or the first order within prospect_days, with a budget.
+    let new_customer = match r.first_order {
+        None => true,
+        Some(first) => (run.as_of - first).num_days() <= i64::from(cfg.prospect_days),
+    };
+    let has_budget = meta.budget.is_some_and(|b| b >= min_budget);
+    let prospect = new_customer && has_budget;
+    if prospect {
+        types.push("prospect");
+        reasons.push(format!(
+            "prospect: {} and a budget",
+            match r.first_order {
+                None => "no orders yet".to_string(),
+                Some(f) => format!("first order {} days ago", (run.as_of - f).num_days()),
+            }
+        ));
+    }
+    if meta.image_maker {
+        types.push("image_maker");
+        reasons.push("image_maker: set on the account".into());
+    }
+    if meta.expert {
+        types.push("expert");
+        reasons.push("expert: set on the account".into());
+    }
+    // Three P for prospects: need, payment ability (budget), authority (decision maker).
+    let (score, missing, qualified) = if prospect || (new_customer && meta.budget.is_none()) {
+        let need = r.orders > 0 || needs.contains(&meta.id);
+        let payment = has_budget;
+        let authority = deciders.contains(&meta.id);
+        let mut missing = Vec::new();
+        if !need {
+            missing.push("need");
+        }
+        if !payment {
+            missing.push("payment");
+        }
+        if !authority {
+            missing.push("authority");
+        }
+        let score = 3 - missing.len() as i16;
+        (Some(score), Some(missing.join(",")), Some(score == 3))
+    } else {
+        (None, None, None)
+    };
+    let value_at_risk = match r.p_alive {
+        Some(p) if !r.lost => ((r.revenue as f64) * (1.0 - p)).round() as i64,
+        _ if r.lost => r.revenue,
+        _ => 0,
+    };
+    account_snapshot::Model {
+        id: 0,
+        run_id: run.id,
+        account_id: meta.id,
+        as_of: run.as_of,
+        currency: meta.currency.clone(),
+        revenue: r.revenue,
+        profit: r.profit,
+        value_share: r.value_share,
+        abc: r.abc.map(|a| a.as_str().to_string()),
+        abc_share: r.cumulative_share,
+        abc_reason: r.abc_reason,
+        cv: r.cv,
+        xyz: r.xyz.map(|x| x.as_str().to_string()),
+        xyz_reason: r.xyz_reason,
+        orders: r.orders.min(i32::MAX as u64) as i32,
+        first_order_at: r.first_order,
+        last_order_at: r.last_order,
+        days_since_last_order: r.days_since_last_order.map(|d| d as i32),
+        median_interval_days: r.median_interval_days,
+        types: types.join(","),
+        pillar: r.types.contains(&"pillar"),
+        prospect,
+        image_maker: meta.image_maker,
+        expert: meta.expert,
+        types_reason: reasons.join("; "),
+        three_p_score: score,
+        three_p_missing: missing,
+        qualified,
+        lost: r.lost,
+        lost_reason: r.lost_reason,
+        p_alive: r.p_alive,
+        expected_purchases: r.expected_purchases,
+        value_at_risk,
+    }
+}
+
+fn active(m: account_snapshot::Model) -> account_snapshot::ActiveModel {
+    let mut a: account_snapshot::ActiveModel = m.into();
+    a.id = sea_orm::ActiveValue::NotSet;
+    // `into()` marks fields unchanged; inserts need them set.
+    use sea_orm::Iterable;
+    for col in account_snapshot::Column::iter() {
+        if !matches!(col, account_snapshot::Column::Id) {
+            let v = a.get(col);
+            if let sea_orm::ActiveValue::Unchanged(v) = v {
+                a.set(col, v);
+            }
+        }
+    }
+    a
+}
+
+fn changes(
+    run: &analysis_run::Model,
+    before: &account_snapshot::Model,
+    after: &account_snapshot::Model,
+) -> Vec<account_class_event::ActiveModel> {
+    let at = run.started_at;
+    let mut out = Vec::new();
+    let mut push = |kind: &str, from: Option<String>, to: Option<String>, reason: String| {
+        out.push(account_class_event::ActiveModel {
+            run_id: Set(run.id),
+            account_id: Set(after.account_id),
+            kind: Set(kind.to_string()),
+            from_value: Set(from),
+            to_value: Set(to),
+            reason: Set(reason),
+            occurred_at: Set(at),
+            ..Default::default()
+        });
+    };
+    if before.abc != after.abc {
+        push(
+            "abc_changed",
+            before.abc.clone(),
+            after.abc.clone(),
+            after.abc_reason.clone(),
+        );
+    }
+    if before.xyz != after.xyz {
+        push(
+            "xyz_changed",
+            before.xyz.clone(),
+            after.xyz.clone(),
+            after.xyz_reason.clone(),
+        );
+    }
+    if !before.lost && after.lost {
+        push("became_lost", None, None, after.lost_reason.clone());
+    }
+    if before.lost && !after.lost {
+        push(
+            "recovered",
+            None,
+            None,
+            format!(
+                "ordered again: last order {}",
+                after
+                    .last_order_at
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    if !before.pillar && after.pillar {
+        push("became_pillar", None, None, after.types_reason.clone());
+    }
+    if before.pillar && !after.pillar {
+        push("no_longer_pillar", None, None, after.types_reason.clone());
+    }
+    if !before.prospect && after.prospect {
+        push("became_prospect", None, None, after.types_reason.clone());
+    }
+    out
+}
+
+/// The date a day number stands for (re-exported for routes).
+pub fn day(d: i32) -> chrono::NaiveDate {
+    date_of(d)
+}

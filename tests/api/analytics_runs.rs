@@ -1,0 +1,246 @@
+//! In-database analysis runs: snapshots with reasons, class-change events between runs,
+//! prospects and three P, the ABC-XYZ matrix and the one-run-at-a-time lock.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::db_tests;
+use crate::helpers::{Backend, TestApp, problem, spawn_app};
+
+async fn orders(app: &TestApp, account: &str, list: &[(&str, &str)]) {
+    let orders: Vec<_> = list
+        .iter()
+        .enumerate()
+        .map(|(i, (at, amount))| json!({"external_id": format!("{account}-{i}-{at}"), "account_id": account, "ordered_at": at, "amount": amount}))
+        .collect();
+    let resp = app
+        .post("/api/v1/orders/batch", &json!({"orders": orders}))
+        .await;
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+}
+
+async fn run(app: &TestApp) -> serde_json::Value {
+    let resp = app
+        .post("/api/v1/analytics/runs?wait=true", &json!({}))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let run: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    run
+}
+
+fn monthly(day: &str, amount: &'static str) -> Vec<(String, &'static str)> {
+    // One order on `day` of each month from 2025-03 to 2026-02.
+    let mut v = Vec::new();
+    for (y, m) in (3..=12)
+        .map(|m| (2025, m))
+        .chain((1..=2).map(|m| (2026, m)))
+    {
+        v.push((format!("{y}-{m:02}-{day}"), amount));
+    }
+    v
+}
+
+async fn a_run_classifies_every_account_and_explains_why(b: Backend) {
+    let app = spawn_app(b).await; // clock: 2026-03-01 09:00 UTC
+    for id in ["BIG", "MID", "OLD", "NEW"] {
+        app.create_account(id, json!({"currency": "USD"})).await;
+    }
+    app.create_account("PROS", json!({"currency": "USD", "budget": "50000"}))
+        .await;
+    app.post(
+        "/api/v1/accounts/PROS/stakeholders",
+        &json!({"name": "Boss", "role": "decision_maker"}),
+    )
+    .await;
+    let big = monthly("10", "1000");
+    orders(
+        &app,
+        "BIG",
+        &big.iter()
+            .map(|(d, a)| (d.as_str(), *a))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let mid = monthly("12", "150");
+    orders(
+        &app,
+        "MID",
+        &mid.iter()
+            .map(|(d, a)| (d.as_str(), *a))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    orders(&app, "OLD", &[("2025-04-01", "500"), ("2025-05-01", "500")]).await;
+    orders(&app, "NEW", &[("2026-02-20", "10")]).await;
+
+    let first = run(&app).await;
+    assert_eq!(first["summary"]["accounts"], 5);
+    assert_eq!(first["as_of"], "2026-03-01");
+
+    let a: serde_json::Value = app
+        .get("/api/v1/accounts/BIG/analytics")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let latest = &a["latest"];
+    // Window = the 12 complete months 2025-03..2026-02: BIG 12 × 1000 = 12000 of
+    // 12000 + 1800 + 1000 + 10 = 14810 → 0.81 → B.
+    assert_eq!(latest["revenue"], "12000.00");
+    assert_eq!(latest["abc"], "B");
+    assert_eq!(
+        latest["abc_reason"],
+        "B: cumulative share 0.81 > 0.80 and ≤ 0.95"
+    );
+    assert_eq!(latest["xyz"], "X", "12 equal months: CV 0 {latest}");
+    assert_eq!(latest["xyz_reason"], "X: CV 0.000 ≤ 0.10 over 12 months");
+    assert!(
+        latest["types"]
+            .as_array()
+            .expect("types")
+            .iter()
+            .any(|t| t == "pillar")
+    );
+    assert_eq!(latest["lost"], false);
+
+    let old: serde_json::Value = app
+        .get("/api/v1/accounts/OLD/analytics")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(old["latest"]["lost"], true);
+    assert!(
+        old["latest"]["lost_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("days since last order")
+    );
+
+    let pros: serde_json::Value = app
+        .get("/api/v1/accounts/PROS/analytics")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let p = &pros["latest"];
+    assert!(
+        p["types"]
+            .as_array()
+            .expect("types")
+            .iter()
+            .any(|t| t == "prospect"),
+        "{p}"
+    );
+    assert_eq!(p["three_p_score"], 2);
+    assert_eq!(p["three_p_missing"], json!(["need"]));
+    assert_eq!(p["qualified"], false);
+    assert_eq!(p["abc"], serde_json::Value::Null, "no value: unclassified");
+
+    let matrix: serde_json::Value = app
+        .get("/api/v1/analytics/abc-xyz?cell=bx")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(matrix["currency"], "USD");
+    let by = matrix["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .find(|c| c["abc"] == "B" && c["xyz"] == "X")
+        .expect("BX");
+    // MID: (12000 + 1800) / 14810 = 0.93 → B, and as regular as BIG.
+    assert_eq!(by["accounts"], 2);
+    assert_eq!(by["value"], "13800.00");
+    assert_eq!(
+        matrix["drill_down"]["items"][0]["external_id"], "BIG",
+        "by value, descending"
+    );
+    assert_eq!(matrix["drill_down"]["items"][1]["external_id"], "MID");
+    assert_eq!(matrix["unclassified"], 1, "{matrix}");
+    problem(app.get("/api/v1/analytics/abc-xyz?cell=QQ").await, 422).await;
+}
+
+async fn class_changes_between_runs_become_events(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("A", json!({"currency": "USD"})).await;
+    app.create_account("B", json!({"currency": "USD"})).await;
+    orders(&app, "A", &[("2025-06-01", "100"), ("2025-06-20", "100")]).await;
+    orders(&app, "B", &[("2026-02-01", "50")]).await;
+    run(&app).await;
+    // A buys again: recovered. A month later the new order is inside the window
+    // (complete months only), so A's class changes too.
+    app.clock.advance(chrono::Duration::days(32));
+    orders(&app, "A", &[("2026-03-01", "5000")]).await;
+    let second = run(&app).await;
+    assert!(second["summary"]["events"].as_u64().unwrap_or(0) >= 1);
+    let a_id = app
+        .get("/api/v1/accounts/A")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let events = abm::entities::account_class_event::Entity::find()
+        .filter(abm::entities::account_class_event::Column::AccountId.eq(a_id))
+        .all(&app.db)
+        .await
+        .expect("events");
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"recovered"), "{kinds:?}");
+    assert!(kinds.contains(&"abc_changed"), "{kinds:?}");
+    let history: serde_json::Value = app
+        .get("/api/v1/accounts/A/analytics")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        history["history"].as_array().map(Vec::len),
+        Some(1),
+        "the first run is kept"
+    );
+    assert_eq!(history["history"][0]["lost"], true);
+}
+
+async fn only_one_run_at_a_time(b: Backend) {
+    let app = spawn_app(b).await;
+    let now = app.clock.now_utc();
+    assert!(
+        abm::db::lock::try_lock(
+            &app.db,
+            abm::analytics::service::LOCK,
+            "other-instance",
+            now,
+            chrono::Duration::minutes(5)
+        )
+        .await
+        .expect("lock")
+    );
+    let body = problem(
+        app.post("/api/v1/analytics/runs?wait=true", &json!({}))
+            .await,
+        409,
+    )
+    .await;
+    assert_eq!(body["code"], "run_in_progress");
+    // A lease that ran out frees the job.
+    app.clock.advance(chrono::Duration::minutes(6));
+    run(&app).await;
+    let runs: serde_json::Value = app
+        .get("/api/v1/analytics/runs")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(runs["total"], 1);
+}
+
+db_tests!(
+    a_run_classifies_every_account_and_explains_why,
+    class_changes_between_runs_become_events,
+    only_one_run_at_a_time,
+);
