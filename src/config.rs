@@ -45,6 +45,7 @@ pub struct AnalyticsSettings {
     pub p_alive_threshold: f64,
     pub model_unit: ModelUnit,
     pub model_horizon: f64,
+    pub schedule: String,
 }
 
 /// What ABC ranks by.
@@ -310,6 +311,15 @@ impl Settings {
         if !(a.model_horizon > 0.0 && a.model_horizon.is_finite()) {
             return err("analytics.model_horizon", "must be a positive number");
         }
+        if !a.schedule.trim().is_empty()
+            && tokio_cron_scheduler::Job::new_async(a.schedule.trim(), |_, _| Box::pin(async {}))
+                .is_err()
+        {
+            return err(
+                "analytics.schedule",
+                "is not a cron expression with seconds, e.g. \"0 30 2 * * *\" (or \"\" for none)",
+            );
+        }
         Ok(())
     }
 
@@ -399,6 +409,21 @@ mod tests {
         let e = Settings::load_from_pairs(&ConfigSource::default(), &[("ABM_SERVER__PROT", "1")])
             .expect_err("must fail");
         assert!(e.to_string().contains("prot"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_schedule_names_the_key() {
+        let e = Settings::load_from_pairs(
+            &ConfigSource::default(),
+            &[("ABM_ANALYTICS__SCHEDULE", "every night")],
+        )
+        .expect_err("must fail");
+        assert!(e.to_string().contains("analytics.schedule"), "{e}");
+        let off = Settings::load_from_pairs(
+            &ConfigSource::default(),
+            &[("ABM_ANALYTICS__SCHEDULE", "\"\"")],
+        );
+        assert!(off.is_ok(), "an empty schedule turns it off");
     }
 
     #[test]

@@ -16,5 +16,6 @@ pub mod entities;
 pub mod error;
 pub mod import;
 pub mod orders;
+pub mod scheduler;
 pub mod startup;
 pub mod telemetry;

@@ -84,6 +84,9 @@ enum Command {
         #[arg(long, value_enum)]
         measure: Option<abm::config::Measure>,
     },
+    /// Reports over the stored analytics.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Fit the BG/NBD churn model or predict with it, from an orders CSV.
     #[command(subcommand)]
     Churn(ChurnCommand),
@@ -104,6 +107,19 @@ enum Command {
         /// Only write the orders CSV; do not touch the database.
         #[arg(long, requires = "orders_csv")]
         csv_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Write the Excel workbook of an analysis run: matrix, accounts, churn sheets.
+    AbcXyz {
+        /// Where to write the .xlsx file.
+        #[arg(long, value_name = "FILE.xlsx")]
+        xlsx: PathBuf,
+        /// Run to export (default: the latest succeeded run).
+        #[arg(long)]
+        run_id: Option<i64>,
     },
 }
 
@@ -203,7 +219,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 database = %abm::config::redact_url(&settings.database.url),
                 "abm is listening; API docs at /docs/"
             );
-            app.run_until_stopped().await?;
+            app.run_with_scheduler().await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
@@ -356,6 +372,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                     "warning: the BG/NBD model could not be fitted ({e}); churn uses the rule only"
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(ReportCommand::AbcXyz { xlsx, run_id }) => {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+            let db = connect_migrated(&settings).await?;
+            let mut q = abm::entities::analysis_run::Entity::find()
+                .filter(abm::entities::analysis_run::Column::Status.eq("succeeded"));
+            if let Some(id) = run_id {
+                q = q.filter(abm::entities::analysis_run::Column::Id.eq(id));
+            }
+            let Some(run) = q
+                .order_by_desc(abm::entities::analysis_run::Column::Id)
+                .one(&db)
+                .await?
+            else {
+                eprintln!(
+                    "error: no succeeded analysis run{} (run `abm analyze` first)",
+                    run_id.map(|i| format!(" {i}")).unwrap_or_default()
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            let churn = abm::analytics::report::churn_rows(&db, clock.now(), None, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let bytes = abm::analytics::report::workbook(&db, &run, &churn)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::fs::write(&xlsx, bytes)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", xlsx.display()))?;
+            println!(
+                "wrote {} (run {} as of {})",
+                xlsx.display(),
+                run.id,
+                run.as_of
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Churn(cmd) => {

@@ -95,9 +95,21 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until the process receives SIGINT/SIGTERM (actix handles the signals).
+    /// Serves until the process receives SIGINT/SIGTERM (actix handles the signals), with the
+    /// scheduled jobs running beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves like [`Application::run_until_stopped`], and runs the scheduled jobs
+    /// (`analytics.schedule`) until the server stops.
+    pub async fn run_with_scheduler(self) -> anyhow::Result<()> {
+        let mut sched = crate::scheduler::start(self.state.clone()).await?;
+        let result = self.server.await;
+        if let Some(s) = sched.as_mut() {
+            let _ = s.shutdown().await;
+        }
+        Ok(result?)
     }
 }
 

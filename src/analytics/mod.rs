@@ -4,5 +4,6 @@
 pub mod bgnbd;
 pub mod classify;
 pub mod offline;
+pub mod report;
 pub mod routes;
 pub mod service;

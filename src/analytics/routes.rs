@@ -19,7 +19,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(list_runs)
         .service(get_run)
         .service(account_analytics)
-        .service(abc_xyz);
+        .service(abc_xyz)
+        .service(at_risk)
+        .service(churn)
+        .service(workbook);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -216,7 +219,7 @@ async fn get_run(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiEr
 }
 
 /// The latest succeeded run, or the one asked for.
-async fn pick_run(state: &State, run_id: Option<i64>) -> Result<analysis_run::Model, ApiError> {
+pub async fn pick_run(state: &State, run_id: Option<i64>) -> Result<analysis_run::Model, ApiError> {
     let mut q = analysis_run::Entity::find().filter(analysis_run::Column::Status.eq("succeeded"));
     if let Some(id) = run_id {
         q = q.filter(analysis_run::Column::Id.eq(id));
@@ -356,20 +359,19 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
             ));
         }
     };
-    let rows: Vec<CellRow> =
-        account_snapshot::Entity::find()
-            .select_only()
-            .columns([
-                account_snapshot::Column::Abc,
-                account_snapshot::Column::Xyz,
-                account_snapshot::Column::Revenue,
-                account_snapshot::Column::Profit,
-            ])
-            .filter(account_snapshot::Column::RunId.eq(run.id))
-            .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
-            .into_tuple()
-            .all(&state.db)
-            .await?;
+    let rows: Vec<CellRow> = account_snapshot::Entity::find()
+        .select_only()
+        .columns([
+            account_snapshot::Column::Abc,
+            account_snapshot::Column::Xyz,
+            account_snapshot::Column::Revenue,
+            account_snapshot::Column::Profit,
+        ])
+        .filter(account_snapshot::Column::RunId.eq(run.id))
+        .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
     let profit = run.measure == "profit";
     let mut counts = [[0u64; 3]; 3];
     let mut values = [[0i64; 3]; 3];
@@ -471,4 +473,155 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
         unclassified,
         drill_down,
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AtRiskQuery {
+    pub run_id: Option<i64>,
+    pub currency: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AtRiskAccount {
+    pub external_id: String,
+    pub name: String,
+    pub manager_id: Option<i64>,
+    pub value_at_risk: String,
+    pub revenue: String,
+    pub abc: Option<String>,
+    pub lost: bool,
+    pub p_alive: Option<f64>,
+    pub why: String,
+}
+
+/// Key accounts ranked by value at risk (window revenue × (1 − P(alive)); all of it when lost).
+#[utoipa::path(tag = "analytics", params(AtRiskQuery),
+    responses((status = 200, body = Paged<AtRiskAccount>), (status = 404, body = Problem)))]
+#[get("/analytics/at-risk")]
+async fn at_risk(state: State, q: Query<AtRiskQuery>) -> Result<HttpResponse, ApiError> {
+    let run = pick_run(&state, q.run_id).await?;
+    let currency = match &q.currency {
+        Some(c) => crate::domain::Currency::parse(c)
+            .map_err(|e| ApiError::field("currency", e))?
+            .code()
+            .to_string(),
+        None => state.settings.defaults.currency.code().to_string(),
+    };
+    let page = PageQuery {
+        limit: q.limit,
+        offset: q.offset,
+        sort: None,
+    }
+    .validate(&state, &["value_at_risk"], "-value_at_risk")?;
+    let query = account_snapshot::Entity::find()
+        .filter(account_snapshot::Column::RunId.eq(run.id))
+        .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
+        .filter(account_snapshot::Column::ValueAtRisk.gt(0));
+    let (items, total) = fetch_page(
+        &state.db,
+        query,
+        &page,
+        account_snapshot::Column::ValueAtRisk,
+        account_snapshot::Column::AccountId,
+    )
+    .await?;
+    let ids: Vec<i64> = items.iter().map(|s| s.account_id).collect();
+    let accounts: std::collections::HashMap<i64, account::Model> = account::Entity::find()
+        .filter(account::Column::Id.is_in(ids))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    let items = items
+        .into_iter()
+        .map(|s| {
+            let a = accounts.get(&s.account_id);
+            AtRiskAccount {
+                external_id: a.map(|a| a.external_id.clone()).unwrap_or_default(),
+                name: a.map(|a| a.name.clone()).unwrap_or_default(),
+                manager_id: a.and_then(|a| a.manager_id),
+                value_at_risk: format_money(&s.currency, s.value_at_risk),
+                revenue: format_money(&s.currency, s.revenue),
+                abc: s.abc,
+                lost: s.lost,
+                p_alive: s.p_alive,
+                why: if s.lost {
+                    s.lost_reason
+                } else {
+                    format!("P(alive) {:.2}", s.p_alive.unwrap_or(1.0))
+                },
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Paged {
+        items,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChurnQuery {
+    /// Split by: `segment` (the account's ABC-XYZ cell in its latest snapshot), `manager`,
+    /// `industry`, `region`, or nothing for the total.
+    pub direction: Option<String>,
+    /// First month shown (`YYYY-MM`, default: 12 months ago).
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChurnRow {
+    /// `YYYY-MM` of the run that found the change.
+    pub month: String,
+    /// The group (cell, manager id, industry, region; `all` without a direction).
+    pub group: String,
+    pub lost: u64,
+    pub recovered: u64,
+}
+
+/// Churn dynamics: accounts that became lost and that recovered, per month, split by a
+/// direction.
+#[utoipa::path(tag = "analytics", params(ChurnQuery),
+    responses((status = 200, body = Vec<ChurnRow>), (status = 422, body = Problem)))]
+#[get("/analytics/churn")]
+async fn churn(state: State, q: Query<ChurnQuery>) -> Result<HttpResponse, ApiError> {
+    let rows = super::report::churn_rows(
+        &state.db,
+        state.clock.now(),
+        q.direction.as_deref(),
+        q.from.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkbookQuery {
+    /// Run to export (default: the latest succeeded run).
+    pub run_id: Option<i64>,
+}
+
+/// The Excel workbook of a run: ABC-XYZ matrix, every account's figures with reasons, churn.
+#[utoipa::path(tag = "analytics", params(WorkbookQuery),
+    responses((status = 200, description = "XLSX workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+              (status = 404, body = Problem)))]
+#[get("/analytics/abc-xyz.xlsx")]
+async fn workbook(state: State, q: Query<WorkbookQuery>) -> Result<HttpResponse, ApiError> {
+    let run = pick_run(&state, q.run_id).await?;
+    let churn_rows = super::report::churn_rows(&state.db, state.clock.now(), None, None).await?;
+    let bytes = super::report::workbook(&state.db, &run, &churn_rows).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"abm-abc-xyz-run-{}.xlsx\"", run.id),
+        ))
+        .body(bytes))
 }

@@ -239,7 +239,115 @@ async fn only_one_run_at_a_time(b: Backend) {
     assert_eq!(runs["total"], 1);
 }
 
+async fn risk_churn_and_the_workbook_report_on_stored_runs(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("A", json!({"currency": "USD", "industry": "Steel"}))
+        .await;
+    app.create_account("B", json!({"currency": "USD", "industry": "Food"}))
+        .await;
+    orders(&app, "A", &[("2025-06-01", "100"), ("2025-06-20", "100")]).await;
+    orders(
+        &app,
+        "B",
+        &[
+            ("2025-12-01", "50"),
+            ("2026-01-01", "50"),
+            ("2026-02-01", "50"),
+        ],
+    )
+    .await;
+    run(&app).await;
+    // A (last order 2025-06-20) is lost: all its window revenue is at risk.
+    let risk: serde_json::Value = app
+        .get("/api/v1/analytics/at-risk")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(risk["items"][0]["external_id"], "A");
+    assert_eq!(risk["items"][0]["value_at_risk"], "200.00");
+    assert_eq!(risk["items"][0]["lost"], true);
+
+    // A month later A has ordered again: the second run records its recovery.
+    app.clock.advance(chrono::Duration::days(32));
+    orders(&app, "A", &[("2026-03-10", "100")]).await;
+    run(&app).await;
+    let churn: serde_json::Value = app
+        .get("/api/v1/analytics/churn?direction=industry")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let steel = churn
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["group"] == "Steel")
+        .expect("Steel row");
+    assert_eq!(steel["recovered"], 1);
+    assert_eq!(steel["month"], "2026-04");
+    problem(
+        app.get("/api/v1/analytics/churn?direction=planet").await,
+        422,
+    )
+    .await;
+
+    let resp = app.get("/api/v1/analytics/abc-xyz.xlsx").await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .contains("spreadsheetml")
+    );
+    let bytes = resp.bytes().await.expect("bytes");
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    assert_eq!(wb.sheet_names(), ["ABC-XYZ", "Accounts", "Churn"]);
+    let accounts = wb.worksheet_range("Accounts").expect("sheet");
+    assert_eq!(accounts.get_size().0, 3, "header + two accounts");
+}
+
+async fn the_scheduled_job_runs_once_and_yields_to_a_running_instance(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("A", json!({})).await;
+    let state = actix_web::web::Data::new(abm::api::AppState {
+        db: app.db.clone(),
+        settings: app.settings.clone(),
+        clock: std::sync::Arc::new(app.clock.clone()),
+    });
+    let ran = abm::scheduler::scheduled_analysis(&state).await;
+    assert!(ran.is_some());
+    let now = app.clock.now_utc();
+    abm::db::lock::try_lock(
+        &app.db,
+        abm::analytics::service::LOCK,
+        "elsewhere",
+        now,
+        chrono::Duration::minutes(5),
+    )
+    .await
+    .expect("lock");
+    assert_eq!(
+        abm::scheduler::scheduled_analysis(&state).await,
+        None,
+        "another instance holds the run"
+    );
+    let runs: serde_json::Value = app
+        .get("/api/v1/analytics/runs")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(runs["total"], 1);
+    assert_eq!(runs["items"][0]["trigger"], "schedule");
+}
+
 db_tests!(
+    risk_churn_and_the_workbook_report_on_stored_runs,
+    the_scheduled_job_runs_once_and_yields_to_a_running_instance,
     a_run_classifies_every_account_and_explains_why,
     class_changes_between_runs_become_events,
     only_one_run_at_a_time,
