@@ -135,6 +135,9 @@ pub async fn churn_rows(
         .collect())
 }
 
+/// Accounts and value per ABC (row) × XYZ (column) cell.
+type CellTotals = ([[u64; 3]; 3], [[i64; 3]; 3]);
+
 /// The workbook of a run: sheet "ABC-XYZ" (matrix), "Accounts" (every account's figures and
 /// reasons) and "Churn" (lost and recovered per month).
 pub async fn workbook(
@@ -175,7 +178,7 @@ pub async fn workbook(
             &bold,
         )
         .map_err(xl)?;
-    let mut by_currency: BTreeMap<&str, ([[u64; 3]; 3], [[i64; 3]; 3])> = BTreeMap::new();
+    let mut by_currency: BTreeMap<&str, CellTotals> = BTreeMap::new();
     for s in &snapshots {
         if let (Some(a), Some(x)) = (s.abc.as_deref(), s.xyz.as_deref()) {
             let (counts, values) = by_currency.entry(s.currency.as_str()).or_default();
