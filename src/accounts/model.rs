@@ -322,6 +322,43 @@ pub struct AccountView {
     pub attributes: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The latest analysis of the account (single-account reads only; full detail and
+    /// history at `/accounts/{external_id}/analytics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<AnalyticsSummary>,
+}
+
+/// The classes of the latest analysis run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalyticsSummary {
+    pub run_id: i64,
+    pub as_of: NaiveDate,
+    pub abc: Option<String>,
+    pub xyz: Option<String>,
+    pub types: Vec<String>,
+    pub lost: bool,
+    pub p_alive: Option<f64>,
+    pub three_p_score: Option<i16>,
+}
+
+impl From<&crate::entities::account_snapshot::Model> for AnalyticsSummary {
+    fn from(s: &crate::entities::account_snapshot::Model) -> Self {
+        Self {
+            run_id: s.run_id,
+            as_of: s.as_of,
+            abc: s.abc.clone(),
+            xyz: s.xyz.clone(),
+            types: s
+                .types
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+            lost: s.lost,
+            p_alive: s.p_alive,
+            three_p_score: s.three_p_score,
+        }
+    }
 }
 
 pub fn format_money(currency: &str, minor: i64) -> String {
@@ -349,6 +386,7 @@ impl From<account::Model> for AccountView {
             attributes: a.attributes,
             created_at: a.created_at,
             updated_at: a.updated_at,
+            analytics: None,
         }
     }
 }

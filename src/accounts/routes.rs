@@ -148,9 +148,16 @@ async fn get_account(
     state: State,
     external_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(AccountView::from(
-        svc::find_account(&state.db, &external_id).await?,
-    )))
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let a = svc::find_account(&state.db, &external_id).await?;
+    let latest = crate::entities::account_snapshot::Entity::find()
+        .filter(crate::entities::account_snapshot::Column::AccountId.eq(a.id))
+        .order_by_desc(crate::entities::account_snapshot::Column::RunId)
+        .one(&state.db)
+        .await?;
+    let mut view = AccountView::from(a);
+    view.analytics = latest.as_ref().map(AnalyticsSummary::from);
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Change an account (only the given fields; `null` clears an optional field).

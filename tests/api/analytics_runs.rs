@@ -104,6 +104,17 @@ async fn a_run_classifies_every_account_and_explains_why(b: Backend) {
     );
     assert_eq!(latest["lost"], false);
 
+    let resource: serde_json::Value = app
+        .get("/api/v1/accounts/BIG")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        resource["analytics"]["abc"], "B",
+        "the account resource carries its classes"
+    );
+    assert_eq!(resource["analytics"]["types"], json!(["pillar"]));
     let old: serde_json::Value = app
         .get("/api/v1/accounts/OLD/analytics")
         .await
