@@ -299,8 +299,11 @@ impl Settings {
         if !share(a.pillar_share) {
             return err("analytics.pillar_share", "must be between 0 and 1");
         }
-        if crate::domain::parse_decimal(&a.prospect_min_budget, 4).is_err() {
-            return err("analytics.prospect_min_budget", "must be a decimal amount");
+        if !matches!(crate::domain::parse_decimal(&a.prospect_min_budget, 4), Ok(v) if v >= 0) {
+            return err(
+                "analytics.prospect_min_budget",
+                "must be a decimal amount ≥ 0 with at most 4 decimals",
+            );
         }
         if !(a.churn_k > 0.0 && a.churn_k.is_finite()) {
             return err("analytics.churn_k", "must be a positive number");

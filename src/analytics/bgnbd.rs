@@ -64,7 +64,21 @@ pub enum FitError {
     Invalid(String),
     #[error("the optimiser failed: {0}")]
     Optimiser(String),
+    #[error(
+        "too little data for the model: {customers} accounts, {repeaters} with repeat purchases \
+         (needs at least {MIN_CUSTOMERS} and {MIN_REPEATERS})"
+    )]
+    TooFew { customers: usize, repeaters: usize },
+    #[error("the fit is degenerate ({0}); the model is not used")]
+    Degenerate(String),
 }
+
+/// Fewest accounts, and accounts with repeat purchases, a fit is attempted on.
+pub const MIN_CUSTOMERS: usize = 30;
+pub const MIN_REPEATERS: usize = 10;
+
+/// Log-parameters are kept within ±LOG_BOUND (parameters within e^±20 ≈ 2e-9 … 5e8).
+const LOG_BOUND: f64 = 20.0;
 
 /// Customers grouped into identical triples, with the distinct values the likelihood needs.
 struct Prepared {
@@ -173,12 +187,7 @@ impl CostFunction for NegLogLikelihood<'_> {
 
     fn cost(&self, theta: &Self::Param) -> Result<f64, argmin::core::Error> {
         // Parameters live in log space; clamp to keep exp() finite.
-        let p = Params {
-            r: theta[0].clamp(-30.0, 30.0).exp(),
-            alpha: theta[1].clamp(-30.0, 30.0).exp(),
-            a: theta[2].clamp(-30.0, 30.0).exp(),
-            b: theta[3].clamp(-30.0, 30.0).exp(),
-        };
+        let p = params_of(theta);
         let ll = self.0.log_likelihood(&p);
         // Mean negative log-likelihood keeps the scale independent of the number of accounts.
         Ok(if ll.is_finite() {
@@ -189,10 +198,33 @@ impl CostFunction for NegLogLikelihood<'_> {
     }
 }
 
-/// Fits the model by maximum likelihood (Nelder–Mead on log-parameters, restarted once from
-/// its own optimum to confirm convergence).
+/// Parameters from (bounded) log-parameters; the optimiser and the result use the same map.
+fn params_of(theta: &[f64]) -> Params {
+    let e = |v: f64| v.clamp(-LOG_BOUND, LOG_BOUND).exp();
+    Params {
+        r: e(theta[0]),
+        alpha: e(theta[1]),
+        a: e(theta[2]),
+        b: e(theta[3]),
+    }
+}
+
+/// Fits the model by maximum likelihood (Nelder–Mead on bounded log-parameters, restarted
+/// once from its own optimum). Refuses too little data, and solutions on the bounds or with a
+/// non-finite likelihood (the data then do not identify the model; callers fall back to the
+/// churn rule and say so).
 pub fn fit(customers: &[Customer]) -> Result<Fit, FitError> {
+    let repeaters = customers.iter().filter(|c| c.x > 0).count();
+    if customers.is_empty() {
+        return Err(FitError::Empty);
+    }
     let prepared = Prepared::new(customers)?;
+    if customers.len() < MIN_CUSTOMERS || repeaters < MIN_REPEATERS {
+        return Err(FitError::TooFew {
+            customers: customers.len(),
+            repeaters,
+        });
+    }
     let mut start = vec![0.0_f64; 4];
     for _ in 0..2 {
         let simplex: Vec<Vec<f64>> = std::iter::once(start.clone())
@@ -215,18 +247,24 @@ pub fn fit(customers: &[Customer]) -> Result<Fit, FitError> {
             .cloned()
             .ok_or_else(|| FitError::Optimiser("no best parameters".into()))?;
     }
-    let p = Params {
-        r: start[0].exp(),
-        alpha: start[1].exp(),
-        a: start[2].exp(),
-        b: start[3].exp(),
-    };
+    if let Some(i) = start.iter().position(|t| t.abs() >= LOG_BOUND - 0.5) {
+        let name = ["r", "alpha", "a", "b"][i];
+        return Err(FitError::Degenerate(format!(
+            "{name} ran to the bound e^{:+.0}",
+            start[i].clamp(-LOG_BOUND, LOG_BOUND)
+        )));
+    }
+    let p = params_of(&start);
+    let log_likelihood = prepared.log_likelihood(&p);
+    if !log_likelihood.is_finite() {
+        return Err(FitError::Degenerate("the likelihood is not finite".into()));
+    }
     Ok(Fit {
         r: p.r,
         alpha: p.alpha,
         a: p.a,
         b: p.b,
-        log_likelihood: prepared.log_likelihood(&p),
+        log_likelihood,
         customers: customers.len(),
     })
 }
@@ -253,7 +291,13 @@ pub fn expected_purchases(p: &Params, c: &Customer, horizon: f64) -> f64 {
         return 0.0;
     }
     let x = f64::from(c.x);
-    let Params { r, alpha, a, b } = *p;
+    let Params { r, alpha, b, .. } = *p;
+    // The formula divides by a − 1; nudge a off 1 (the limit is continuous there).
+    let a = if (p.a - 1.0).abs() < 1e-9 {
+        1.0 + 1e-9
+    } else {
+        p.a
+    };
     let z = horizon / (alpha + c.t + horizon);
     let hyp = hyp2f1(r + x, b + x, a + b + x - 1.0, z);
     let ln_ratio = (r + x) * ((alpha + c.t).ln() - (alpha + c.t + horizon).ln());
@@ -263,7 +307,14 @@ pub fn expected_purchases(p: &Params, c: &Customer, horizon: f64) -> f64 {
     } else {
         1.0
     };
-    (numerator / denominator).max(0.0)
+    let v = numerator / denominator;
+    // Rounding can leave a tiny negative; anything else non-finite or negative is a failure
+    // of the series and is reported as NaN, never as a silent zero.
+    if v.is_finite() && v > -1e-9 {
+        v.max(0.0)
+    } else {
+        f64::NAN
+    }
 }
 
 /// Gauss hypergeometric 2F1(a, b; c; z) for 0 ≤ z < 1 by its power series, summed until the
@@ -278,11 +329,14 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
         let n = f64::from(n);
         term *= (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
         sum += term;
+        if !sum.is_finite() {
+            return f64::NAN;
+        }
         if term.abs() < 1e-15 * sum.abs() {
-            break;
+            return sum;
         }
     }
-    sum
+    f64::NAN
 }
 
 /// Builds the model inputs from an account's distinct purchase days.
@@ -397,5 +451,45 @@ mod tests {
             }])
             .is_err()
         );
+    }
+
+    #[test]
+    fn too_few_accounts_are_not_fitted() {
+        let few: Vec<Customer> = (0..5)
+            .map(|i| Customer {
+                x: i,
+                t_x: f64::from(i),
+                t: 10.0,
+            })
+            .collect();
+        assert!(matches!(
+            fit(&few),
+            Err(FitError::TooFew { customers: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn steady_buyers_that_never_drop_out_give_a_refused_fit_or_sane_predictions() {
+        // 200 accounts buying every week for two years: no dropout in the data.
+        let steady: Vec<Customer> = (0..200)
+            .map(|i| Customer {
+                x: 104,
+                t_x: 104.0 - f64::from(i % 3) * 0.1,
+                t: 104.3,
+            })
+            .collect();
+        match fit(&steady) {
+            Err(FitError::Degenerate(_)) => {}
+            Ok(f) => {
+                let e = expected_purchases(&f.params(), &steady[0], 13.0);
+                assert!((5.0..20.0).contains(&e), "{f:?} → {e}");
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_divergent_series_is_nan_not_zero() {
+        assert!(hyp2f1(1000.0, 1000.0, 1.5, 0.99).is_nan());
     }
 }

@@ -105,9 +105,20 @@ pub struct AbcResult {
     pub why: String,
 }
 
-fn fmt_share(part: i128, whole: i128) -> String {
-    // Rounded for people; the class was decided exactly.
-    format!("{:.2}", part as f64 / whole as f64)
+fn fmt_share(part: i128, whole: i128, t: &Thresholds) -> String {
+    // Rounded for people (the class was decided exactly); more decimals when two decimals
+    // would make the share look equal to a threshold it is not equal to.
+    let v = part as f64 / whole as f64;
+    let short = format!("{v:.2}");
+    let looks_equal = [t.a, t.b].iter().any(|s| {
+        short == format!("{:.2}", s.as_f64())
+            && part * i128::from(Share::ONE) != i128::from(s.0) * whole
+    });
+    if looks_equal {
+        format!("{v:.4}")
+    } else {
+        short
+    }
 }
 
 /// Classifies accounts by value. `values[i] = (key, value)`; keys order ties ascending.
@@ -134,7 +145,7 @@ pub fn abc<K: Ord>(values: &[(K, i64)], t: &Thresholds) -> Vec<AbcResult> {
     let mut cumulative: i128 = 0;
     for i in order {
         cumulative += i128::from(values[i].1);
-        let share = fmt_share(cumulative, total);
+        let share = fmt_share(cumulative, total, t);
         let (class, why) = if t.a.holds_at_most(cumulative, total) {
             (
                 Abc::A,

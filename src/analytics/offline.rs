@@ -56,10 +56,12 @@ impl AccountAgg {
                 &mut self.months[last]
             }
         };
-        slot.amount += amount;
-        slot.orders += 1;
+        // Saturating: a total beyond ±9.2e14 major units is not a real account; it stays at
+        // the limit instead of wrapping around.
+        slot.amount = slot.amount.saturating_add(amount);
+        slot.orders = slot.orders.saturating_add(1);
         if let Some(m) = margin {
-            slot.margin += m;
+            slot.margin = slot.margin.saturating_add(m);
             slot.has_margin = true;
         }
     }
@@ -69,9 +71,9 @@ impl AccountAgg {
         for m in other.months {
             match self.months.iter_mut().find(|x| x.month == m.month) {
                 Some(x) => {
-                    x.amount += m.amount;
-                    x.margin += m.margin;
-                    x.orders += m.orders;
+                    x.amount = x.amount.saturating_add(m.amount);
+                    x.margin = x.margin.saturating_add(m.margin);
+                    x.orders = x.orders.saturating_add(m.orders);
                     x.has_margin |= m.has_margin;
                 }
                 None => self.months.push(m),
@@ -613,7 +615,7 @@ pub fn analyze(
     let as_of = date_of(as_of_day);
     let last_month = month_index(opts.window_end.unwrap_or(as_of));
     let first_month = match opts.months {
-        Some(0) => return Err("--months must be at least 1".into()),
+        Some(n) if n == 0 || n > 1200 => return Err("--months must be between 1 and 1200".into()),
         Some(n) => last_month - n as i32 + 1,
         None => book
             .aggs
@@ -658,11 +660,13 @@ pub fn analyze(
                 .iter()
                 .filter(|m| m.month >= first_month && m.month <= last_month)
             {
-                a.revenue += m.amount;
+                a.revenue = a.revenue.saturating_add(m.amount);
                 if m.has_margin {
-                    *a.profit.get_or_insert(0) += m.margin;
+                    let p = a.profit.get_or_insert(0);
+                    *p = p.saturating_add(m.margin);
                 }
-                a.monthly[(m.month - first_month) as usize] += m.amount;
+                let slot = &mut a.monthly[(m.month - first_month) as usize];
+                *slot = slot.saturating_add(m.amount);
                 a.orders += u64::from(m.orders);
             }
             a
@@ -686,7 +690,13 @@ pub fn analyze(
 
     // Pillar: share of profit (revenue when no margins are known) ≥ pillar_share.
     let pillar_share = Share::from_f64(cfg.pillar_share)?;
-    let use_profit = book.has_margin;
+    // Profit only when every account with sales reports margins; otherwise accounts without
+    // margins would count as zero.
+    let use_profit = book.has_margin
+        && accs
+            .iter()
+            .filter(|a| a.revenue > 0)
+            .all(|a| a.profit.is_some());
     let pillar_values: Vec<i64> = accs
         .iter()
         .map(|a| {
@@ -727,7 +737,8 @@ pub fn analyze(
                     &f.params(),
                     &c,
                     cfg.model_horizon,
-                )),
+                ))
+                .filter(|v| v.is_finite()),
             ),
             _ => (None, None),
         };
@@ -955,7 +966,10 @@ pub fn write_predictions(
             &format!("{:.4}", c.t_x),
             &format!("{:.4}", c.t),
             &format!("{:.6}", bgnbd::p_alive(&p, c)),
-            &format!("{:.6}", bgnbd::expected_purchases(&p, c, horizon)),
+            &Some(bgnbd::expected_purchases(&p, c, horizon))
+                .filter(|v| v.is_finite())
+                .map(|v| format!("{v:.6}"))
+                .unwrap_or_default(),
         ])?;
     }
     w.flush()

@@ -61,7 +61,9 @@ pub async fn churn_rows(
         .filter(account_class_event::Column::OccurredAt.gte(start))
         .all(db)
         .await?;
-    let ids: Vec<i64> = events.iter().map(|e| e.account_id).collect();
+    let mut ids: Vec<i64> = events.iter().map(|e| e.account_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let groups: HashMap<i64, String> = match direction {
         None => HashMap::new(),
         Some("segment") => {
@@ -72,41 +74,56 @@ pub async fn churn_rows(
                 .await?;
             match latest {
                 None => HashMap::new(),
-                Some(run) => account_snapshot::Entity::find()
-                    .select_only()
-                    .columns([
-                        account_snapshot::Column::AccountId,
-                        account_snapshot::Column::Abc,
-                        account_snapshot::Column::Xyz,
-                    ])
-                    .filter(account_snapshot::Column::RunId.eq(run.id))
-                    .filter(account_snapshot::Column::AccountId.is_in(ids.clone()))
-                    .into_tuple::<(i64, Option<String>, Option<String>)>()
-                    .all(db)
-                    .await?
-                    .into_iter()
-                    .map(|(id, a, x)| match (a, x) {
-                        (Some(a), Some(x)) => (id, format!("{a}{x}")),
-                        _ => (id, "unclassified".to_string()),
-                    })
-                    .collect(),
+                Some(run) => {
+                    let mut map = HashMap::new();
+                    for chunk in ids.chunks(10_000) {
+                        let rows = account_snapshot::Entity::find()
+                            .select_only()
+                            .columns([
+                                account_snapshot::Column::AccountId,
+                                account_snapshot::Column::Abc,
+                                account_snapshot::Column::Xyz,
+                            ])
+                            .filter(account_snapshot::Column::RunId.eq(run.id))
+                            .filter(
+                                account_snapshot::Column::AccountId.is_in(chunk.iter().copied()),
+                            )
+                            .into_tuple::<(i64, Option<String>, Option<String>)>()
+                            .all(db)
+                            .await?;
+                        for (id, a, x) in rows {
+                            let cell = match (a, x) {
+                                (Some(a), Some(x)) => format!("{a}{x}"),
+                                _ => "unclassified".to_string(),
+                            };
+                            map.insert(id, cell);
+                        }
+                    }
+                    map
+                }
             }
         }
-        Some(d) => account::Entity::find()
-            .filter(account::Column::Id.is_in(ids.clone()))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|a| {
-                let g = match d {
-                    "manager" => a.manager_id.map(|m| m.to_string()),
-                    "industry" => a.industry,
-                    _ => a.region,
-                };
-                (a.id, g.unwrap_or_else(|| "none".into()))
-            })
-            .collect(),
+        Some(d) => {
+            let mut map = HashMap::new();
+            for chunk in ids.chunks(10_000) {
+                for a in account::Entity::find()
+                    .filter(account::Column::Id.is_in(chunk.iter().copied()))
+                    .all(db)
+                    .await?
+                {
+                    let g = match d {
+                        "manager" => a.manager_id.map(|m| m.to_string()),
+                        "industry" => a.industry,
+                        _ => a.region,
+                    };
+                    map.insert(a.id, g.unwrap_or_else(|| "none".into()));
+                }
+            }
+            map
+        }
     };
+    // Distinct accounts per month and group (an account that flips twice in a month counts once).
+    let mut seen: std::collections::HashSet<(String, String, i64, bool)> = Default::default();
     let mut counts: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for e in events {
         let month = e.occurred_at.format("%Y-%m").to_string();
@@ -117,8 +134,12 @@ pub async fn churn_rows(
                 .cloned()
                 .unwrap_or_else(|| "none".into()),
         };
+        let lost = e.kind == "became_lost";
+        if !seen.insert((month.clone(), group.clone(), e.account_id, lost)) {
+            continue;
+        }
         let c = counts.entry((month, group)).or_default();
-        if e.kind == "became_lost" {
+        if lost {
             c.0 += 1;
         } else {
             c.1 += 1;

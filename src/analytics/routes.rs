@@ -170,11 +170,21 @@ async fn start_run(state: State, q: Query<StartRun>) -> Result<HttpResponse, Api
         .map_err(map)?;
         return Ok(HttpResponse::Created().json(RunView::from(run)));
     }
+    // Take the lock now, so a second request hears 409 instead of a 202 that does nothing.
+    let holder = service::claim(&state.db, state.clock.as_ref())
+        .await
+        .map_err(map)?;
     let background = state.clone();
     tokio::spawn(async move {
         let s = background;
-        if let Err(e) =
-            service::run_analysis(&s.db, s.clock.as_ref(), &s.settings.analytics, "api").await
+        if let Err(e) = service::run_claimed(
+            &s.db,
+            s.clock.as_ref(),
+            &s.settings.analytics,
+            "api",
+            &holder,
+        )
+        .await
         {
             tracing::warn!(error = %e, "analysis run did not complete");
         }

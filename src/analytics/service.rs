@@ -47,13 +47,38 @@ pub async fn run_analysis(
     cfg: &AnalyticsSettings,
     trigger: &str,
 ) -> Result<analysis_run::Model, RunError> {
-    let now = clock.now();
-    let holder = format!("{}:{}", std::process::id(), now.timestamp_micros());
-    if !crate::db::lock::try_lock(db, LOCK, &holder, now, Duration::minutes(30)).await? {
+    let holder = claim(db, clock).await?;
+    run_claimed(db, clock, cfg, trigger, &holder).await
+}
+
+/// Takes the run lock (so a caller can answer "already running" before starting work in the
+/// background); returns the holder name to pass to [`run_claimed`].
+pub async fn claim(db: &DatabaseConnection, clock: &dyn Clock) -> Result<String, RunError> {
+    use rand::Rng;
+    let holder = format!(
+        "{}:{:016x}",
+        std::process::id(),
+        rand::rng().random::<u64>()
+    );
+    if !crate::db::lock::try_lock(db, LOCK, &holder, clock.now(), Duration::minutes(30)).await? {
         return Err(RunError::AlreadyRunning);
     }
-    let result = run_locked(db, clock, cfg, trigger, now).await;
-    crate::db::lock::unlock(db, LOCK, &holder).await?;
+    Ok(holder)
+}
+
+/// Runs with the lock taken by [`claim`] and releases it.
+pub async fn run_claimed(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    cfg: &AnalyticsSettings,
+    trigger: &str,
+    holder: &str,
+) -> Result<analysis_run::Model, RunError> {
+    let result = run_locked(db, clock, cfg, trigger, clock.now()).await;
+    if let Err(e) = crate::db::lock::unlock(db, LOCK, holder).await {
+        // The lease ends by itself; the run's own result matters more.
+        tracing::warn!(error = %e, "could not release the analysis lock");
+    }
     result
 }
 
@@ -194,7 +219,13 @@ async fn compute_and_store(
         .and_local_timezone(tz)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(Utc::now);
+        // No local midnight that day (a DST gap at 00:00): the UTC end of the day.
+        .unwrap_or_else(|| {
+            (run.as_of + Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+        });
     let mut aggs: Vec<AccountAgg> = vec![AccountAgg::default(); accounts.len()];
     let mut has_margin = vec![false; accounts.len()];
     let mut skipped_currency = 0u64;
@@ -246,6 +277,7 @@ async fn compute_and_store(
     };
     let mut snapshots = Vec::with_capacity(accounts.len());
     let mut fits = serde_json::Map::new();
+    let mut fit_errors = serde_json::Map::new();
     let mut aggs_slots: Vec<Option<AccountAgg>> = aggs.into_iter().map(Some).collect();
     for currency in group_names {
         let members = &groups[currency];
@@ -267,8 +299,16 @@ async fn compute_and_store(
                 serde_json::to_value(f).unwrap_or_default(),
             );
         }
-        let min_budget = Currency::parse(currency)
-            .and_then(|c| c.parse_amount(&cfg.prospect_min_budget))
+        if let Some(e) = &analysis.fit_error {
+            fit_errors.insert(
+                currency.clone(),
+                serde_json::Value::String(format!("{e}; churn uses the rule")),
+            );
+        }
+        // The threshold in the currency's minor units (validated with 4 decimals; extra
+        // decimals of a currency with fewer are dropped).
+        let min_budget = crate::domain::parse_decimal(&cfg.prospect_min_budget, 4)
+            .map(|v| v / 10i64.pow(4 - exponent.min(4)))
             .unwrap_or(0);
         for (r, &i) in analysis.results.into_iter().zip(members) {
             snapshots.push(snapshot(
@@ -302,8 +342,10 @@ async fn compute_and_store(
             .map(|s| (s.account_id, s))
             .collect();
         for s in &snapshots {
-            if let Some(b) = before.get(&s.account_id) {
-                events.extend(changes(run, b, s));
+            match before.get(&s.account_id) {
+                Some(b) => events.extend(changes(run, b, s)),
+                // New since the previous run: its initial classes are changes too.
+                None => events.extend(changes(run, &blank(s), s)),
             }
         }
     }
@@ -317,9 +359,25 @@ async fn compute_and_store(
         "events": events.len(),
         "previous_run_id": previous.map(|p| p.id),
         "models": fits,
+        "model_errors": fit_errors,
     });
 
     let txn = crate::db::begin_write(db).await.map_err(err)?;
+    // Accounts deleted while the run computed get no snapshot and no events.
+    let alive: HashSet<i64> = account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .into_tuple::<i64>()
+        .all(&txn)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .collect();
+    snapshots.retain(|s| alive.contains(&s.account_id));
+    events.retain(|e| match &e.account_id {
+        sea_orm::ActiveValue::Set(id) => alive.contains(id),
+        _ => true,
+    });
     let snapshot_models: Vec<account_snapshot::ActiveModel> =
         snapshots.into_iter().map(active).collect();
     for chunk in snapshot_models.chunks(500) {
@@ -376,7 +434,7 @@ fn snapshot(
     }
     // Three P for prospects: need, payment ability (budget), authority (decision maker).
     let (score, missing, qualified) = if prospect || (new_customer && meta.budget.is_none()) {
-        let need = r.orders > 0 || needs.contains(&meta.id);
+        let need = r.first_order.is_some() || needs.contains(&meta.id);
         let payment = has_budget;
         let authority = deciders.contains(&meta.id);
         let mut missing = Vec::new();
@@ -450,6 +508,18 @@ fn active(m: account_snapshot::Model) -> account_snapshot::ActiveModel {
         }
     }
     a
+}
+
+/// A snapshot with no classes, to compare a new account's first snapshot against.
+fn blank(s: &account_snapshot::Model) -> account_snapshot::Model {
+    account_snapshot::Model {
+        abc: None,
+        xyz: None,
+        lost: false,
+        pillar: false,
+        prospect: false,
+        ..s.clone()
+    }
 }
 
 fn changes(

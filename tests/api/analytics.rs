@@ -283,6 +283,17 @@ fn analyze_rejects_bad_rows_with_their_positions() {
     assert!(err.contains("row 4, column `account_id`"), "{err}");
     assert!(!out_path.exists(), "nothing is written");
 
+    std::fs::write(&input, "account_id,ordered_at,amount\nA,2025-01-01,5\n").expect("write");
+    let out = abm()
+        .args(["analyze", "--months", "5000", "--orders"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .expect("run");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--months must be between 1 and 1200"));
+
     std::fs::write(&input, "account_id,amount\nA,5\n").expect("write");
     let out = abm()
         .arg("analyze")

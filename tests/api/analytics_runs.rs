@@ -356,7 +356,81 @@ async fn the_scheduled_job_runs_once_and_yields_to_a_running_instance(b: Backend
     assert_eq!(runs["items"][0]["trigger"], "schedule");
 }
 
+async fn small_markets_fall_back_to_the_rule_and_new_prospects_are_events(b: Backend) {
+    let app = spawn_app(b).await; // 2026-03-01
+    app.create_account("A", json!({})).await;
+    orders(&app, "A", &[("2026-02-20", "10"), ("2026-02-25", "10")]).await;
+    let first = run(&app).await;
+    // Two accounts are no market for BG/NBD: the rule decides, and the run says why.
+    assert!(
+        first["summary"]["model_errors"]["USD"]
+            .as_str()
+            .unwrap_or("")
+            .contains("too little data"),
+        "{first}"
+    );
+    let a: serde_json::Value = app
+        .get("/api/v1/accounts/A/analytics")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        a["latest"]["lost"], false,
+        "4 days since the last order is not lost"
+    );
+
+    // A prospect created after the first run ordered this month: need is met (first order).
+    app.create_account("P", json!({"budget": "1000"})).await;
+    app.post(
+        "/api/v1/accounts/P/stakeholders",
+        &json!({"name": "CEO", "role": "decision_maker"}),
+    )
+    .await;
+    app.clock.advance(chrono::Duration::days(3));
+    orders(&app, "P", &[("2026-03-02", "5")]).await;
+    let second = run(&app).await;
+    let p: serde_json::Value = app
+        .get("/api/v1/accounts/P/analytics")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(p["latest"]["three_p_score"], 3, "{p}");
+    assert_eq!(p["latest"]["qualified"], true);
+    assert!(
+        second["summary"]["events"].as_u64().unwrap_or(0) >= 1,
+        "{second}"
+    );
+    let kinds: Vec<String> = abm::entities::account_class_event::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.iter().any(|k| k == "became_prospect"), "{kinds:?}");
+}
+
+async fn a_background_run_is_refused_while_another_runs(b: Backend) {
+    let app = spawn_app(b).await;
+    let now = app.clock.now_utc();
+    abm::db::lock::try_lock(
+        &app.db,
+        abm::analytics::service::LOCK,
+        "other",
+        now,
+        chrono::Duration::minutes(5),
+    )
+    .await
+    .expect("lock");
+    let body = problem(app.post("/api/v1/analytics/runs", &json!({})).await, 409).await;
+    assert_eq!(body["code"], "run_in_progress");
+}
+
 db_tests!(
+    small_markets_fall_back_to_the_rule_and_new_prospects_are_events,
+    a_background_run_is_refused_while_another_runs,
     risk_churn_and_the_workbook_report_on_stored_runs,
     the_scheduled_job_runs_once_and_yields_to_a_running_instance,
     a_run_classifies_every_account_and_explains_why,
