@@ -228,6 +228,17 @@ async fn get_run(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiEr
     Ok(HttpResponse::Ok().json(RunView::from(run)))
 }
 
+/// The currency market asked for (`currency` parameter), or the default currency.
+fn market(state: &State, currency: Option<&str>) -> Result<String, ApiError> {
+    Ok(match currency {
+        Some(c) => crate::domain::Currency::parse(c)
+            .map_err(|e| ApiError::field("currency", e))?
+            .code()
+            .to_string(),
+        None => state.settings.defaults.currency.code().to_string(),
+    })
+}
+
 /// The latest succeeded run, or the one asked for.
 pub async fn pick_run(state: &State, run_id: Option<i64>) -> Result<analysis_run::Model, ApiError> {
     let mut q = analysis_run::Entity::find().filter(analysis_run::Column::Status.eq("succeeded"));
@@ -352,13 +363,7 @@ pub struct Matrix {
 #[get("/analytics/abc-xyz")]
 async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, ApiError> {
     let run = pick_run(&state, q.run_id).await?;
-    let currency = match &q.currency {
-        Some(c) => crate::domain::Currency::parse(c)
-            .map_err(|e| ApiError::field("currency", e))?
-            .code()
-            .to_string(),
-        None => state.settings.defaults.currency.code().to_string(),
-    };
+    let currency = market(&state, q.currency.as_deref())?;
     let cell = match q.cell.as_deref().map(str::to_ascii_uppercase) {
         None => None,
         Some(c) if c.len() == 2 && "ABC".contains(&c[..1]) && "XYZ".contains(&c[1..]) => Some(c),
@@ -513,13 +518,7 @@ pub struct AtRiskAccount {
 #[get("/analytics/at-risk")]
 async fn at_risk(state: State, q: Query<AtRiskQuery>) -> Result<HttpResponse, ApiError> {
     let run = pick_run(&state, q.run_id).await?;
-    let currency = match &q.currency {
-        Some(c) => crate::domain::Currency::parse(c)
-            .map_err(|e| ApiError::field("currency", e))?
-            .code()
-            .to_string(),
-        None => state.settings.defaults.currency.code().to_string(),
-    };
+    let currency = market(&state, q.currency.as_deref())?;
     let page = PageQuery {
         limit: q.limit,
         offset: q.offset,
