@@ -77,6 +77,9 @@ pub enum FitError {
 pub const MIN_CUSTOMERS: usize = 30;
 pub const MIN_REPEATERS: usize = 10;
 
+/// Row groups from which the likelihood is summed on two threads.
+const PARALLEL_ROWS: usize = 20_000;
+
 /// Log-parameters are kept within ±LOG_BOUND (parameters within e^±20 ≈ 2e-9 … 5e8).
 const LOG_BOUND: f64 = 20.0;
 
@@ -162,20 +165,33 @@ impl Prepared {
             .collect();
         let ln_alpha_t: Vec<f64> = self.ts.iter().map(|t| (alpha + t).ln()).collect();
         let ln_alpha_tx: Vec<f64> = self.txs.iter().map(|t| (alpha + t).ln()).collect();
-        let mut total = 0.0;
-        for &(xi, txi, ti, w) in &self.rows {
-            let (base, ln_bx1, rx) = per_x[xi];
-            let a3 = -rx * ln_alpha_t[ti];
-            let ll = if self.xs[xi] > 0 {
-                let a4 = ln_a - ln_bx1 - rx * ln_alpha_tx[txi];
-                let (hi, lo) = if a3 > a4 { (a3, a4) } else { (a4, a3) };
-                base + hi + (lo - hi).exp().ln_1p()
-            } else {
-                base + a3
-            };
-            total += w * ll;
+        let sum = |rows: &[(usize, usize, usize, f64)]| {
+            let mut total = 0.0;
+            for &(xi, txi, ti, w) in rows {
+                let (base, ln_bx1, rx) = per_x[xi];
+                let a3 = -rx * ln_alpha_t[ti];
+                let ll = if self.xs[xi] > 0 {
+                    let a4 = ln_a - ln_bx1 - rx * ln_alpha_tx[txi];
+                    let (hi, lo) = if a3 > a4 { (a3, a4) } else { (a4, a3) };
+                    base + hi + (lo - hi).exp().ln_1p()
+                } else {
+                    base + a3
+                };
+                total += w * ll;
+            }
+            total
+        };
+        // Large inputs are summed in two halves on two threads (a fixed split, so the result
+        // does not depend on scheduling).
+        if self.rows.len() < PARALLEL_ROWS {
+            return sum(&self.rows);
         }
-        total
+        let (left, right) = self.rows.split_at(self.rows.len() / 2);
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| sum(right));
+            let mine = sum(left);
+            mine + other.join().unwrap_or(f64::NAN)
+        })
     }
 }
 
