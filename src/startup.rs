@@ -60,10 +60,6 @@ impl Application {
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
-                .app_data(
-                    web::QueryConfig::default()
-                        .error_handler(|e, _| ApiError::field("query", e.to_string()).into()),
-                )
                 .app_data(web::PathConfig::default().error_handler(|_, req| {
                     ApiError::NotFound(format!("{} not found", req.path())).into()
                 }))

@@ -189,7 +189,6 @@ impl<R: std::io::Read> std::io::Read for QuoteWatch<R> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn read_part(
     path: &Path,
     start: u64,

@@ -11,13 +11,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use futures_util::TryStreamExt;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
-use super::offline::{
-    self, AccountAgg, AnalyzeOptions, OrderBook, date_of, day_number, month_index,
-};
+use super::offline::{self, AccountAgg, AnalyzeOptions, OrderBook, day_number, month_index};
 use crate::clock::Clock;
 use crate::config::{AnalyticsSettings, Measure};
 use crate::domain::Currency;
@@ -495,18 +493,9 @@ fn snapshot(
 }
 
 fn active(m: account_snapshot::Model) -> account_snapshot::ActiveModel {
-    let mut a: account_snapshot::ActiveModel = m.into();
+    // Every field set (for the insert), except the id the database assigns.
+    let mut a = m.into_active_model().reset_all();
     a.id = sea_orm::ActiveValue::NotSet;
-    // `into()` marks fields unchanged; inserts need them set.
-    use sea_orm::Iterable;
-    for col in account_snapshot::Column::iter() {
-        if !matches!(col, account_snapshot::Column::Id) {
-            let v = a.get(col);
-            if let sea_orm::ActiveValue::Unchanged(v) = v {
-                a.set(col, v);
-            }
-        }
-    }
     a
 }
 
@@ -584,9 +573,4 @@ fn changes(
         push("became_prospect", None, None, after.types_reason.clone());
     }
     out
-}
-
-/// The date a day number stands for (re-exported for routes).
-pub fn day(d: i32) -> chrono::NaiveDate {
-    date_of(d)
 }

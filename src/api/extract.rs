@@ -45,19 +45,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "the request body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
-            let bytes = bytes.await.map_err(|e| {
-                let overflow = matches!(
-                    e.as_error::<actix_web::error::PayloadError>(),
-                    Some(actix_web::error::PayloadError::Overflow)
-                ) || e.to_string().contains("size limit");
-                if overflow {
-                    ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
-                } else {
-                    ApiError::BadRequest(format!("could not read the request body: {e}"))
-                }
-            })?;
+            let bytes = bytes.await.map_err(|e| payload_error(&e, limit))?;
             parse_json(&bytes).map(JsonBody)
         })
+    }
+}
+
+/// Maps a failure to read a request body: too large (413) or unreadable (400).
+pub fn payload_error(e: &actix_web::Error, limit: usize) -> ApiError {
+    let overflow = matches!(
+        e.as_error::<actix_web::error::PayloadError>(),
+        Some(actix_web::error::PayloadError::Overflow)
+    ) || e.to_string().contains("size limit");
+    if overflow {
+        ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
+    } else {
+        ApiError::BadRequest(format!("could not read the request body: {e}"))
     }
 }
 

@@ -54,16 +54,7 @@ pub async fn idempotency(
     let body = match req.extract::<web::Bytes>().await {
         Ok(b) => b,
         Err(e) => {
-            let limit = state.settings.server.max_body_bytes;
-            let err = if matches!(
-                e.as_error::<actix_web::error::PayloadError>(),
-                Some(actix_web::error::PayloadError::Overflow)
-            ) || e.to_string().contains("size limit")
-            {
-                ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
-            } else {
-                ApiError::BadRequest(format!("could not read the request body: {e}"))
-            };
+            let err = super::extract::payload_error(&e, state.settings.server.max_body_bytes);
             return Ok(req.into_response(err.error_response()));
         }
     };
