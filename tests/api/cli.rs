@@ -46,6 +46,34 @@ fn an_invalid_setting_stops_start_up_naming_the_key() {
 }
 
 #[test]
+fn migrate_creates_the_database_and_is_repeatable() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}/sub/abm.db?mode=rwc", dir.path().display());
+    for _ in 0..2 {
+        let out = abm()
+            .env("ABM_DATABASE__URL", &url)
+            .arg("migrate")
+            .output()
+            .expect("run abm");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        dir.path().join("sub/abm.db").exists(),
+        "the folder and file are created"
+    );
+    let out = abm()
+        .env("ABM_DATABASE__URL", &url)
+        .args(["token", "list"])
+        .output()
+        .expect("run abm");
+    assert!(out.status.success());
+}
+
+#[test]
 fn help_explains_every_command() {
     let out = abm().arg("--help").output().expect("run abm");
     let text = String::from_utf8_lossy(&out.stdout);
