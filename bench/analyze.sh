@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
 # Offline analytics benchmark: `abm analyze` vs a straightforward pandas implementation of the
-# same rules, on `abm demo` data (100,000 accounts, ~4.9 M orders), plus the BG/NBD fit time.
+# same rules (bench/analyze_pandas.py), on two inputs of 100,000 accounts:
+#   1. `abm demo` data: ~4.9 M orders, each account's orders together (as exports usually are);
+#   2. bench/gen_orders.py data: 5.7 M orders in random account order (no locality at all).
+# Then the BG/NBD fit time. usage: bench/analyze.sh [ACCOUNTS] [GENERATED_ORDERS]
 # Needs python3 with pandas (a venv under bench-out/ is created on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
+M="${2:-5700000}"
 OUT=bench-out
 cargo build --release --quiet
 mkdir -p "$OUT"
-CSV="$OUT/demo-orders-$N.csv"
-[ -f "$CSV" ] || target/release/abm demo --accounts "$N" --seed 42 --end 2026-06-30 --orders-csv "$CSV" --csv-only
+DEMO="$OUT/demo-orders-$N.csv"
+[ -f "$DEMO" ] || target/release/abm demo --accounts "$N" --seed 42 --end 2026-06-30 --orders-csv "$DEMO" --csv-only
+GEN="$OUT/gen-$N/orders-$M.csv"
+[ -f "$GEN" ] || python3 bench/gen_orders.py "$OUT/gen-$N" --accounts "$N" --orders "$M" --seed 7
 if [ ! -x "$OUT/venv/bin/python" ]; then
   python3 -m venv "$OUT/venv" && "$OUT/venv/bin/pip" install -q pandas
 fi
-echo "orders: $(($(wc -l < "$CSV") - 1))"
-echo "== abm analyze (rules only)"
-/usr/bin/time -f "wall %e s, peak RSS %M KiB" env ABM_ANALYTICS__CHURN_POLICY=rule \
-  target/release/abm analyze --orders "$CSV" --out "$OUT/abm-analyze.csv" >/dev/null
-echo "== abm analyze (rules + BG/NBD)"
-/usr/bin/time -f "wall %e s, peak RSS %M KiB" target/release/abm analyze --orders "$CSV" --out "$OUT/abm-analyze.csv" >/dev/null
-echo "== pandas"
-/usr/bin/time -f "wall %e s, peak RSS %M KiB" "$OUT/venv/bin/python" bench/analyze_pandas.py "$CSV" "$OUT/pandas-analyze.csv"
-echo "== BG/NBD fit (fit_ms excludes reading the CSV)"
-target/release/abm churn fit --orders "$CSV" --calibration-end 2026-06-30 --unit weeks
+TIME=(/usr/bin/time -f "wall %e s, peak RSS %M KiB")
+for CSV in "$DEMO" "$GEN"; do
+  echo "### $CSV: $(($(wc -l < "$CSV") - 1)) orders"
+  cat "$CSV" > /dev/null # the same warm page cache for every contender
+  echo "== abm analyze (rules only, as pandas)"
+  "${TIME[@]}" env ABM_ANALYTICS__CHURN_POLICY=rule \
+    target/release/abm analyze --orders "$CSV" --out "$OUT/abm-analyze.csv" >/dev/null
+  echo "== abm analyze (rules + BG/NBD, the default)"
+  "${TIME[@]}" target/release/abm analyze --orders "$CSV" --out "$OUT/abm-analyze.csv" >/dev/null
+  echo "== pandas"
+  "${TIME[@]}" "$OUT/venv/bin/python" bench/analyze_pandas.py "$CSV" "$OUT/pandas-analyze.csv"
+done
+echo "== BG/NBD fit on the demo data (fit_ms excludes reading the CSV)"
+target/release/abm churn fit --orders "$DEMO" --calibration-end 2026-06-30 --unit weeks

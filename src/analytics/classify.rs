@@ -105,14 +105,14 @@ pub struct AbcResult {
     pub why: String,
 }
 
-fn fmt_share(part: i128, whole: i128, t: &Thresholds) -> String {
+/// `labels` are the thresholds `t.a` and `t.b` printed with two decimals.
+fn fmt_share(part: i128, whole: i128, t: &Thresholds, labels: &[String; 2]) -> String {
     // Rounded for people (the class was decided exactly); more decimals when two decimals
     // would make the share look equal to a threshold it is not equal to.
     let v = part as f64 / whole as f64;
     let short = format!("{v:.2}");
-    let looks_equal = [t.a, t.b].iter().any(|s| {
-        short == format!("{:.2}", s.as_f64())
-            && part * i128::from(Share::ONE) != i128::from(s.0) * whole
+    let looks_equal = [t.a, t.b].iter().zip(labels).any(|(s, label)| {
+        short == *label && part * i128::from(Share::ONE) != i128::from(s.0) * whole
     });
     if looks_equal {
         format!("{v:.4}")
@@ -142,29 +142,24 @@ pub fn abc<K: Ord>(values: &[(K, i64)], t: &Thresholds) -> Vec<AbcResult> {
             },
         })
         .collect();
+    let labels = [
+        format!("{:.2}", t.a.as_f64()),
+        format!("{:.2}", t.b.as_f64()),
+    ];
+    let [a, b] = &labels;
     let mut cumulative: i128 = 0;
     for i in order {
         cumulative += i128::from(values[i].1);
-        let share = fmt_share(cumulative, total, t);
+        let share = fmt_share(cumulative, total, t, &labels);
         let (class, why) = if t.a.holds_at_most(cumulative, total) {
-            (
-                Abc::A,
-                format!("A: cumulative share {share} ≤ {:.2}", t.a.as_f64()),
-            )
+            (Abc::A, format!("A: cumulative share {share} ≤ {a}"))
         } else if t.b.holds_at_most(cumulative, total) {
             (
                 Abc::B,
-                format!(
-                    "B: cumulative share {share} > {:.2} and ≤ {:.2}",
-                    t.a.as_f64(),
-                    t.b.as_f64()
-                ),
+                format!("B: cumulative share {share} > {a} and ≤ {b}"),
             )
         } else {
-            (
-                Abc::C,
-                format!("C: cumulative share {share} > {:.2}", t.b.as_f64()),
-            )
+            (Abc::C, format!("C: cumulative share {share} > {b}"))
         };
         out[i] = AbcResult {
             class: Some(class),

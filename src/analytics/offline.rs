@@ -69,19 +69,35 @@ impl AccountAgg {
         }
     }
 
-    fn merge(&mut self, other: AccountAgg) {
-        self.days.extend(other.days);
-        for m in other.months {
-            match self.months.iter_mut().find(|x| x.month == m.month) {
-                Some(x) => {
-                    x.amount = x.amount.saturating_add(m.amount);
-                    x.margin = x.margin.saturating_add(m.margin);
-                    x.orders = x.orders.saturating_add(m.orders);
-                    x.has_margin |= m.has_margin;
+    /// Builds an account's aggregate from its orders sorted by day.
+    fn from_sorted(entries: &[Entry]) -> Self {
+        let mut agg = AccountAgg::default();
+        let mut month = 0;
+        for e in entries {
+            if agg.days.last() != Some(&e.day) {
+                agg.days.push(e.day);
+                month = month_index(date_of(e.day));
+            }
+            let margin = (e.margin != NO_MARGIN).then_some(e.margin);
+            match agg.months.last_mut() {
+                Some(m) if m.month == month => {
+                    m.amount = m.amount.saturating_add(e.amount);
+                    m.orders = m.orders.saturating_add(1);
+                    if let Some(v) = margin {
+                        m.margin = m.margin.saturating_add(v);
+                        m.has_margin = true;
+                    }
                 }
-                None => self.months.push(m),
+                _ => agg.months.push(MonthAgg {
+                    month,
+                    amount: e.amount,
+                    margin: margin.unwrap_or(0),
+                    orders: 1,
+                    has_margin: margin.is_some(),
+                }),
             }
         }
+        agg
     }
 
     /// Sorts and de-duplicates; call once all orders are added.
@@ -156,12 +172,35 @@ struct Cols {
     width: usize,
 }
 
-/// What one thread read from its part of the file.
+/// One order as read: its account (numbered within its part), local day, amount and margin
+/// ([`NO_MARGIN`] when none). 24 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    owner: u32,
+    day: i32,
+    amount: i64,
+    margin: i64,
+}
+
+/// No margin given (never a parsed value: those stay within ±i64::MAX).
+const NO_MARGIN: i64 = i64::MIN;
+
+/// Entries are kept in this many buckets by account number, so that grouping one bucket works
+/// within the processor's cache.
+const BUCKETS: usize = 64;
+
+/// What one thread read from its part of the file. Orders are kept as read (`buckets`, by
+/// account number modulo [`BUCKETS`]) and grouped by account in place once the part is read:
+/// appending is cheap however the file is ordered, where per-account structures would be
+/// touched at random.
 #[derive(Default)]
 struct Part {
     index: FastMap<Box<str>, u32>,
     names: Vec<String>,
-    aggs: Vec<AccountAgg>,
+    buckets: Vec<Vec<Entry>>,
+    /// After [`Part::group`]: account `i`'s entries are `buckets[b][starts[b][k]..starts[b][k + 1]]`
+    /// with `b = i % BUCKETS` and `k = i / BUCKETS`.
+    starts: Vec<Vec<usize>>,
     errors: Vec<RowError>,
     error_count: u64,
     /// Lines in this part (to number the rows of the parts after it).
@@ -169,161 +208,314 @@ struct Part {
     rows: u64,
     decimals: u32,
     has_margin: bool,
-    /// A quote character was seen: parts split at newlines may have cut a quoted field.
-    quoted: bool,
+    /// The account of the previous row.
+    last: Option<u32>,
 }
 
-/// A reader that remembers whether a `"` went through it.
-struct QuoteWatch<R> {
-    inner: R,
-    seen: bool,
+/// What every row of a part is checked and counted with.
+#[derive(Clone, Copy)]
+struct RowCtx {
+    cols: Cols,
+    tz: chrono_tz::Tz,
+    utc: bool,
+    cut: Option<i32>,
 }
 
-impl<R: std::io::Read> std::io::Read for QuoteWatch<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if !self.seen && buf[..n].contains(&b'"') {
-            self.seen = true;
+impl Part {
+    fn bad(&mut self, row: u64, column: &str, message: String) {
+        self.error_count += 1;
+        if self.errors.len() < 10_000 {
+            self.errors.push(RowError {
+                row,
+                column: Some(column.to_string()),
+                message,
+            });
         }
-        Ok(n)
+    }
+
+    /// Checks and adds one row: `data` holds its fields at `ranges` (`line` is part-local).
+    fn add_row(&mut self, line: u64, data: &[u8], ranges: &[std::ops::Range<usize>], ctx: &RowCtx) {
+        if ranges
+            .iter()
+            .all(|r| data[r.clone()].iter().all(u8::is_ascii_whitespace))
+        {
+            return; // a blank (padding) row
+        }
+        self.rows += 1;
+        let cols = ctx.cols;
+        if ranges.len() != cols.width {
+            let message = format!(
+                "expected {} fields like the header, found {}",
+                cols.width,
+                ranges.len()
+            );
+            return self.bad(line, "*", message);
+        }
+        let field = |i: usize| data[ranges[i].clone()].trim_ascii();
+        let acc = field(cols.account);
+        let (at, amount) = (field(cols.at), field(cols.amount));
+        let margin = cols.margin.map(field).filter(|m| !m.is_empty());
+        if acc.is_empty() {
+            return self.bad(line, "account_id", "must not be empty".into());
+        }
+        let day = match fast_date(at).or_else(|| {
+            if ctx.utc {
+                fast_utc_timestamp(at)
+            } else {
+                None
+            }
+        }) {
+            Some(d) => day_number(d),
+            None => match std::str::from_utf8(at).map(parse_timestamp) {
+                Ok(Ok(ts)) => local_day(ts, ctx.tz, ctx.utc).0,
+                Ok(Err(e)) => return self.bad(line, "ordered_at", e),
+                Err(_) => return self.bad(line, "ordered_at", "is not valid UTF-8".into()),
+            },
+        };
+        let (amount_v, amount_decimals) = match decimal(amount) {
+            Ok(v) => v,
+            Err(e) => return self.bad(line, "amount", e),
+        };
+        let margin = match margin.map(decimal) {
+            Some(Ok((v, decimals))) => {
+                self.has_margin = true;
+                self.decimals = self.decimals.max(decimals);
+                v
+            }
+            Some(Err(e)) => return self.bad(line, "margin", e),
+            None => NO_MARGIN,
+        };
+        self.decimals = self.decimals.max(amount_decimals);
+        if ctx.cut.is_some_and(|c| day > c) {
+            return;
+        }
+        // Exports usually list an account's orders together: try the last account first.
+        let idx = match self.last {
+            Some(i) if self.names[i as usize].as_bytes() == acc => i as usize,
+            _ => {
+                let Ok(acc) = std::str::from_utf8(acc) else {
+                    return self.bad(line, "account_id", "is not valid UTF-8".into());
+                };
+                match self.index.get(acc) {
+                    Some(&i) => i as usize,
+                    None => {
+                        let i = self.names.len();
+                        self.index.insert(acc.into(), i as u32);
+                        self.names.push(acc.to_string());
+                        i
+                    }
+                }
+            }
+        };
+        self.last = Some(idx as u32);
+        if self.buckets.is_empty() {
+            self.buckets.resize_with(BUCKETS, Vec::new);
+        }
+        self.buckets[idx % BUCKETS].push(Entry {
+            owner: idx as u32,
+            day,
+            amount: amount_v,
+            margin,
+        });
+    }
+
+    /// Orders each bucket's entries by account, in place (an American flag sort: every entry
+    /// moves at most once, straight to its account's range).
+    fn group(&mut self) {
+        self.starts = self
+            .buckets
+            .iter_mut()
+            .map(|entries| {
+                let owners = entries
+                    .iter()
+                    .map(|e| e.owner as usize / BUCKETS + 1)
+                    .max()
+                    .unwrap_or(0);
+                let mut starts = vec![0usize; owners + 1];
+                for e in entries.iter() {
+                    starts[e.owner as usize / BUCKETS + 1] += 1;
+                }
+                for i in 1..starts.len() {
+                    starts[i] += starts[i - 1];
+                }
+                let mut next = starts.clone();
+                for k in 0..owners {
+                    while next[k] < starts[k + 1] {
+                        let mut e = entries[next[k]];
+                        while e.owner as usize / BUCKETS != k {
+                            let o = e.owner as usize / BUCKETS;
+                            std::mem::swap(&mut e, &mut entries[next[o]]);
+                            next[o] += 1;
+                        }
+                        entries[next[k]] = e;
+                        next[k] += 1;
+                    }
+                }
+                starts
+            })
+            .collect();
+    }
+
+    /// Account `local`'s entries (after [`Part::group`]).
+    fn entries_of(&self, local: u32) -> &[Entry] {
+        let (b, k) = (local as usize % BUCKETS, local as usize / BUCKETS);
+        match self.starts.get(b) {
+            Some(starts) if k + 1 < starts.len() => &self.buckets[b][starts[k]..starts[k + 1]],
+            _ => &[],
+        }
     }
 }
 
-fn read_part(
+/// A decimal (read at [`SCALE`]) and its decimals once trailing zeros are dropped; the common
+/// `123.45` form is read without the general parser.
+fn decimal(raw: &[u8]) -> Result<(i64, u32), String> {
+    if let Some(v) = fast_decimal(raw) {
+        return Ok(v);
+    }
+    let s = std::str::from_utf8(raw).map_err(|_| "is not valid UTF-8".to_string())?;
+    Ok((parse_decimal(s, SCALE)?, decimals_of(s)))
+}
+
+/// `[-]digits[.digits]` with at most 14 integer digits (so that 18 digits always fit an i64)
+/// and [`SCALE`] decimals, else `None`.
+fn fast_decimal(b: &[u8]) -> Option<(i64, u32)> {
+    let (neg, b) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let (int, frac) = match b.iter().position(|c| *c == b'.') {
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b, &b[b.len()..]),
+    };
+    if int.is_empty() || int.len() > 14 || frac.len() > SCALE as usize {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for c in int.iter().chain(frac) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    v *= 10i64.pow(SCALE - frac.len() as u32);
+    let decimals = frac.len() - frac.iter().rev().take_while(|c| **c == b'0').count();
+    Some((if neg { -v } else { v }, decimals as u32))
+}
+
+/// Reads `[start, end)` of the file without the CSV parser, which is possible when no field is
+/// quoted. Returns `None` as soon as a quote (or a lone carriage return) shows up.
+fn read_part_plain(
     path: &Path,
     start: u64,
     end: u64,
-    cols: Cols,
-    tz: chrono_tz::Tz,
-    cut: Option<i32>,
-) -> Result<Part, String> {
+    ctx: &RowCtx,
+) -> Result<Option<Part>, String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file =
         std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     file.seek(SeekFrom::Start(start))
         .map_err(|e| e.to_string())?;
-    let mut watch = QuoteWatch {
-        inner: std::io::BufReader::with_capacity(1 << 20, file.take(end - start)),
-        seen: false,
-    };
+    let mut input = file.take(end - start);
     let mut part = Part::default();
-    let utc = tz == chrono_tz::UTC;
-    {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 20)
-            .from_reader(&mut watch);
-        let mut record = csv::ByteRecord::new();
-        loop {
-            match reader.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
-                    return Err(format!(
-                        "line {line} of its part: the file cannot be parsed as CSV: {e}"
-                    ));
-                }
-            }
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-                continue;
-            }
-            part.rows += 1;
-            let mut bad = |column: &str, message: String| {
-                part.error_count += 1;
-                if part.errors.len() < 10_000 {
-                    part.errors.push(RowError {
-                        row: line,
-                        column: Some(column.to_string()),
-                        message,
-                    });
-                }
-            };
-            if record.len() != cols.width {
-                bad(
-                    "*",
-                    format!(
-                        "expected {} fields like the header, found {}",
-                        cols.width,
-                        record.len()
-                    ),
-                );
-                continue;
-            }
-            let field = |i: usize| record.get(i).map(std::str::from_utf8);
-            let (Some(Ok(acc)), Some(Ok(at)), Some(Ok(amount))) =
-                (field(cols.account), field(cols.at), field(cols.amount))
-            else {
-                bad("*", "is not valid UTF-8".into());
-                continue;
-            };
-            let acc = acc.trim();
-            if acc.is_empty() {
-                bad("account_id", "must not be empty".into());
-                continue;
-            }
-            let at = at.trim();
-            let (day, month) =
-                match fast_date(at).or_else(|| if utc { fast_utc_timestamp(at) } else { None }) {
-                    Some(d) => (day_number(d), month_index(d)),
-                    None => match parse_timestamp(at) {
-                        Ok(ts) => local_day(ts, tz, utc),
-                        Err(e) => {
-                            bad("ordered_at", e);
-                            continue;
-                        }
-                    },
-                };
-            let amount_v = match parse_decimal(amount, SCALE) {
-                Ok(v) => v,
-                Err(e) => {
-                    bad("amount", e);
-                    continue;
-                }
-            };
-            let margin = match cols
-                .margin
-                .and_then(|c| record.get(c))
-                .map(std::str::from_utf8)
-            {
-                Some(Ok(m)) if !m.trim().is_empty() => match parse_decimal(m, SCALE) {
-                    Ok(v) => {
-                        part.has_margin = true;
-                        part.decimals = part.decimals.max(decimals_of(m));
-                        Some(v)
-                    }
-                    Err(e) => {
-                        bad("margin", e);
-                        continue;
-                    }
-                },
-                Some(Err(_)) => {
-                    bad("margin", "is not valid UTF-8".into());
-                    continue;
-                }
-                _ => None,
-            };
-            part.decimals = part.decimals.max(decimals_of(amount));
-            if cut.is_some_and(|c| day > c) {
-                continue;
-            }
-            let idx = match part.index.get(acc) {
-                Some(&i) => i as usize,
-                None => {
-                    let i = part.names.len();
-                    part.index.insert(acc.into(), i as u32);
-                    part.names.push(acc.to_string());
-                    part.aggs.push(AccountAgg::default());
-                    i
-                }
-            };
-            part.aggs[idx].add(day, month, amount_v, margin);
+    let mut buf = vec![0u8; 4 << 20];
+    let mut filled = 0;
+    let mut ranges = Vec::with_capacity(ctx.cols.width + 1);
+    let mut line: u64 = 0;
+    let mut reserved = false;
+    loop {
+        let n = input
+            .read(&mut buf[filled..])
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let eof = n == 0;
+        filled += n;
+        if memchr::memchr(b'"', &buf[filled - n..filled]).is_some() {
+            return Ok(None);
         }
-        part.lines = reader.position().line().saturating_sub(1);
+        let mut pos = 0;
+        while pos < filled {
+            let stop = match memchr::memchr(b'\n', &buf[pos..filled]) {
+                Some(i) => pos + i,
+                None if eof => filled,
+                None => break,
+            };
+            let mut row = &buf[pos..stop];
+            if let [rest @ .., b'\r'] = row {
+                row = rest;
+            }
+            if memchr::memchr(b'\r', row).is_some() {
+                return Ok(None);
+            }
+            line += 1;
+            ranges.clear();
+            let mut from = 0;
+            for comma in memchr::memchr_iter(b',', row) {
+                ranges.push(from..comma);
+                from = comma + 1;
+            }
+            ranges.push(from..row.len());
+            part.add_row(line, row, &ranges, ctx);
+            pos = stop + 1;
+        }
+        if !reserved && line > 0 {
+            // Room for the rest of the part at the line length seen so far: growing a large
+            // vector by copying would double its memory for a moment.
+            reserved = true;
+            let read = (end - start - input.limit()).max(1);
+            let more = (input.limit() as f64 / read as f64 * line as f64 * 1.05) as usize;
+            for bucket in &mut part.buckets {
+                bucket.reserve(more / BUCKETS + 64);
+            }
+        }
+        if eof {
+            break;
+        }
+        buf.copy_within(pos..filled, 0);
+        filled -= pos.min(filled);
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0); // a line longer than the buffer
+        }
     }
-    part.quoted = watch.seen;
+    part.lines = line;
+    part.group();
+    Ok(Some(part))
+}
+
+/// Reads `[start, end)` of the file with the CSV parser (quoted fields and all).
+fn read_part_csv(path: &Path, start: u64, end: u64, ctx: &RowCtx) -> Result<Part, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| e.to_string())?;
+    let mut part = Part::default();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(std::io::BufReader::with_capacity(
+            1 << 20,
+            file.take(end - start),
+        ));
+    let mut record = csv::ByteRecord::new();
+    let mut ranges = Vec::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                return Err(format!(
+                    "line {line} of its part: the file cannot be parsed as CSV: {e}"
+                ));
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        ranges.clear();
+        ranges.extend((0..record.len()).filter_map(|i| record.range(i)));
+        part.add_row(line, record.as_slice(), &ranges, ctx);
+    }
+    part.lines = reader.position().line().saturating_sub(1);
+    part.group();
     Ok(part)
 }
 
@@ -334,6 +526,17 @@ pub fn load(
     tz: chrono_tz::Tz,
     need_margin: bool,
     cut: Option<NaiveDate>,
+) -> Result<OrderBook, ImportError> {
+    load_in(path, tz, need_margin, cut, None)
+}
+
+/// [`load`] in a chosen number of parts (default: one per core for files over 16 MiB).
+fn load_in(
+    path: &Path,
+    tz: chrono_tz::Tz,
+    need_margin: bool,
+    cut: Option<NaiveDate>,
+    threads: Option<usize>,
 ) -> Result<OrderBook, ImportError> {
     let file = std::fs::File::open(path)
         .map_err(|e| ImportError::File(format!("cannot open {}: {e}", path.display())))?;
@@ -379,8 +582,9 @@ pub fn load(
             "--measure profit needs a `margin` column".into(),
         ));
     }
-    let cut = cut.map(day_number);
-    let threads = if size > 16 << 20 {
+    let threads = if let Some(n) = threads {
+        n
+    } else if size > 16 << 20 {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -388,11 +592,18 @@ pub fn load(
     } else {
         1
     };
-    let mut parts = read_parts(path, data_start, size, threads, cols, tz, cut)?;
-    if parts.len() > 1 && parts.iter().any(|p| p.quoted) {
-        // Quoted fields may span lines, so a split at a newline could cut one: read in one go.
-        parts = read_parts(path, data_start, size, 1, cols, tz, cut)?;
-    }
+    let ctx = RowCtx {
+        cols,
+        tz,
+        utc: tz == chrono_tz::UTC,
+        cut: cut.map(day_number),
+    };
+    let mut parts = match read_parts(path, data_start, size, threads, &ctx)? {
+        Some(parts) => parts,
+        // Quoted fields may span lines, so a split at a newline could cut one: read in one go
+        // with the CSV parser.
+        None => vec![read_part_csv(path, data_start, size, &ctx).map_err(ImportError::File)?],
+    };
 
     // Number rows across parts, then merge the parts' accounts into the first.
     let mut errors = Errors::default();
@@ -404,10 +615,13 @@ pub fn load(
         has_margin: false,
         rows: 0,
     };
+    // Global account numbers: the first part's, then the new names of each later part.
     let mut index: FastMap<Box<str>, u32> = FastMap::default();
-    for part in parts {
+    // locals[p][g]: account g's number in part p (u32::MAX when the part has none of it).
+    let mut locals: Vec<Vec<u32>> = Vec::with_capacity(parts.len());
+    for part in &mut parts {
         let kept = part.errors.len() as u64;
-        for mut e in part.errors {
+        for mut e in std::mem::take(&mut part.errors) {
             e.row += lines_before;
             errors.add(e);
         }
@@ -417,38 +631,59 @@ pub fn load(
         book.rows += part.rows;
         book.decimals = book.decimals.max(part.decimals);
         book.has_margin |= part.has_margin;
-        let mut aggs = part.aggs.into_iter();
-        for name in part.names {
-            let agg = aggs.next().unwrap_or_default();
-            match index.get(name.as_str()) {
-                Some(&i) => book.aggs[i as usize].merge(agg),
+        let mut local = vec![u32::MAX; book.accounts.len()];
+        for (l, name) in part.names.iter().enumerate() {
+            let g = match index.get(name.as_str()) {
+                Some(&g) => g as usize,
                 None => {
                     index.insert(name.as_str().into(), book.accounts.len() as u32);
-                    book.accounts.push(name);
-                    book.aggs.push(agg);
+                    book.accounts.push(name.clone());
+                    local.push(u32::MAX);
+                    book.accounts.len() - 1
                 }
-            }
+            };
+            local[g] = l as u32;
         }
+        locals.push(local);
     }
     if !errors.is_empty() {
         return Err(errors.into_error());
     }
-    for agg in &mut book.aggs {
-        agg.finish();
-    }
+    drop(index);
+    let parts = &parts;
+    let locals = &locals;
+    book.aggs = par_map(book.accounts.len(), |g| {
+        let mut from = parts.iter().zip(locals).filter_map(|(p, l)| {
+            l.get(g)
+                .filter(|l| **l != u32::MAX)
+                .map(|&l| p.entries_of(l))
+        });
+        match (from.next(), from.next()) {
+            (Some(one), None) if one.is_sorted_by_key(|e| e.day) => AccountAgg::from_sorted(one),
+            (first, second) => {
+                let mut all: Vec<Entry> = first
+                    .into_iter()
+                    .chain(second)
+                    .chain(from)
+                    .flatten()
+                    .copied()
+                    .collect();
+                all.sort_by_key(|e| e.day);
+                AccountAgg::from_sorted(&all)
+            }
+        }
+    });
     Ok(book)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Reads the file in `threads` parts without the CSV parser; `None` when it holds quotes.
 fn read_parts(
     path: &Path,
     data_start: u64,
     size: u64,
     threads: usize,
-    cols: Cols,
-    tz: chrono_tz::Tz,
-    cut: Option<i32>,
-) -> Result<Vec<Part>, ImportError> {
+    ctx: &RowCtx,
+) -> Result<Option<Vec<Part>>, ImportError> {
     // Split points just after a newline near each equal share of the file.
     let mut bounds = vec![data_start];
     for i in 1..threads as u64 {
@@ -461,12 +696,12 @@ fn read_parts(
     }
     bounds.push(size);
     bounds.dedup();
-    let results: Vec<Result<Part, String>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Option<Part>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = bounds
             .windows(2)
             .map(|w| {
                 let (start, end) = (w[0], w[1]);
-                scope.spawn(move || read_part(path, start, end, cols, tz, cut))
+                scope.spawn(move || read_part_plain(path, start, end, ctx))
             })
             .collect();
         handles
@@ -477,10 +712,14 @@ fn read_parts(
             })
             .collect()
     });
-    results
-        .into_iter()
-        .map(|r| r.map_err(ImportError::File))
-        .collect()
+    let mut parts = Vec::with_capacity(results.len());
+    for r in results {
+        match r.map_err(ImportError::File)? {
+            Some(part) => parts.push(part),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(parts))
 }
 
 /// The offset just after the first newline at or after `from` (or `size`).
@@ -504,8 +743,7 @@ fn next_line_start(path: &Path, from: u64, size: u64) -> Result<u64, ImportError
 }
 
 /// `YYYY-MM-DD` without going through the general parser.
-fn fast_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
+fn fast_date(b: &[u8]) -> Option<NaiveDate> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
@@ -521,8 +759,7 @@ fn fast_date(s: &str) -> Option<NaiveDate> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (the common UTC form) without the general parser; its UTC date.
-fn fast_utc_timestamp(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
+fn fast_utc_timestamp(b: &[u8]) -> Option<NaiveDate> {
     if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
         return None;
     }
@@ -533,7 +770,7 @@ fn fast_utc_timestamp(s: &str) -> Option<NaiveDate> {
     if two(11)? > 23 || two(14)? > 59 || two(17)? > 60 {
         return None;
     }
-    fast_date(&s[..10])
+    fast_date(&b[..10])
 }
 
 fn local_day(ts: DateTime<Utc>, tz: chrono_tz::Tz, utc: bool) -> (i32, i32) {
@@ -646,10 +883,9 @@ pub fn analyze(
         orders: u64,
         days: &'a [i32],
     }
-    let accs: Vec<Acc> = book
-        .aggs
-        .iter()
-        .map(|agg| {
+    let accs: Vec<Acc> = par_map(book.aggs.len(), |i| {
+        let agg = &book.aggs[i];
+        {
             let mut a = Acc {
                 revenue: 0,
                 profit: None,
@@ -672,8 +908,8 @@ pub fn analyze(
                 a.orders += u64::from(m.orders);
             }
             a
-        })
-        .collect();
+        }
+    });
 
     let values: Vec<(&str, i64)> = book
         .accounts
@@ -714,25 +950,28 @@ pub fn analyze(
 
     // BG/NBD over every account with an order on or before as-of.
     let unit = cfg.model_unit.days();
-    let customers: Vec<Option<Customer>> = accs
-        .iter()
-        .map(|a| bgnbd::customer_from_days(a.days, as_of_day, unit))
-        .collect();
-    let fit_input: Vec<Customer> = customers.iter().flatten().copied().collect();
+    let customers: Vec<Option<Customer>> = if cfg.churn_policy == ChurnPolicy::Rule {
+        Vec::new()
+    } else {
+        accs.iter()
+            .map(|a| bgnbd::customer_from_days(a.days, as_of_day, unit))
+            .collect()
+    };
     let (fit, fit_error) = if cfg.churn_policy == ChurnPolicy::Rule {
         (None, None)
     } else {
+        let fit_input: Vec<Customer> = customers.iter().flatten().copied().collect();
         match bgnbd::fit(&fit_input) {
             Ok(f) => (Some(f), None),
             Err(e) => (None, Some(e.to_string())),
         }
     };
 
-    let mut results = Vec::with_capacity(accs.len());
-    for (i, a) in accs.iter().enumerate() {
+    let results = par_map(accs.len(), |i| {
+        let a = &accs[i];
         let x = classify::xyz(&a.monthly, &thresholds);
         let verdict = classify::churn_rule(a.days, as_of_day, &rule);
-        let (p_alive, expected) = match (&fit, customers[i]) {
+        let (p_alive, expected) = match (&fit, customers.get(i).copied().flatten()) {
             (Some(f), Some(c)) => (
                 Some(bgnbd::p_alive(&f.params(), &c)),
                 Some(bgnbd::expected_purchases(
@@ -786,7 +1025,7 @@ pub fn analyze(
             )
         };
 
-        results.push(AccountResult {
+        AccountResult {
             account_id: book.accounts[i].clone(),
             revenue: a.revenue,
             profit: a.profit,
@@ -808,8 +1047,8 @@ pub fn analyze(
             lost_reason: reasons.join("; "),
             p_alive,
             expected_purchases: expected,
-        });
-    }
+        }
+    });
     Ok(Analysis {
         results,
         as_of,
@@ -818,6 +1057,36 @@ pub fn analyze(
         decimals: book.decimals,
         fit,
         fit_error,
+    })
+}
+
+/// `f(0..len)` computed on the available cores (in order); a plain map for small inputs.
+fn par_map<T: Send>(len: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if threads == 1 || len < 10_000 {
+        return (0..len).map(f).collect();
+    }
+    let chunk = len.div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(len))
+                        .map(f)
+                        .collect::<Vec<T>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(len);
+        for h in handles {
+            // A panic in `f` is a bug; pass it on rather than hide it.
+            out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        out
     })
 }
 
@@ -850,34 +1119,50 @@ pub fn write_analysis(analysis: &Analysis, out: &Path) -> std::io::Result<()> {
         "abc_reason",
         "xyz_reason",
     ])?;
-    let d = analysis.decimals;
-    for r in &analysis.results {
-        w.write_record([
-            r.account_id.as_str(),
-            &money(r.revenue, d),
-            &r.profit.map(|p| money(p, d)).unwrap_or_default(),
-            r.abc.map(Abc::as_str).unwrap_or(""),
-            &r.cv.map(|c| format!("{c:.4}")).unwrap_or_default(),
-            r.xyz.map(Xyz::as_str).unwrap_or(""),
-            &r.orders.to_string(),
-            &r.first_order.map(|d| d.to_string()).unwrap_or_default(),
-            &r.last_order.map(|d| d.to_string()).unwrap_or_default(),
-            &r.days_since_last_order
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
-            &r.types.join(";"),
-            if r.lost { "true" } else { "false" },
-            &r.lost_reason,
-            &r.p_alive.map(|p| format!("{p:.4}")).unwrap_or_default(),
-            &r.expected_purchases
-                .map(|p| format!("{p:.4}"))
-                .unwrap_or_default(),
-            &r.abc_reason,
-            &r.xyz_reason,
-        ])?;
-    }
     w.flush()?;
-    Ok(())
+    let mut out = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // Rows are formatted in blocks on all cores, then written in order.
+    const BLOCK: usize = 4096;
+    let results = &analysis.results;
+    let blocks = par_map(results.len().div_ceil(BLOCK), |b| {
+        let mut w = csv::Writer::from_writer(Vec::with_capacity(BLOCK * 256));
+        let rows = &results[b * BLOCK..((b + 1) * BLOCK).min(results.len())];
+        rows.iter()
+            .try_for_each(|r| write_result(&mut w, r, analysis.decimals))
+            .and_then(|()| w.into_inner().map_err(|e| e.into_error().into()))
+    });
+    for block in blocks {
+        out.write_all(&block?)?;
+    }
+    out.flush()
+}
+
+fn write_result<W: Write>(w: &mut csv::Writer<W>, r: &AccountResult, d: u32) -> csv::Result<()> {
+    w.write_record([
+        r.account_id.as_str(),
+        &money(r.revenue, d),
+        &r.profit.map(|p| money(p, d)).unwrap_or_default(),
+        r.abc.map(Abc::as_str).unwrap_or(""),
+        &r.cv.map(|c| format!("{c:.4}")).unwrap_or_default(),
+        r.xyz.map(Xyz::as_str).unwrap_or(""),
+        &r.orders.to_string(),
+        &r.first_order.map(|d| d.to_string()).unwrap_or_default(),
+        &r.last_order.map(|d| d.to_string()).unwrap_or_default(),
+        &r.days_since_last_order
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        &r.types.join(";"),
+        if r.lost { "true" } else { "false" },
+        &r.lost_reason,
+        &r.p_alive.map(|p| format!("{p:.4}")).unwrap_or_default(),
+        &r.expected_purchases
+            .map(|p| format!("{p:.4}"))
+            .unwrap_or_default(),
+        &r.abc_reason,
+        &r.xyz_reason,
+    ])
 }
 
 /// The 3×3 ABC-XYZ matrix as text: count and share of value per cell.
@@ -975,4 +1260,123 @@ pub fn write_predictions(
         ])?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The quick decimal reader agrees with the general one on everything it accepts.
+        #[test]
+        fn fast_decimal_agrees_with_parse_decimal(raw in "[-+]?[0-9]{0,17}(\\.[0-9]{0,6})?") {
+            let general = parse_decimal(&raw, SCALE).map(|v| (v, decimals_of(&raw)));
+            if let Some(fast) = fast_decimal(raw.as_bytes()) {
+                prop_assert_eq!(Ok(fast), general.clone());
+            }
+            prop_assert_eq!(decimal(raw.as_bytes()), general);
+        }
+    }
+
+    #[test]
+    fn fast_decimal_cases() {
+        assert_eq!(fast_decimal(b"12.5"), Some((125_000, 1)));
+        assert_eq!(fast_decimal(b"-0.10"), Some((-1_000, 1)));
+        assert_eq!(fast_decimal(b"7"), Some((70_000, 0)));
+        assert_eq!(fast_decimal(b"1.23456"), None, "too many decimals");
+        assert_eq!(fast_decimal(b".5"), None, "left to the general parser");
+        assert_eq!(decimal(b".5"), Ok((5_000, 1)));
+        assert!(decimal(b"1.23456").is_err());
+        assert!(decimal(b"1e5").is_err());
+    }
+
+    /// Per account: name, order days and (month, amount, margin, orders).
+    type Summary = Vec<(String, Vec<i32>, Vec<(i32, i64, i64, u32)>)>;
+
+    fn book_summary(book: &OrderBook) -> Summary {
+        let mut rows: Vec<_> = book
+            .accounts
+            .iter()
+            .zip(&book.aggs)
+            .map(|(name, agg)| {
+                (
+                    name.clone(),
+                    agg.days.clone(),
+                    agg.months
+                        .iter()
+                        .map(|m| (m.month, m.amount, m.margin, m.orders))
+                        .collect(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// Orders in random account order, written plainly, with CRLF and blank padding rows,
+    /// and with quoted fields (which takes the CSV parser): the same book, in any number of parts.
+    #[test]
+    fn every_reading_path_builds_the_same_book() {
+        let dir = tempfile::tempdir().expect("dir");
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut rows = Vec::new();
+        for _ in 0..5_000 {
+            let acc = rng.random_range(0..300);
+            let day = rng.random_range(1..=28);
+            let month = rng.random_range(1..=12);
+            let cents: i64 = rng.random_range(-500..100_000);
+            rows.push(format!(
+                "ACC-{acc},2025-{month:02}-{day:02}T10:00:00Z,{}.{:02},{}",
+                cents / 100,
+                (cents % 100).abs(),
+                cents / 300
+            ));
+        }
+        let plain = format!("account_id,ordered_at,amount,margin\n{}\n", rows.join("\n"));
+        let crlf = plain
+            .replace('\n', "\r\n")
+            .replacen("\r\n", "\r\n,,,\r\n", 2);
+        let quoted = plain.replace("ACC-1,", "\"ACC-1\",");
+        let mut books = Vec::new();
+        for (name, text) in [("plain", &plain), ("crlf", &crlf), ("quoted", &quoted)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            for threads in [1, 2, 3] {
+                let book = load_in(&path, chrono_tz::UTC, false, None, Some(threads))
+                    .unwrap_or_else(|e| panic!("{name}/{threads}: {e}"));
+                assert_eq!(book.rows, 5_000, "{name}/{threads}");
+                books.push(book_summary(&book));
+            }
+        }
+        assert!(books.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    /// Row numbers in errors are file lines, also when the file is read in parts.
+    #[test]
+    fn errors_name_file_lines_across_parts() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut text = String::from("account_id,ordered_at,amount\n");
+        for i in 0..1_000 {
+            text.push_str(&format!("A{i},2025-01-01,5\n"));
+        }
+        text.push_str("B,2025-13-01,5\nC,2025-01-01,5,extra\n");
+        let path = dir.path().join("orders.csv");
+        std::fs::write(&path, &text).expect("write");
+        for threads in [1, 2] {
+            let Err(ImportError::Rows { shown, .. }) =
+                load_in(&path, chrono_tz::UTC, false, None, Some(threads))
+            else {
+                panic!("bad rows must fail the load");
+            };
+            let found: Vec<(u64, Option<String>)> =
+                shown.iter().map(|e| (e.row, e.column.clone())).collect();
+            assert_eq!(
+                found,
+                vec![(1002, Some("ordered_at".into())), (1003, Some("*".into()))],
+                "{threads} part(s)"
+            );
+        }
+    }
 }
