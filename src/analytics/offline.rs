@@ -162,6 +162,42 @@ impl OrderBook {
     }
 }
 
+/// Account ids to account numbers. Ids shorter than 24 bytes (nearly all) are kept inline in
+/// the table, so that a lookup compares bytes in place instead of following a pointer to
+/// each candidate key: with accounts in random order, that pointer is a cache miss per row.
+#[derive(Default)]
+struct AccountIndex {
+    short: FastMap<[u8; 24], u32>,
+    long: FastMap<Box<[u8]>, u32>,
+}
+
+impl AccountIndex {
+    /// The id padded with zeros, its length in the last byte.
+    fn short_key(id: &[u8]) -> Option<[u8; 24]> {
+        (id.len() < 24).then(|| {
+            let mut key = [0u8; 24];
+            key[..id.len()].copy_from_slice(id);
+            key[23] = id.len() as u8;
+            key
+        })
+    }
+
+    fn get(&self, id: &[u8]) -> Option<u32> {
+        match Self::short_key(id) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(id),
+        }
+        .copied()
+    }
+
+    fn insert(&mut self, id: &[u8], number: u32) {
+        match Self::short_key(id) {
+            Some(key) => self.short.insert(key, number),
+            None => self.long.insert(id.into(), number),
+        };
+    }
+}
+
 /// Column positions of an orders file.
 #[derive(Debug, Clone, Copy)]
 struct Cols {
@@ -195,7 +231,7 @@ const BUCKETS: usize = 64;
 /// touched at random.
 #[derive(Default)]
 struct Part {
-    index: FastMap<Box<str>, u32>,
+    index: AccountIndex,
     names: Vec<String>,
     buckets: Vec<Vec<Entry>>,
     /// After [`Part::group`]: account `i`'s entries are `buckets[b][starts[b][k]..starts[b][k + 1]]`
@@ -208,8 +244,9 @@ struct Part {
     rows: u64,
     decimals: u32,
     has_margin: bool,
-    /// The account of the previous row.
+    /// The account of the previous row, and its id (kept here: `names` is cold).
     last: Option<u32>,
+    last_id: Vec<u8>,
 }
 
 /// What every row of a part is checked and counted with.
@@ -291,23 +328,25 @@ impl Part {
         }
         // Exports usually list an account's orders together: try the last account first.
         let idx = match self.last {
-            Some(i) if self.names[i as usize].as_bytes() == acc => i as usize,
-            _ => {
-                let Ok(acc) = std::str::from_utf8(acc) else {
-                    return self.bad(line, "account_id", "is not valid UTF-8".into());
-                };
-                match self.index.get(acc) {
-                    Some(&i) => i as usize,
-                    None => {
-                        let i = self.names.len();
-                        self.index.insert(acc.into(), i as u32);
-                        self.names.push(acc.to_string());
-                        i
-                    }
+            Some(i) if self.last_id == acc => i as usize,
+            _ => match self.index.get(acc) {
+                Some(i) => i as usize,
+                None => {
+                    let Ok(name) = std::str::from_utf8(acc) else {
+                        return self.bad(line, "account_id", "is not valid UTF-8".into());
+                    };
+                    let i = self.names.len();
+                    self.index.insert(acc, i as u32);
+                    self.names.push(name.to_string());
+                    i
                 }
-            }
+            },
         };
-        self.last = Some(idx as u32);
+        if self.last != Some(idx as u32) {
+            self.last = Some(idx as u32);
+            self.last_id.clear();
+            self.last_id.extend_from_slice(acc);
+        }
         if self.buckets.is_empty() {
             self.buckets.resize_with(BUCKETS, Vec::new);
         }
@@ -461,9 +500,9 @@ fn read_part_plain(
             // vector by copying would double its memory for a moment.
             reserved = true;
             let read = (end - start - input.limit()).max(1);
-            let more = (input.limit() as f64 / read as f64 * line as f64 * 1.05) as usize;
+            let ratio = input.limit() as f64 / read as f64 * 1.05;
             for bucket in &mut part.buckets {
-                bucket.reserve(more / BUCKETS + 64);
+                bucket.reserve((bucket.len() as f64 * ratio) as usize + 64);
             }
         }
         if eof {
@@ -616,7 +655,7 @@ fn load_in(
         rows: 0,
     };
     // Global account numbers: the first part's, then the new names of each later part.
-    let mut index: FastMap<Box<str>, u32> = FastMap::default();
+    let mut index = AccountIndex::default();
     // locals[p][g]: account g's number in part p (u32::MAX when the part has none of it).
     let mut locals: Vec<Vec<u32>> = Vec::with_capacity(parts.len());
     for part in &mut parts {
@@ -633,10 +672,10 @@ fn load_in(
         book.has_margin |= part.has_margin;
         let mut local = vec![u32::MAX; book.accounts.len()];
         for (l, name) in part.names.iter().enumerate() {
-            let g = match index.get(name.as_str()) {
-                Some(&g) => g as usize,
+            let g = match index.get(name.as_bytes()) {
+                Some(g) => g as usize,
                 None => {
-                    index.insert(name.as_str().into(), book.accounts.len() as u32);
+                    index.insert(name.as_bytes(), book.accounts.len() as u32);
                     book.accounts.push(name.clone());
                     local.push(u32::MAX);
                     book.accounts.len() - 1
@@ -1277,6 +1316,20 @@ mod tests {
             }
             prop_assert_eq!(decimal(raw.as_bytes()), general);
         }
+    }
+
+    #[test]
+    fn account_index_tells_apart_ids_that_pad_alike() {
+        let mut index = AccountIndex::default();
+        let ids: [&[u8]; 5] = [b"a", b"a\0", b"", &[b'x'; 23], &[b'x'; 24]];
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(id), None);
+            index.insert(id, n as u32);
+        }
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(id), Some(n as u32));
+        }
+        assert_eq!(index.get(&[b'x'; 25]), None);
     }
 
     #[test]
