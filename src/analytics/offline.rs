@@ -71,7 +71,16 @@ impl AccountAgg {
 
     /// Builds an account's aggregate from its orders sorted by day.
     fn from_sorted(entries: &[Entry]) -> Self {
-        let mut agg = AccountAgg::default();
+        // Exact capacities: a hundred thousand half-empty vectors add up.
+        let days = 1 + entries.windows(2).filter(|w| w[0].day != w[1].day).count();
+        let months = match (entries.first(), entries.last()) {
+            (Some(f), Some(l)) => month_index(date_of(l.day)) - month_index(date_of(f.day)) + 1,
+            _ => 0,
+        };
+        let mut agg = AccountAgg {
+            months: Vec::with_capacity((months.max(0) as usize).min(days)),
+            days: Vec::with_capacity(days),
+        };
         let mut month = 0;
         for e in entries {
             if agg.days.last() != Some(&e.day) {
