@@ -16,6 +16,7 @@ pub mod entities;
 pub mod error;
 pub mod import;
 pub mod orders;
+pub mod rules;
 pub mod scheduler;
 pub mod startup;
 pub mod telemetry;
