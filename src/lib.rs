@@ -18,5 +18,6 @@ pub mod import;
 pub mod orders;
 pub mod rules;
 pub mod scheduler;
+pub mod segments;
 pub mod startup;
 pub mod telemetry;

@@ -126,7 +126,13 @@ async fn run_locked(
             done.status = Set("succeeded".into());
             done.summary = Set(Some(summary));
             done.finished_at = Set(Some(clock.now()));
-            Ok(done.update(db).await?)
+            let done = done.update(db).await?;
+            // Segments follow the new classes; a failure here leaves the run valid and the
+            // segments as they were until the next run or `POST /segments/recompute`.
+            if let Err(e) = crate::segments::recompute(db, clock, None).await {
+                tracing::error!(error = %e, run_id = done.id, "segment recomputation after the run failed");
+            }
+            Ok(done)
         }
         Err(message) => {
             let run_id = run.id;

@@ -53,6 +53,8 @@ pub struct TokenId(pub i64);
         (name = "dossier", description = "Profile, relationship history, decision map, competitors"),
         (name = "orders", description = "Orders and bulk ingestion"),
         (name = "analytics", description = "ABC/XYZ, account types, three P, churn"),
+        (name = "rules", description = "The rule language: fields, parsing (text ⇄ JSON)"),
+        (name = "segments", description = "Saved rules over accounts, membership and events"),
     )
 )]
 pub struct ApiDoc;
@@ -136,7 +138,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .wrap(actix_web::middleware::from_fn(require_token))
             .configure(crate::accounts::routes::configure)
             .configure(crate::orders::routes::configure)
-            .configure(crate::analytics::routes::configure),
+            .configure(crate::analytics::routes::configure)
+            .configure(crate::segments::routes::configure),
     );
 }
 

@@ -58,7 +58,7 @@ pub struct FieldDef {
 pub const ABC: &[&str] = &["A", "B", "C"];
 pub const XYZ: &[&str] = &["X", "Y", "Z"];
 pub const TYPES: &[&str] = &["pillar", "prospect", "image_maker", "expert"];
-pub const THREE_P: &[&str] = &["need", "budget", "authority"];
+pub const THREE_P: &[&str] = &["need", "payment", "authority"];
 pub const ROLES: &[&str] = &[
     "decision_maker",
     "economic_buyer",

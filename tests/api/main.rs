@@ -15,3 +15,4 @@ mod imports;
 mod openapi;
 mod orders;
 mod robustness;
+mod segments;

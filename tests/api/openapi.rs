@@ -41,7 +41,10 @@ async fn the_openapi_document_lists_the_real_routes(b: Backend) {
         if !path.starts_with("/api/v1/") {
             continue;
         }
-        let concrete = path.replace("{external_id}", "X").replace("{id}", "1");
+        let concrete = path
+            .replace("{external_id}", "X")
+            .replace("{id}", "1")
+            .replace("{key}", "x");
         for method in item.as_object().expect("item").keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let resp = app

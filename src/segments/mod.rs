@@ -1,0 +1,228 @@
+//! Segments: saved rules over accounts. Membership is recomputed after every analysis run and
+//! on demand; each stay in a segment is kept with its entered/left times, and every change
+//! writes an `entered` or `left` event for campaigns to trigger on. Built-in segments (the
+//! nine ABC-XYZ cells, each account type, and "lost") exist in every database and are
+//! read-only.
+
+pub mod facts;
+pub mod routes;
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, Set,
+};
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::entities::{segment, segment_event, segment_membership};
+use crate::rules::{Compiled, Rule};
+use facts::AccountFacts;
+
+/// A built-in segment: key, name, rule (text form).
+pub struct Builtin {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub rule: &'static str,
+}
+
+macro_rules! builtins {
+    ($($key:literal, $name:literal, $rule:literal;)+) => {
+        /// The segments every database has.
+        pub const BUILTINS: &[Builtin] = &[$(Builtin { key: $key, name: $name, rule: $rule },)+];
+    };
+}
+
+builtins! {
+    "abc-xyz-ax", "AX: high value, steady", "abc = A and xyz = X";
+    "abc-xyz-ay", "AY: high value, fluctuating", "abc = A and xyz = Y";
+    "abc-xyz-az", "AZ: high value, irregular", "abc = A and xyz = Z";
+    "abc-xyz-bx", "BX: medium value, steady", "abc = B and xyz = X";
+    "abc-xyz-by", "BY: medium value, fluctuating", "abc = B and xyz = Y";
+    "abc-xyz-bz", "BZ: medium value, irregular", "abc = B and xyz = Z";
+    "abc-xyz-cx", "CX: low value, steady", "abc = C and xyz = X";
+    "abc-xyz-cy", "CY: low value, fluctuating", "abc = C and xyz = Y";
+    "abc-xyz-cz", "CZ: low value, irregular", "abc = C and xyz = Z";
+    "type-pillar", "Pillars", "types contains pillar";
+    "type-prospect", "Prospects", "types contains prospect";
+    "type-image-maker", "Image makers", "types contains image_maker";
+    "type-expert", "Experts", "types contains expert";
+    "lost", "Lost accounts", "lost = true";
+}
+
+/// Creates the built-in segments that are missing (their rules are fixed in code).
+pub async fn ensure_builtins(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), DbErr> {
+    let existing: HashSet<String> = segment::Entity::find()
+        .filter(segment::Column::Builtin.eq(true))
+        .select_only()
+        .column(segment::Column::Key)
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    for b in BUILTINS.iter().filter(|b| !existing.contains(b.key)) {
+        let rule = Rule::parse_text(b.rule).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let model = segment::ActiveModel {
+            key: Set(b.key.into()),
+            name: Set(b.name.into()),
+            description: Set(Some(format!("Built-in: {}", b.rule))),
+            rule: Set(rule.to_json()),
+            builtin: Set(true),
+            member_count: Set(0),
+            computed_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        // A concurrent start-up may have created it meanwhile; that is fine.
+        if let Err(e) = model.insert(db).await
+            && !matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            )
+        {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// What a recomputation changed for one segment.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SegmentChange {
+    pub key: String,
+    pub members: u64,
+    pub entered: u64,
+    pub left: u64,
+}
+
+/// The accounts a rule selects, in account order.
+pub fn members<'a>(rule: &Rule, accounts: &'a [AccountFacts]) -> Vec<&'a AccountFacts> {
+    let compiled = Compiled::new(rule);
+    accounts
+        .iter()
+        .filter(|a| compiled.matches(&a.facts))
+        .collect()
+}
+
+/// Recomputes the membership of every segment (`only`: of these segment ids) and writes the
+/// changes, with their events, in one transaction.
+pub async fn recompute(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    only: Option<&[i64]>,
+) -> Result<Vec<SegmentChange>, DbErr> {
+    let now = clock.now();
+    ensure_builtins(db, now).await?;
+    let today = now.date_naive();
+    let accounts = facts::load(db, today, None).await?;
+    let mut segments = segment::Entity::find();
+    if let Some(ids) = only {
+        segments = segments.filter(segment::Column::Id.is_in(ids.iter().copied()));
+    }
+    let segments = segments.all(db).await?;
+
+    let txn = crate::db::begin_write(db).await?;
+    let mut changes = Vec::with_capacity(segments.len());
+    for s in segments {
+        let rule = match Rule::from_json(&s.rule) {
+            Ok(r) => r,
+            Err(e) => {
+                // Stored rules were checked when saved; a registry change could still
+                // invalidate one. Keep its members and say so.
+                tracing::warn!(segment = %s.key, error = %e, "segment rule no longer valid; skipped");
+                continue;
+            }
+        };
+        let now_in: Vec<i64> = members(&rule, &accounts)
+            .into_iter()
+            .map(|a| a.account_id)
+            .collect();
+        changes.push(apply(&txn, &s, &now_in, now).await?);
+    }
+    txn.commit().await?;
+    Ok(changes)
+}
+
+/// Writes one segment's new member list: new stays, ended stays, events and the count.
+async fn apply(
+    txn: &impl ConnectionTrait,
+    s: &segment::Model,
+    now_in: &[i64],
+    now: DateTime<Utc>,
+) -> Result<SegmentChange, DbErr> {
+    let current: HashSet<i64> = segment_membership::Entity::find()
+        .filter(segment_membership::Column::SegmentId.eq(s.id))
+        .filter(segment_membership::Column::LeftAt.is_null())
+        .select_only()
+        .column(segment_membership::Column::AccountId)
+        .into_tuple::<i64>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    let target: HashSet<i64> = now_in.iter().copied().collect();
+    let mut entered: Vec<i64> = now_in
+        .iter()
+        .copied()
+        .filter(|a| !current.contains(a))
+        .collect();
+    let mut left: Vec<i64> = current.difference(&target).copied().collect();
+    entered.sort_unstable();
+    left.sort_unstable();
+
+    for chunk in entered.chunks(500) {
+        segment_membership::Entity::insert_many(chunk.iter().map(|&a| {
+            segment_membership::ActiveModel {
+                segment_id: Set(s.id),
+                account_id: Set(a),
+                entered_at: Set(now),
+                left_at: Set(None),
+                ..Default::default()
+            }
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    for chunk in left.chunks(500) {
+        segment_membership::Entity::update_many()
+            .col_expr(segment_membership::Column::LeftAt, Expr::value(now))
+            .filter(segment_membership::Column::SegmentId.eq(s.id))
+            .filter(segment_membership::Column::LeftAt.is_null())
+            .filter(segment_membership::Column::AccountId.is_in(chunk.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    let events = entered
+        .iter()
+        .map(|&a| (a, "entered"))
+        .chain(left.iter().map(|&a| (a, "left")))
+        .collect::<Vec<_>>();
+    for chunk in events.chunks(500) {
+        segment_event::Entity::insert_many(chunk.iter().map(|&(a, kind)| {
+            segment_event::ActiveModel {
+                segment_id: Set(s.id),
+                account_id: Set(a),
+                kind: Set(kind.into()),
+                occurred_at: Set(now),
+                ..Default::default()
+            }
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    let mut m: segment::ActiveModel = s.clone().into();
+    m.member_count = Set(i32::try_from(target.len()).unwrap_or(i32::MAX));
+    m.computed_at = Set(Some(now));
+    m.update(txn).await?;
+    Ok(SegmentChange {
+        key: s.key.clone(),
+        members: target.len() as u64,
+        entered: entered.len() as u64,
+        left: left.len() as u64,
+    })
+}
