@@ -23,6 +23,15 @@ pub struct Settings {
     pub import: ImportSettings,
     pub log: LogSettings,
     pub analytics: AnalyticsSettings,
+    pub templates: TemplateSettings,
+}
+
+/// Where the shipped templates live and the last-resort locale (see `[templates]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSettings {
+    pub dir: std::path::PathBuf,
+    pub default_locale: String,
 }
 
 /// Thresholds and policies of the key-account analytics (see `[analytics]` in default.toml).
@@ -244,6 +253,12 @@ impl Settings {
         let err = |key: &str, msg: &str| Err(ConfigError(format!("`{key}`: {msg}")));
         if self.server.host.trim().is_empty() {
             return err("server.host", "must not be empty");
+        }
+        if !crate::templates::valid_locale(&self.templates.default_locale) {
+            return err(
+                "templates.default_locale",
+                "must be a language code such as `en` or `vi`",
+            );
         }
         if self.server.max_body_bytes < 1024 {
             return err("server.max_body_bytes", "must be at least 1024");

@@ -21,3 +21,4 @@ pub mod scheduler;
 pub mod segments;
 pub mod startup;
 pub mod telemetry;
+pub mod templates;

@@ -90,6 +90,9 @@ enum Command {
     /// Fit the BG/NBD churn model or predict with it, from an orders CSV.
     #[command(subcommand)]
     Churn(ChurnCommand),
+    /// Check the shipped templates.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// Fill the database with realistic, deterministic synthetic accounts, dossiers and orders.
     Demo {
         /// Number of accounts to create.
@@ -120,6 +123,17 @@ enum ReportCommand {
         /// Run to export (default: the latest succeeded run).
         #[arg(long)]
         run_id: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// Render every template against generated contexts and print each problem as
+    /// `file:line: message`; exits 1 when there is any.
+    Lint {
+        /// Templates folder (default from config `templates.dir`).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -408,6 +422,21 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 run.as_of
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Templates(TemplatesCommand::Lint { dir }) => {
+            let dir = dir.unwrap_or_else(|| settings.templates.dir.clone());
+            let problems = abm::templates::lint::lint_dir(&dir);
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            if problems.is_empty() {
+                let n = abm::templates::load_dir(&dir).templates.len();
+                println!("{n} templates in {}: no problems", dir.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{} problem(s)", problems.len());
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Churn(cmd) => {
             let cfg = &settings.analytics;

@@ -48,10 +48,14 @@ impl Application {
             n => n,
         };
         let max_body = settings.server.max_body_bytes;
+        let templates = std::sync::Arc::new(crate::templates::routes::Cache::new(
+            &settings.templates.dir,
+        ));
         let state = web::Data::new(AppState {
             db,
             settings,
             clock,
+            templates,
         });
         let openapi = api::openapi();
         let app_state = state.clone();

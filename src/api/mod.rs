@@ -24,6 +24,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Settings,
     pub clock: SharedClock,
+    /// Compiled templates (shipped files read at start-up, API ones from the database).
+    pub templates: std::sync::Arc<crate::templates::routes::Cache>,
 }
 
 /// Shared state as handlers receive it.
@@ -55,6 +57,7 @@ pub struct TokenId(pub i64);
         (name = "analytics", description = "ABC/XYZ, account types, three P, churn"),
         (name = "rules", description = "The rule language: fields, parsing (text ⇄ JSON)"),
         (name = "segments", description = "Saved rules over accounts, membership and events"),
+        (name = "templates", description = "Template registry, selection and rendering"),
     )
 )]
 pub struct ApiDoc;
@@ -139,7 +142,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::accounts::routes::configure)
             .configure(crate::orders::routes::configure)
             .configure(crate::analytics::routes::configure)
-            .configure(crate::segments::routes::configure),
+            .configure(crate::segments::routes::configure)
+            .configure(crate::templates::routes::configure),
     );
 }
 

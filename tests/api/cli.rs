@@ -160,3 +160,39 @@ async fn token_create_and_import_work_from_the_command_line(b: Backend) {
 }
 
 db_tests!(token_create_and_import_work_from_the_command_line);
+
+#[test]
+fn templates_lint_passes_the_shipped_library_and_fails_on_a_broken_one() {
+    let out = abm().args(["templates", "lint"]).output().expect("run abm");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no problems"));
+
+    let dir = tempfile::tempdir().expect("dir");
+    let t = dir.path().join("broken-en");
+    std::fs::create_dir_all(&t).expect("mkdir");
+    std::fs::write(
+        t.join("template.toml"),
+        "purpose = \"outreach\"\nchannel = \"email\"\nlocale = \"en\"\n",
+    )
+    .expect("write");
+    std::fs::write(t.join("subject.hbs"), "Hi {{acount.name}}").expect("write");
+    std::fs::write(t.join("html.hbs"), "<p></p>").expect("write");
+    let out = abm()
+        .args(["templates", "lint", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run abm");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let prefix = t.display().to_string();
+    assert!(
+        err.contains(&format!("{prefix}/text.hbs:1: missing part `text.hbs`")),
+        "{err}"
+    );
+    assert!(err.contains("2 problem(s)"), "{err}");
+}

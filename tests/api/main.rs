@@ -16,3 +16,4 @@ mod openapi;
 mod orders;
 mod robustness;
 mod segments;
+mod templates;

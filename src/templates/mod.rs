@@ -1,0 +1,468 @@
+//! Personalised content: the template registry (shipped files under `templates/` and versions
+//! created through the API), selection of the best template for one account and stakeholder
+//! with the reasons every other candidate lost, and rendering with a typed context.
+
+pub mod context;
+pub mod lint;
+pub mod render;
+pub mod routes;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::{Facts, Rule};
+
+/// What a template is for.
+pub const PURPOSES: &[&str] = &[
+    "outreach",
+    "nurture",
+    "winback",
+    "negotiation_brief",
+    "manager_task",
+    "event_notification",
+];
+
+/// How it is delivered, and the parts each channel needs.
+pub const CHANNELS: &[(&str, &[&str])] = &[
+    ("email", &["subject", "html", "text"]),
+    ("webhook", &["body.json"]),
+    ("task", &["task"]),
+];
+
+/// The parts a channel needs (`None` for an unknown channel).
+pub fn parts_of(channel: &str) -> Option<&'static [&'static str]> {
+    CHANNELS
+        .iter()
+        .find(|(c, _)| *c == channel)
+        .map(|(_, parts)| *parts)
+}
+
+/// `en`, `vi`, `pt-BR`: a language code with an optional region.
+pub fn valid_locale(s: &str) -> bool {
+    let mut it = s.splitn(2, '-');
+    let lang = it.next().unwrap_or("");
+    let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
+    let region_ok = it
+        .next()
+        .is_none_or(|r| (2..=3).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+    lang_ok && region_ok
+}
+
+/// Where a template comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Origin {
+    /// Shipped in the templates folder (read-only through the API).
+    File { dir: String },
+    /// Created through the API; `version` is the one in use.
+    Database { version: i32 },
+}
+
+/// One template: metadata, its `when` rule and the Handlebars source of each part.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub id: String,
+    pub purpose: String,
+    pub channel: String,
+    pub locale: String,
+    pub priority: i32,
+    pub when: Rule,
+    pub description: Option<String>,
+    /// Part name (`subject`, `html`, `text`, `body.json`, `task`) → source.
+    pub parts: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
+impl Template {
+    /// The file (or API path) a part comes from, for messages.
+    pub fn part_path(&self, part: &str) -> String {
+        match &self.origin {
+            Origin::File { dir } => format!("{dir}/{part}.hbs"),
+            Origin::Database { version } => {
+                format!("templates/{}@v{version}/parts/{part}", self.id)
+            }
+        }
+    }
+}
+
+/// A problem found in a template file: `file:line: message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// `template.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    id: Option<String>,
+    purpose: toml::Spanned<String>,
+    channel: toml::Spanned<String>,
+    locale: toml::Spanned<String>,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default)]
+    when: Option<toml::Spanned<String>>,
+    description: Option<String>,
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src[..offset.min(src.len())].matches('\n').count() + 1
+}
+
+/// What was read from a templates folder.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub templates: Vec<Template>,
+    /// Partial name → (file, source).
+    pub partials: BTreeMap<String, (String, String)>,
+    pub problems: Vec<Problem>,
+    /// Templates with problems, left out of `templates` but still checked by lint.
+    pub broken: Vec<Template>,
+}
+
+/// Reads every template folder and `_partials/` under `dir`. Broken templates are left out and
+/// reported; a missing folder is an empty library.
+pub fn load_dir(dir: &Path) -> Loaded {
+    let mut out = Loaded::default();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut folders: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let name = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name == "_partials" {
+            load_partials(&folder, &mut out);
+        } else if !name.starts_with('_') && !name.starts_with('.') {
+            let before = out.problems.len();
+            if let Some(t) = load_template(&folder, &name, &mut out.problems) {
+                if out.problems.len() == before {
+                    out.templates.push(t);
+                } else {
+                    out.broken.push(t);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn load_partials(folder: &Path, out: &mut Loaded) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    files.sort();
+    for file in files {
+        let shown = file.display().to_string();
+        let Some(stem) = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".hbs"))
+        else {
+            continue;
+        };
+        match std::fs::read_to_string(&file) {
+            Ok(src) => {
+                out.partials.insert(stem.to_string(), (shown, src));
+            }
+            Err(e) => out.problems.push(Problem {
+                file: shown,
+                line: 1,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+}
+
+fn load_template(folder: &Path, name: &str, problems: &mut Vec<Problem>) -> Option<Template> {
+    let meta_path = folder.join("template.toml");
+    let meta_file = meta_path.display().to_string();
+    let problem = |line: usize, message: String| Problem {
+        file: meta_file.clone(),
+        line,
+        message,
+    };
+    let src = match std::fs::read_to_string(&meta_path) {
+        Ok(s) => s,
+        Err(e) => {
+            problems.push(problem(
+                1,
+                format!("missing or unreadable template.toml: {e}"),
+            ));
+            return None;
+        }
+    };
+    let meta: Meta = match toml::from_str(&src) {
+        Ok(m) => m,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(&src, s.start)).unwrap_or(1);
+            problems.push(problem(line, e.message().to_string()));
+            return None;
+        }
+    };
+    let id = meta.id.clone().unwrap_or_else(|| name.to_string());
+    if id != name {
+        problems.push(problem(
+            1,
+            format!("id `{id}` must equal the folder name `{name}`"),
+        ));
+    }
+    let at = |s: &toml::Spanned<String>| line_of(&src, s.span().start);
+    if !PURPOSES.contains(&meta.purpose.get_ref().as_str()) {
+        problems.push(problem(
+            at(&meta.purpose),
+            format!(
+                "unknown purpose `{}`; purposes are {}",
+                meta.purpose.get_ref(),
+                PURPOSES.join(", ")
+            ),
+        ));
+    }
+    let channel = meta.channel.get_ref().clone();
+    let Some(needed) = parts_of(&channel) else {
+        problems.push(problem(
+            at(&meta.channel),
+            format!("unknown channel `{channel}`; channels are email, webhook, task"),
+        ));
+        return None;
+    };
+    if !valid_locale(meta.locale.get_ref()) {
+        problems.push(problem(
+            at(&meta.locale),
+            format!(
+                "`{}` is not a locale such as en or vi",
+                meta.locale.get_ref()
+            ),
+        ));
+    }
+    let when = match &meta.when {
+        None => Rule::always(),
+        Some(w) if w.get_ref().trim().is_empty() => Rule::always(),
+        Some(w) => match Rule::parse_text(w.get_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(problem(at(w), format!("bad `when` rule: {e}")));
+                Rule::always()
+            }
+        },
+    };
+    let dir = folder.display().to_string();
+    let mut parts = BTreeMap::new();
+    for part in needed {
+        let path = folder.join(format!("{part}.hbs"));
+        match std::fs::read_to_string(&path) {
+            Ok(s) => {
+                parts.insert(part.to_string(), s);
+            }
+            Err(_) => problems.push(Problem {
+                file: path.display().to_string(),
+                line: 1,
+                message: format!(
+                    "missing part `{part}.hbs` (the {channel} channel needs {})",
+                    needed
+                        .iter()
+                        .map(|p| format!("{p}.hbs"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+    // A part the channel does not use is most likely a mistake (e.g. `html.hbs` on a task).
+    if let Ok(entries) = std::fs::read_dir(folder) {
+        let mut extra: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .filter_map(|n| n.strip_suffix(".hbs").map(String::from))
+            .filter(|p| !needed.contains(&p.as_str()))
+            .collect();
+        extra.sort();
+        for p in extra {
+            problems.push(Problem {
+                file: folder.join(format!("{p}.hbs")).display().to_string(),
+                line: 1,
+                message: format!("`{p}.hbs` is not a part of the {channel} channel"),
+            });
+        }
+    }
+    Some(Template {
+        id,
+        purpose: meta.purpose.into_inner(),
+        channel,
+        locale: meta.locale.into_inner(),
+        priority: meta.priority,
+        when,
+        description: meta.description,
+        parts,
+        origin: Origin::File { dir },
+    })
+}
+
+/// Why one candidate was or was not chosen.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Candidate {
+    pub id: String,
+    pub locale: String,
+    pub priority: i32,
+    /// Conditions in its `when` rule (more is more specific).
+    pub conditions: usize,
+    /// Its `when` rule held.
+    pub matched: bool,
+    /// `chosen`, or why it lost.
+    pub outcome: String,
+}
+
+/// The outcome of a selection: the chosen template (or none) and every candidate's story.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Selection {
+    pub purpose: String,
+    pub channel: String,
+    /// Locales tried, in order, with where each came from.
+    pub locales: Vec<String>,
+    pub chosen: Option<String>,
+    /// One sentence: why this template, or why none.
+    pub explanation: String,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Locales to try: the stakeholder's language, the account's, then the default (deduplicated).
+pub fn locale_chain(
+    stakeholder: Option<&str>,
+    account: Option<&str>,
+    default: &str,
+) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for (l, why) in [
+        (stakeholder, "the stakeholder's language"),
+        (account, "the account's language"),
+        (Some(default), "the default locale"),
+    ] {
+        if let Some(l) = l.map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty())
+            && !out.iter().any(|(x, _)| *x == l)
+        {
+            out.push((l, why));
+        }
+    }
+    out
+}
+
+/// Picks the template for `purpose` and `channel`: the first locale of `locales` with a
+/// template whose `when` holds, then the most conditions, then the highest priority, then the
+/// smallest id.
+pub fn select<'a>(
+    templates: impl Iterator<Item = &'a Template> + Clone,
+    purpose: &str,
+    channel: &str,
+    locales: &[(String, &'static str)],
+    facts: &Facts,
+) -> Selection {
+    let mut candidates = Vec::new();
+    let mut chosen = None;
+    let mut explanation = String::new();
+    for (locale, why_locale) in locales {
+        let mut here: Vec<(&Template, bool)> = templates
+            .clone()
+            .filter(|t| t.purpose == purpose && t.channel == channel && t.locale == *locale)
+            .map(|t| (t, t.when.matches(facts)))
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        // Best first: matched, most conditions, highest priority, smallest id.
+        here.sort_by(|(a, am), (b, bm)| {
+            bm.cmp(am)
+                .then(b.when.conditions().cmp(&a.when.conditions()))
+                .then(b.priority.cmp(&a.priority))
+                .then(a.id.cmp(&b.id))
+        });
+        let winner = here.first().filter(|(_, m)| *m).map(|(t, _)| *t);
+        for (t, matched) in &here {
+            let outcome = match winner {
+                _ if !matched => format!("`when` does not hold: {}", t.when.to_text()),
+                Some(w) if w.id == t.id => "chosen".to_string(),
+                Some(w) if w.when.conditions() > t.when.conditions() => format!(
+                    "less specific: {} condition(s) against {} of `{}`",
+                    t.when.conditions(),
+                    w.when.conditions(),
+                    w.id
+                ),
+                Some(w) if w.priority > t.priority => format!(
+                    "lower priority: {} against {} of `{}`",
+                    t.priority, w.priority, w.id
+                ),
+                Some(w) => format!(
+                    "same specificity and priority as `{}`, which sorts first by id",
+                    w.id
+                ),
+                None => "`when` does not hold".to_string(),
+            };
+            candidates.push(Candidate {
+                id: t.id.clone(),
+                locale: t.locale.clone(),
+                priority: t.priority,
+                conditions: t.when.conditions(),
+                matched: *matched,
+                outcome,
+            });
+        }
+        if let Some(w) = winner {
+            explanation = format!(
+                "`{}`: locale {locale} ({why_locale}), its `when` holds ({} condition(s), priority {})",
+                w.id,
+                w.when.conditions(),
+                w.priority
+            );
+            chosen = Some(w.id.clone());
+            break;
+        }
+    }
+    if chosen.is_none() {
+        let tried: Vec<&str> = locales.iter().map(|(l, _)| l.as_str()).collect();
+        explanation = if candidates.is_empty() {
+            format!(
+                "no template: none for purpose {purpose}, channel {channel} in locale(s) {}",
+                tried.join(", ")
+            )
+        } else {
+            format!(
+                "no template: no `when` holds among the {} candidate(s) for purpose {purpose}, \
+                 channel {channel} in locale(s) {}",
+                candidates.len(),
+                tried.join(", ")
+            )
+        };
+    }
+    Selection {
+        purpose: purpose.to_string(),
+        channel: channel.to_string(),
+        locales: locales
+            .iter()
+            .map(|(l, why)| format!("{l} ({why})"))
+            .collect(),
+        chosen,
+        explanation,
+        candidates,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,449 @@
+//! Compiled templates and the helpers they may use. Two Handlebars registries share the
+//! partials: HTML parts escape every value, the others (subject, text, task, JSON bodies)
+//! write values as they are. Both run in strict mode.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use handlebars::{
+    Context as HbContext, Handlebars, Helper, HelperDef, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson,
+};
+use serde_json::Value as Json;
+
+use super::context::Context;
+use super::{Problem, Template};
+use crate::domain::Currency;
+
+/// Rendered parts by name.
+pub type Rendered = BTreeMap<String, String>;
+
+/// One part rendered (name and text), or where it failed.
+pub type PartResult = Result<(String, String), Problem>;
+
+/// Every template compiled, ready to render many times.
+pub struct Library {
+    html: Handlebars<'static>,
+    plain: Handlebars<'static>,
+    pub templates: Vec<Template>,
+    by_id: HashMap<String, usize>,
+}
+
+fn registry(escape: bool) -> Handlebars<'static> {
+    let mut h = Handlebars::new();
+    h.set_strict_mode(true);
+    h.set_prevent_indent(true);
+    if !escape {
+        h.register_escape_fn(handlebars::no_escape);
+    }
+    for (name, f) in HELPERS {
+        h.register_helper(name, Box::new(ValueHelper(*f)));
+    }
+    h
+}
+
+fn is_html(part: &str) -> bool {
+    part == "html"
+}
+
+/// Where a Handlebars error points: the line in the part, and a message for people.
+fn describe_render_error(e: &RenderError) -> (usize, String) {
+    let line = e.line_no.unwrap_or(1);
+    let message = match e.reason() {
+        RenderErrorReason::MissingVariable(Some(path)) => format!("unknown variable `{path}`"),
+        RenderErrorReason::MissingVariable(None) => "unknown variable".to_string(),
+        RenderErrorReason::HelperNotFound(name) => format!("unknown helper `{name}`"),
+        RenderErrorReason::PartialNotFound(name) => format!("unknown partial `{name}`"),
+        RenderErrorReason::TemplateError(t) => t.to_string(),
+        other => other.to_string(),
+    };
+    (line, message)
+}
+
+impl Library {
+    /// Compiles templates and partials; templates that do not compile are left out and
+    /// reported as problems.
+    pub fn build(
+        templates: Vec<Template>,
+        partials: &BTreeMap<String, (String, String)>,
+    ) -> (Library, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut html = registry(true);
+        let mut plain = registry(false);
+        for (name, (file, src)) in partials {
+            for reg in [&mut html, &mut plain] {
+                if let Err(e) = reg.register_partial(name, src.as_str()) {
+                    problems.push(Problem {
+                        file: file.clone(),
+                        line: e.pos().map_or(1, |(l, _)| l),
+                        message: e.reason().to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        let mut kept = Vec::with_capacity(templates.len());
+        for t in templates {
+            let mut ok = true;
+            for (part, src) in &t.parts {
+                let reg = if is_html(part) { &mut html } else { &mut plain };
+                if let Err(e) = reg.register_template_string(&format!("{}/{part}", t.id), src) {
+                    problems.push(Problem {
+                        file: t.part_path(part),
+                        line: e.pos().map_or(1, |(l, _)| l),
+                        message: e.reason().to_string(),
+                    });
+                    ok = false;
+                }
+            }
+            if ok {
+                kept.push(t);
+            }
+        }
+        let by_id = kept
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
+        (
+            Library {
+                html,
+                plain,
+                templates: kept,
+                by_id,
+            },
+            problems,
+        )
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Template> {
+        self.by_id.get(id).map(|&i| &self.templates[i])
+    }
+
+    /// Renders every part of template `id`; a failure names the part's file and line.
+    pub fn render(&self, id: &str, ctx: &Context) -> Result<Rendered, Problem> {
+        let data = HbContext::wraps(ctx).map_err(|e| Problem {
+            file: id.to_string(),
+            line: 1,
+            message: e.to_string(),
+        })?;
+        self.render_with(id, &data)
+    }
+
+    /// Like [`Library::render`] with a context already converted (to render many templates
+    /// for one context).
+    pub fn render_with(&self, id: &str, data: &HbContext) -> Result<Rendered, Problem> {
+        self.render_parts(id, data)?.into_iter().collect()
+    }
+
+    /// Every part rendered, each with its own outcome (lint reports them all).
+    pub fn render_parts(&self, id: &str, data: &HbContext) -> Result<Vec<PartResult>, Problem> {
+        let t = self.get(id).ok_or_else(|| Problem {
+            file: id.to_string(),
+            line: 1,
+            message: "no such template".into(),
+        })?;
+        Ok(t.parts
+            .keys()
+            .map(|part| {
+                let reg = if is_html(part) {
+                    &self.html
+                } else {
+                    &self.plain
+                };
+                reg.render_with_context(&format!("{id}/{part}"), data)
+                    .map(|text| (part.clone(), text))
+                    .map_err(|e| {
+                        let (line, message) = describe_render_error(&e);
+                        Problem {
+                            file: t.part_path(part),
+                            line,
+                            message,
+                        }
+                    })
+            })
+            .collect())
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+type HelperFn = fn(&Helper<'_>, &Json) -> Result<Json, RenderError>;
+
+/// A helper computing a value: its result is escaped like any other value (so `default`,
+/// `join` and `money` are safe in HTML) and usable in subexpressions.
+struct ValueHelper(HelperFn);
+
+impl HelperDef for ValueHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc HbContext,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        (self.0)(h, ctx.data()).map(ScopedJson::Derived)
+    }
+}
+
+const HELPERS: &[(&str, HelperFn)] = &[
+    ("money", money),
+    ("date", date),
+    ("plural", plural),
+    ("default", default),
+    ("join", join),
+    ("percent", percent),
+    ("json", json),
+    ("includes", includes),
+];
+
+fn fail(message: String) -> RenderError {
+    RenderErrorReason::Other(message).into()
+}
+
+fn param<'a>(h: &'a Helper<'_>, i: usize, name: &'static str) -> Result<&'a Json, RenderError> {
+    h.param(i)
+        .map(|p| p.value())
+        .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex(name, i).into())
+}
+
+fn locale(root: &Json) -> &str {
+    root.get("locale").and_then(Json::as_str).unwrap_or("en")
+}
+
+fn vietnamese(root: &Json) -> bool {
+    locale(root).starts_with("vi")
+}
+
+/// Groups the digits of `n` by thousands with `sep`.
+fn group(n: u64, sep: char) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn symbol(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "USD" => "$",
+        "EUR" => "€",
+        "GBP" => "£",
+        "JPY" => "¥",
+        "VND" => "₫",
+        _ => return None,
+    })
+}
+
+/// Formats minor units of `code` for the locale: `$12,345.67`, `12.345.678 ₫`.
+pub fn format_money(minor: i64, code: &str, vi: bool) -> String {
+    let exp = Currency::parse(code).map(|c| c.exponent()).unwrap_or(2);
+    let div = 10u64.pow(exp);
+    let abs = minor.unsigned_abs();
+    let (thousands, decimal) = if vi { ('.', ',') } else { (',', '.') };
+    let mut number = group(abs / div, thousands);
+    if exp > 0 {
+        number.push(decimal);
+        number.push_str(&format!("{:0width$}", abs % div, width = exp as usize));
+    }
+    let sign = if minor < 0 { "-" } else { "" };
+    match (symbol(code), vi) {
+        (Some(s), false) if code != "VND" => format!("{sign}{s}{number}"),
+        (Some(s), _) => format!("{sign}{number} {s}"),
+        (None, _) => format!("{sign}{number} {code}"),
+    }
+}
+
+/// `{{money amount}}` (minor units) in the account's currency, or `currency="USD"`.
+fn money(h: &Helper<'_>, root: &Json) -> Result<Json, RenderError> {
+    let v = param(h, 0, "money")?;
+    if v.is_null() {
+        return Ok(Json::String(String::new()));
+    }
+    let minor = v
+        .as_i64()
+        .or_else(|| v.as_f64().map(|f| f.round() as i64))
+        .ok_or_else(|| fail(format!("money needs an amount in minor units, got {v}")))?;
+    let code = h
+        .hash_get("currency")
+        .and_then(|c| c.value().as_str().map(String::from))
+        .or_else(|| {
+            root.pointer("/account/currency")
+                .and_then(Json::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "USD".into());
+    Ok(Json::String(format_money(minor, &code, vietnamese(root))))
+}
+
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// Formats a date for the locale, long (`27 November 2026`, `ngày 27 tháng 11 năm 2026`) or
+/// short (`27 Nov 2026`, `27/11/2026`).
+pub fn format_date(d: NaiveDate, vi: bool, short: bool) -> String {
+    use chrono::Datelike;
+    let (day, month, year) = (d.day(), d.month(), d.year());
+    match (vi, short) {
+        (true, false) => format!("ngày {day} tháng {month} năm {year}"),
+        (true, true) => format!("{day:02}/{month:02}/{year}"),
+        (false, false) => format!("{day} {} {year}", MONTHS_EN[month as usize - 1]),
+        (false, true) => format!("{day} {} {year}", &MONTHS_EN[month as usize - 1][..3]),
+    }
+}
+
+/// `{{date value}}`: a date or timestamp (in the account's timezone), `format="short"`.
+fn date(h: &Helper<'_>, root: &Json) -> Result<Json, RenderError> {
+    let v = param(h, 0, "date")?;
+    let Some(raw) = v.as_str() else {
+        return if v.is_null() {
+            Ok(Json::String(String::new()))
+        } else {
+            Err(fail(format!("date needs a date or timestamp, got {v}")))
+        };
+    };
+    let d = match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(d) => d,
+        Err(_) => {
+            let ts: DateTime<Utc> = DateTime::parse_from_rfc3339(raw)
+                .map_err(|_| fail(format!("date: `{raw}` is not a date or RFC 3339 timestamp")))?
+                .with_timezone(&Utc);
+            let tz: chrono_tz::Tz = root
+                .pointer("/account/timezone")
+                .and_then(Json::as_str)
+                .and_then(|z| z.parse().ok())
+                .unwrap_or(chrono_tz::UTC);
+            ts.with_timezone(&tz).date_naive()
+        }
+    };
+    let short = h
+        .hash_get("format")
+        .and_then(|f| f.value().as_str())
+        .is_some_and(|f| f == "short");
+    Ok(Json::String(format_date(d, vietnamese(root), short)))
+}
+
+/// `{{plural count "order" "orders"}}` → `1 order`, `3 orders` (Vietnamese has one form).
+fn plural(h: &Helper<'_>, root: &Json) -> Result<Json, RenderError> {
+    let n = param(h, 0, "plural")?;
+    let one = param(h, 1, "plural")?.as_str().unwrap_or("");
+    let many = h.param(2).and_then(|p| p.value().as_str()).unwrap_or(one);
+    let count = n.as_f64().unwrap_or(0.0);
+    let word = if vietnamese(root) || count == 1.0 {
+        one
+    } else {
+        many
+    };
+    let shown = if count.fract() == 0.0 {
+        format!("{}", count as i64)
+    } else {
+        format!("{count}")
+    };
+    Ok(Json::String(format!("{shown} {word}")))
+}
+
+fn is_empty(v: &Json) -> bool {
+    match v {
+        Json::Null => true,
+        Json::String(s) => s.trim().is_empty(),
+        Json::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// `{{default value "fallback"}}`.
+fn default(h: &Helper<'_>, _: &Json) -> Result<Json, RenderError> {
+    let v = param(h, 0, "default")?;
+    if is_empty(v) {
+        Ok(param(h, 1, "default")?.clone())
+    } else {
+        Ok(v.clone())
+    }
+}
+
+fn text_of(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `{{join list ", "}}`.
+fn join(h: &Helper<'_>, _: &Json) -> Result<Json, RenderError> {
+    let list = param(h, 0, "join")?;
+    let sep = h.param(1).and_then(|p| p.value().as_str()).unwrap_or(", ");
+    Ok(Json::String(match list {
+        Json::Array(items) => items.iter().map(text_of).collect::<Vec<_>>().join(sep),
+        other => text_of(other),
+    }))
+}
+
+/// `{{percent 0.125}}` → `12.5 %` (`12,5 %` in Vietnamese).
+fn percent(h: &Helper<'_>, root: &Json) -> Result<Json, RenderError> {
+    let v = param(h, 0, "percent")?;
+    let Some(f) = v.as_f64() else {
+        return Ok(Json::String(String::new()));
+    };
+    let mut s = format!("{:.1}", f * 100.0);
+    if s.ends_with(".0") {
+        s.truncate(s.len() - 2);
+    }
+    if vietnamese(root) {
+        s = s.replace('.', ",");
+    }
+    Ok(Json::String(format!("{s} %")))
+}
+
+/// `{{json value}}`: a JSON literal (for webhook bodies).
+fn json(h: &Helper<'_>, _: &Json) -> Result<Json, RenderError> {
+    Ok(Json::String(param(h, 0, "json")?.to_string()))
+}
+
+/// `(includes list "x")`.
+fn includes(h: &Helper<'_>, _: &Json) -> Result<Json, RenderError> {
+    let list = param(h, 0, "includes")?;
+    let x = param(h, 1, "includes")?;
+    Ok(Json::Bool(match list {
+        Json::Array(items) => items.contains(x),
+        Json::String(s) => x.as_str().is_some_and(|x| s.contains(x)),
+        _ => false,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_and_dates_follow_the_locale() {
+        assert_eq!(format_money(1_234_567, "USD", false), "$12,345.67");
+        assert_eq!(format_money(12_345_678, "VND", true), "12.345.678 ₫");
+        assert_eq!(format_money(12_345_678, "VND", false), "12,345,678 ₫");
+        assert_eq!(format_money(-150, "EUR", true), "-1,50 €");
+        assert_eq!(format_money(99, "CHF", false), "0.99 CHF");
+        let d = NaiveDate::from_ymd_opt(2026, 11, 7).expect("date");
+        assert_eq!(format_date(d, false, false), "7 November 2026");
+        assert_eq!(format_date(d, true, false), "ngày 7 tháng 11 năm 2026");
+        assert_eq!(format_date(d, true, true), "07/11/2026");
+        assert_eq!(format_date(d, false, true), "7 Nov 2026");
+        assert_eq!(group(1_000_000, ','), "1,000,000");
+        assert_eq!(group(999, ','), "999");
+    }
+}

@@ -1,0 +1,349 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::context::samples;
+use super::render::Library;
+use super::*;
+
+fn email(id: &str, locale: &str, priority: i32, when: &str) -> Template {
+    Template {
+        id: id.into(),
+        purpose: "outreach".into(),
+        channel: "email".into(),
+        locale: locale.into(),
+        priority,
+        when: Rule::parse_text(when).expect("rule"),
+        description: None,
+        parts: [
+            ("subject", "Hello {{account.name}}"),
+            ("html", "<p>{{account.name}}</p>"),
+            ("text", "{{account.name}}"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        origin: Origin::Database { version: 1 },
+    }
+}
+
+fn facts(abc: &str, lost: bool) -> Facts {
+    let mut f = Facts::new(chrono::NaiveDate::from_ymd_opt(2026, 11, 27).expect("date"));
+    f.set("abc", Some(abc.to_string()));
+    f.set("lost", lost);
+    f
+}
+
+fn chain(s: Option<&str>, a: Option<&str>) -> Vec<(String, &'static str)> {
+    locale_chain(s, a, "en")
+}
+
+#[test]
+fn the_most_specific_then_highest_priority_then_smallest_id_wins() {
+    let ts = [
+        email("general", "en", 0, "true"),
+        email("a-one", "en", 5, "abc = A"),
+        email("a-two", "en", 9, "abc = A"),
+        email("a-lost", "en", 1, "abc = A and lost = true"),
+        email("b-only", "en", 99, "abc = B"),
+        email("z-tie", "en", 9, "abc in (A, B)"),
+    ];
+    let s = select(
+        ts.iter(),
+        "outreach",
+        "email",
+        &chain(None, None),
+        &facts("A", true),
+    );
+    assert_eq!(s.chosen.as_deref(), Some("a-lost"));
+    let outcome = |id: &str| {
+        s.candidates
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.outcome.clone())
+            .expect(id)
+    };
+    assert_eq!(outcome("a-lost"), "chosen");
+    assert_eq!(
+        outcome("a-two"),
+        "less specific: 1 condition(s) against 2 of `a-lost`"
+    );
+    assert_eq!(outcome("b-only"), "`when` does not hold: abc = B");
+    assert!(
+        s.explanation
+            .starts_with("`a-lost`: locale en (the default locale)"),
+        "{}",
+        s.explanation
+    );
+
+    // Without `lost`: a-two and z-tie have one condition and priority 9; the id decides.
+    let s = select(
+        ts.iter(),
+        "outreach",
+        "email",
+        &chain(None, None),
+        &facts("A", false),
+    );
+    assert_eq!(s.chosen.as_deref(), Some("a-two"));
+    let z = s.candidates.iter().find(|c| c.id == "z-tie").expect("z");
+    assert_eq!(
+        z.outcome,
+        "same specificity and priority as `a-two`, which sorts first by id"
+    );
+    let one = s
+        .candidates
+        .iter()
+        .find(|c| c.id == "a-one")
+        .expect("a-one");
+    assert_eq!(one.outcome, "lower priority: 5 against 9 of `a-two`");
+}
+
+#[test]
+fn locales_fall_back_from_stakeholder_to_account_to_default() {
+    let ts = [
+        email("en-any", "en", 0, "true"),
+        email("vi-a", "vi", 0, "abc = A"),
+        email("fr-any", "fr", 0, "true"),
+    ];
+    // The stakeholder speaks vi and a vi template holds.
+    let s = select(
+        ts.iter(),
+        "outreach",
+        "email",
+        &chain(Some("vi"), Some("fr")),
+        &facts("A", false),
+    );
+    assert_eq!(s.chosen.as_deref(), Some("vi-a"));
+    assert_eq!(
+        s.locales,
+        vec![
+            "vi (the stakeholder's language)",
+            "fr (the account's language)",
+            "en (the default locale)"
+        ]
+    );
+    // No vi template holds: the account's language is next.
+    let s = select(
+        ts.iter(),
+        "outreach",
+        "email",
+        &chain(Some("vi"), Some("fr")),
+        &facts("B", false),
+    );
+    assert_eq!(s.chosen.as_deref(), Some("fr-any"));
+    assert_eq!(
+        s.candidates[0].id, "vi-a",
+        "the vi candidate is listed with why it lost"
+    );
+    // Unknown languages fall through to the default.
+    let s = select(
+        ts.iter(),
+        "outreach",
+        "email",
+        &chain(Some("de"), None),
+        &facts("B", false),
+    );
+    assert_eq!(s.chosen.as_deref(), Some("en-any"));
+    // Same language twice is tried once.
+    assert_eq!(chain(Some("EN"), Some("en")).len(), 1);
+}
+
+#[test]
+fn no_match_is_an_explicit_outcome() {
+    let ts = [email("a-only", "en", 0, "abc = A")];
+    let s = select(
+        ts.iter(),
+        "outreach",
+        "email",
+        &chain(None, None),
+        &facts("C", false),
+    );
+    assert_eq!(s.chosen, None);
+    assert!(
+        s.explanation
+            .starts_with("no template: no `when` holds among the 1 candidate(s)"),
+        "{}",
+        s.explanation
+    );
+    let s = select(
+        ts.iter(),
+        "winback",
+        "email",
+        &chain(None, None),
+        &facts("A", false),
+    );
+    assert_eq!(s.chosen, None);
+    assert!(
+        s.explanation
+            .starts_with("no template: none for purpose winback"),
+        "{}",
+        s.explanation
+    );
+}
+
+#[test]
+fn hostile_data_is_escaped_in_html_only() {
+    let (lib, problems) = Library::build(vec![email("t", "en", 0, "true")], &BTreeMap::new());
+    assert!(problems.is_empty(), "{problems:?}");
+    let (_, mut ctx) = samples("en").remove(0);
+    ctx.account.name = "<script>alert('x')</script> & Co".into();
+    let out = lib.render("t", &ctx).expect("render");
+    assert_eq!(
+        out["html"],
+        "<p>&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Co</p>"
+    );
+    assert_eq!(out["subject"], "Hello <script>alert('x')</script> & Co");
+}
+
+#[test]
+fn helpers_escape_their_results_too() {
+    let mut t = email("t", "vi", 0, "true");
+    t.parts.insert(
+        "html".into(),
+        "{{default account.industry \"<i>none</i>\"}}|{{join analytics.types \", \"}}|{{money analytics.revenue}}|{{date today}}|{{percent analytics.value_share}}|{{plural analytics.orders \"đơn\" \"đơn\"}}".into(),
+    );
+    let (lib, problems) = Library::build(vec![t], &BTreeMap::new());
+    assert!(problems.is_empty(), "{problems:?}");
+    let (_, mut ctx) = samples("vi").remove(1);
+    ctx.analytics.types = vec!["<b>".into(), "x".into()];
+    ctx.locale = "vi".into();
+    ctx.account.currency = "VND".into();
+    ctx.analytics.revenue = 12_345_678;
+    ctx.analytics.value_share = Some(0.125);
+    ctx.analytics.orders = 3;
+    let out = lib.render("t", &ctx).expect("render");
+    assert_eq!(
+        out["html"],
+        "&lt;i&gt;none&lt;/i&gt;|&lt;b&gt;, x|12.345.678 ₫|ngày 27 tháng 11 năm 2026|12,5 %|3 đơn"
+    );
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (path, body) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, body).expect("write");
+    }
+}
+
+const META: &str = "purpose = \"outreach\"\nchannel = \"email\"\nlocale = \"en\"\n";
+
+#[test]
+fn lint_reports_each_kind_of_mistake_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    write(
+        d,
+        &[
+            ("_partials/footer.hbs", "<p>{{links.unsubscribe}}</p>"),
+            ("good/template.toml", META),
+            ("good/subject.hbs", "Hi {{account.name}}"),
+            ("good/html.hbs", "{{> footer}}"),
+            (
+                "good/text.hbs",
+                "{{#if stakeholder}}{{stakeholder.first_name}}{{/if}}",
+            ),
+            ("typo/template.toml", META),
+            ("typo/subject.hbs", "Hi"),
+            ("typo/html.hbs", "<p>\n{{account.nmae}}</p>"),
+            ("typo/text.hbs", "x"),
+            ("nopart/template.toml", META),
+            ("nopart/subject.hbs", "x"),
+            ("nopart/html.hbs", "x"),
+            (
+                "badwhen/template.toml",
+                &format!("{META}priority = 1\nwhen = \"abc = Q\"\n"),
+            ),
+            ("badwhen/subject.hbs", "x"),
+            ("badwhen/html.hbs", "x"),
+            ("badwhen/text.hbs", "x"),
+            ("nohelper/template.toml", META),
+            ("nohelper/subject.hbs", "x"),
+            ("nohelper/html.hbs", "x"),
+            ("nohelper/text.hbs", "a\nb\n{{shout account.name}}"),
+            ("syntax/template.toml", META),
+            ("syntax/subject.hbs", "x"),
+            ("syntax/html.hbs", "{{#if account.name}}open"),
+            ("syntax/text.hbs", "x"),
+            ("raw/template.toml", META),
+            ("raw/subject.hbs", "x"),
+            ("raw/html.hbs", "ok\n{{{account.name}}}"),
+            ("raw/text.hbs", "x"),
+            (
+                "json/template.toml",
+                "purpose = \"event_notification\"\nchannel = \"webhook\"\nlocale = \"vi\"\n",
+            ),
+            ("json/body.json.hbs", "{\"name\": \"{{account.name}}\"}"),
+            ("wrongid/template.toml", &format!("id = \"other\"\n{META}")),
+            ("wrongid/subject.hbs", "x"),
+            ("wrongid/html.hbs", "x"),
+            ("wrongid/text.hbs", "x"),
+            ("extra/template.toml", META),
+            ("extra/subject.hbs", "x"),
+            ("extra/html.hbs", "x"),
+            ("extra/text.hbs", "x"),
+            ("extra/task.hbs", "x"),
+            ("nullguard/template.toml", META),
+            ("nullguard/subject.hbs", "x"),
+            ("nullguard/html.hbs", "x"),
+            ("nullguard/text.hbs", "{{stakeholder.first_name}}"),
+        ],
+    );
+    let problems = lint::lint_dir(d);
+    let shown: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            let file = p
+                .file
+                .strip_prefix(&format!("{}/", d.display()))
+                .unwrap_or(&p.file);
+            format!("{file}:{}: {}", p.line, p.message)
+        })
+        .collect();
+    let has = |prefix: &str, needle: &str| {
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with(prefix) && s.contains(needle)),
+            "expected `{prefix}` … `{needle}` in:\n{}",
+            shown.join("\n")
+        );
+    };
+    has("typo/html.hbs:2:", "unknown variable `account.nmae`");
+    has("nopart/text.hbs:1:", "missing part `text.hbs`");
+    has(
+        "badwhen/template.toml:5:",
+        "bad `when` rule: column 7: `Q` is not a value of `abc`",
+    );
+    has("nohelper/text.hbs:3:", "unknown helper `shout`");
+    has("syntax/html.hbs:1:", "");
+    has("raw/html.hbs:2:", "triple-stash");
+    has("json/body.json.hbs:1:", "not valid JSON");
+    has("wrongid/template.toml:1:", "must equal the folder name");
+    has("extra/task.hbs:1:", "not a part of the email channel");
+    has("nullguard/text.hbs:1:", "guard them with `{{#if …}}`");
+    assert!(
+        !shown.iter().any(|s| s.starts_with("good/")),
+        "the good template is clean:\n{}",
+        shown.join("\n")
+    );
+    assert_eq!(shown.len(), 10, "{}", shown.join("\n"));
+}
+
+#[test]
+fn the_shipped_library_lints_clean_and_covers_both_languages() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let problems = lint::lint_dir(&dir);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let loaded = load_dir(&dir);
+    for purpose in PURPOSES {
+        for locale in ["en", "vi"] {
+            assert!(
+                loaded
+                    .templates
+                    .iter()
+                    .any(|t| t.purpose == *purpose && t.locale == locale),
+                "{purpose} in {locale}"
+            );
+        }
+    }
+}
