@@ -93,6 +93,9 @@ enum Command {
     /// Check the shipped templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// Manage segment membership.
+    #[command(subcommand)]
+    Segments(SegmentsCommand),
     /// Fill the database with realistic, deterministic synthetic accounts, dossiers and orders.
     Demo {
         /// Number of accounts to create.
@@ -124,6 +127,13 @@ enum ReportCommand {
         #[arg(long)]
         run_id: Option<i64>,
     },
+}
+
+#[derive(Subcommand)]
+enum SegmentsCommand {
+    /// Recompute the membership of every segment now (also done after each analysis run);
+    /// prints one line per segment: key, members, entered, left.
+    Recompute,
 }
 
 #[derive(Subcommand)]
@@ -420,6 +430,23 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 xlsx.display(),
                 run.id,
                 run.as_of
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Segments(SegmentsCommand::Recompute) => {
+            let db = connect_migrated(&settings).await?;
+            let started = std::time::Instant::now();
+            let changes = abm::segments::recompute(&db, clock.as_ref(), None).await?;
+            for c in &changes {
+                println!(
+                    "{}: {} members ({} entered, {} left)",
+                    c.key, c.members, c.entered, c.left
+                );
+            }
+            eprintln!(
+                "{} segments recomputed in {:.1} s",
+                changes.len(),
+                started.elapsed().as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)
         }

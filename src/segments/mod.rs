@@ -20,7 +20,6 @@ use serde::Serialize;
 use crate::clock::Clock;
 use crate::entities::{segment, segment_event, segment_membership};
 use crate::rules::{Compiled, Rule};
-use facts::AccountFacts;
 
 /// A built-in segment: key, name, rule (text form).
 pub struct Builtin {
@@ -91,6 +90,9 @@ pub async fn ensure_builtins(db: &impl ConnectionTrait, now: DateTime<Utc>) -> R
     Ok(())
 }
 
+/// Accounts read at a time when evaluating rules over all of them.
+pub const SLICE: usize = 5_000;
+
 /// What a recomputation changed for one segment.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SegmentChange {
@@ -98,15 +100,6 @@ pub struct SegmentChange {
     pub members: u64,
     pub entered: u64,
     pub left: u64,
-}
-
-/// The accounts a rule selects, in account order.
-pub fn members<'a>(rule: &Rule, accounts: &'a [AccountFacts]) -> Vec<&'a AccountFacts> {
-    let compiled = Compiled::new(rule);
-    accounts
-        .iter()
-        .filter(|a| compiled.matches(&a.facts))
-        .collect()
 }
 
 /// Recomputes the membership of every segment (`only`: of these segment ids) and writes the
@@ -119,30 +112,50 @@ pub async fn recompute(
     let now = clock.now();
     ensure_builtins(db, now).await?;
     let today = now.date_naive();
-    let accounts = facts::load(db, today, None).await?;
     let mut segments = segment::Entity::find();
     if let Some(ids) = only {
         segments = segments.filter(segment::Column::Id.is_in(ids.iter().copied()));
     }
     let segments = segments.all(db).await?;
-
-    let txn = crate::db::begin_write(db).await?;
-    let mut changes = Vec::with_capacity(segments.len());
-    for s in segments {
-        let rule = match Rule::from_json(&s.rule) {
-            Ok(r) => r,
+    // Accounts are read a slice at a time, so memory stays flat however many there are.
+    let compiled: Vec<Option<Compiled>> = segments
+        .iter()
+        .map(|s| match Rule::from_json(&s.rule) {
+            Ok(r) => Some(Compiled::new(&r)),
             Err(e) => {
                 // Stored rules were checked when saved; a registry change could still
                 // invalidate one. Keep its members and say so.
                 tracing::warn!(segment = %s.key, error = %e, "segment rule no longer valid; skipped");
-                continue;
+                None
             }
-        };
-        let now_in: Vec<i64> = members(&rule, &accounts)
-            .into_iter()
-            .map(|a| a.account_id)
-            .collect();
-        changes.push(apply(&txn, &s, &now_in, now).await?);
+        })
+        .collect();
+    let rules: Vec<Rule> = segments
+        .iter()
+        .filter_map(|s| Rule::from_json(&s.rule).ok())
+        .collect();
+    let loader = facts::Loader::new(db, today, facts::Needs::of(&rules)).await?;
+    let mut members: Vec<Vec<i64>> = vec![Vec::new(); segments.len()];
+    for (from, to) in facts::id_ranges(db, SLICE).await? {
+        let accounts = loader.load(db, facts::Span::Range(from, to)).await?;
+        for (rule, list) in compiled.iter().zip(&mut members) {
+            if let Some(rule) = rule {
+                list.extend(
+                    accounts
+                        .iter()
+                        .filter(|a| rule.matches(&a.facts))
+                        .map(|a| a.account_id),
+                );
+            }
+        }
+    }
+
+    let txn = crate::db::begin_write(db).await?;
+    let mut changes = Vec::with_capacity(segments.len());
+    for ((s, rule), now_in) in segments.iter().zip(&compiled).zip(&members) {
+        if rule.is_some() {
+            changes.push(apply(&txn, s, now_in, now).await?);
+        }
     }
     txn.commit().await?;
     Ok(changes)

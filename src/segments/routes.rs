@@ -206,22 +206,30 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
     errors.into_result()?;
     let rule = rule.ok_or_else(|| ApiError::field("/rule", "is required"))?;
     let today = state.clock.now().date_naive();
-    let accounts = facts::load(&state.db, today, None).await?;
-    let mut matched = super::members(&rule, &accounts);
+    let loader = facts::Loader::new(&state.db, today, facts::Needs::of([&rule])).await?;
+    let compiled = crate::rules::Compiled::new(&rule);
+    let (mut total, mut matched) = (0u64, Vec::new());
+    for (from, to) in facts::id_ranges(&state.db, super::SLICE).await? {
+        let accounts = loader.load(&state.db, facts::Span::Range(from, to)).await?;
+        total += accounts.len() as u64;
+        matched.extend(
+            accounts
+                .into_iter()
+                .filter(|a| compiled.matches(&a.facts))
+                .map(|a| (a.name, a.external_id)),
+        );
+    }
     let count = matched.len() as u64;
-    matched.sort_by(|a, b| a.name.cmp(&b.name).then(a.external_id.cmp(&b.external_id)));
+    matched.sort();
     Ok(HttpResponse::Ok().json(PreviewView {
         count,
-        total: accounts.len() as u64,
+        total,
         rule: rule.to_json(),
         rule_text: rule.to_text(),
         sample: matched
             .into_iter()
             .take(size as usize)
-            .map(|a| AccountRef {
-                external_id: a.external_id.clone(),
-                name: a.name.clone(),
-            })
+            .map(|(name, external_id)| AccountRef { external_id, name })
             .collect(),
     }))
 }

@@ -562,11 +562,16 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
     };
     let tz: chrono_tz::Tz = acc.timezone.parse().unwrap_or(chrono_tz::UTC);
     let today = state.clock.now().with_timezone(&tz).date_naive();
-    let mut facts = crate::segments::facts::load(&state.db, today, Some(&[acc.id]))
-        .await?
-        .pop()
-        .map(|a| a.facts)
-        .ok_or_else(|| ApiError::NotFound(format!("no account `{}`", input.account)))?;
+    let mut facts = crate::segments::facts::load(
+        &state.db,
+        today,
+        crate::segments::facts::Span::Ids(&[acc.id]),
+        crate::segments::facts::Needs::all(),
+    )
+    .await?
+    .pop()
+    .map(|a| a.facts)
+    .ok_or_else(|| ApiError::NotFound(format!("no account `{}`", input.account)))?;
     if let Some(p) = &person {
         facts.set("stakeholder.role", Some(p.role.clone()));
         facts.set("stakeholder.language", p.language.clone());
