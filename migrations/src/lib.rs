@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_core_tables;
 mod m20261127_000002_create_analytics_tables;
 mod m20261127_000003_create_content_tables;
+mod m20261127_000004_unique_open_membership;
 
 /// Runs every migration in order; used by `abm migrate`, by start-up and by the tests.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_core_tables::Migration),
             Box::new(m20261127_000002_create_analytics_tables::Migration),
             Box::new(m20261127_000003_create_content_tables::Migration),
+            Box::new(m20261127_000004_unique_open_membership::Migration),
         ]
     }
 }

@@ -103,7 +103,7 @@ impl From<&Value> for Lit {
         match v {
             Value::Bool(b) => Lit::Bool(*b),
             Value::Num(n) => Lit::Num(*n),
-            Value::Text(s) => Lit::Text(s.to_lowercase()),
+            Value::Text(s) => Lit::Text(s.chars().flat_map(char::to_lowercase).collect()),
             Value::Date(d) => Lit::Date(*d),
         }
     }
@@ -199,7 +199,9 @@ fn order(fact: &Fact, lit: &Lit) -> Option<std::cmp::Ordering> {
     match (fact, lit) {
         (Fact::Num(a), Lit::Num(b)) => a.partial_cmp(b),
         (Fact::Date(a), Lit::Date(b)) => Some(a.cmp(b)),
-        (Fact::Text(a), Lit::Text(b)) => Some(a.to_lowercase().as_str().cmp(b.as_str())),
+        (Fact::Text(a), Lit::Text(b)) => {
+            Some(a.chars().flat_map(char::to_lowercase).cmp(b.chars()))
+        }
         (Fact::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
         _ => None,
     }
@@ -237,7 +239,11 @@ fn eval(node: &Node, facts: &Facts) -> bool {
                 Op::Gte => order(&fact, lit).is_some_and(|o| o.is_ge()),
                 Op::Contains => match (&fact, lit) {
                     (Fact::List(items), Lit::Text(b)) => items.iter().any(|i| text_eq(i, b)),
-                    (Fact::Text(a), Lit::Text(b)) => a.to_lowercase().contains(b.as_str()),
+                    (Fact::Text(a), Lit::Text(b)) => a
+                        .chars()
+                        .flat_map(char::to_lowercase)
+                        .collect::<String>()
+                        .contains(b.as_str()),
                     _ => false,
                 },
             }

@@ -149,13 +149,24 @@ pub fn index_of(name: &str) -> Option<usize> {
 /// The type of `name`, registered or `attributes.<key>`.
 pub fn type_of(name: &str) -> Option<FieldType> {
     if let Some(key) = name.strip_prefix("attributes.") {
-        return (!key.is_empty()).then_some(FieldType::Any);
+        // Keys the text form can print bare: letters, digits, `_` and `.`.
+        let ok = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && key
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+        return ok.then_some(FieldType::Any);
     }
     index_of(name).map(|i| FIELDS[i].ty)
 }
 
 /// The registered name closest to `name`, for "did you mean" hints.
 pub fn closest(name: &str) -> Option<&'static str> {
+    if name.chars().count() > 40 {
+        return None;
+    }
     FIELDS
         .iter()
         .map(|f| (edit_distance(name, f.name), f.name))

@@ -6,10 +6,16 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Location, Op, Rule, RuleError, Value, check_leaf};
+use super::fields::Scope;
+use super::{Location, MAX_DEPTH, Op, Rule, RuleError, Value, check_leaf};
 
-pub fn parse(v: &Json) -> Result<Rule, RuleError> {
-    Ok(node(v, "")?.normalize())
+pub fn parse(v: &Json, scopes: &[Scope]) -> Result<Rule, RuleError> {
+    Ok(node(v, "", scopes, 0)?.normalize())
+}
+
+/// A key as a JSON pointer segment (RFC 6901: `~` → `~0`, `/` → `~1`).
+fn segment(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 fn err(path: &str, message: impl Into<String>) -> RuleError {
@@ -19,7 +25,13 @@ fn err(path: &str, message: impl Into<String>) -> RuleError {
     }
 }
 
-fn node(v: &Json, path: &str) -> Result<Rule, RuleError> {
+fn node(v: &Json, path: &str, scopes: &[Scope], depth: usize) -> Result<Rule, RuleError> {
+    if depth > MAX_DEPTH {
+        return Err(err(
+            path,
+            format!("the rule nests deeper than {MAX_DEPTH} levels"),
+        ));
+    }
     let Json::Object(obj) = v else {
         return Err(err(
             path,
@@ -30,7 +42,7 @@ fn node(v: &Json, path: &str) -> Result<Rule, RuleError> {
     let only = |key: &str| -> Result<(), RuleError> {
         match obj.keys().find(|k| *k != key) {
             Some(extra) => Err(err(
-                &format!("{path}/{extra}"),
+                &format!("{path}/{}", segment(extra)),
                 format!("unexpected key `{extra}` next to `{key}`"),
             )),
             None => Ok(()),
@@ -45,7 +57,7 @@ fn node(v: &Json, path: &str) -> Result<Rule, RuleError> {
             let parts = parts
                 .iter()
                 .enumerate()
-                .map(|(i, p)| node(p, &format!("{path}/{key}/{i}")))
+                .map(|(i, p)| node(p, &format!("{path}/{key}/{i}"), scopes, depth + 1))
                 .collect::<Result<Vec<_>, _>>()?;
             return Ok(if key == "all" {
                 Rule::All(parts)
@@ -56,7 +68,12 @@ fn node(v: &Json, path: &str) -> Result<Rule, RuleError> {
     }
     if let Some(inner) = obj.get("not") {
         only("not")?;
-        return Ok(Rule::Not(Box::new(node(inner, &format!("{path}/not"))?)));
+        return Ok(Rule::Not(Box::new(node(
+            inner,
+            &format!("{path}/not"),
+            scopes,
+            depth + 1,
+        )?)));
     }
     if let Some(role) = obj.get("has_role") {
         only("has_role")?;
@@ -64,18 +81,18 @@ fn node(v: &Json, path: &str) -> Result<Rule, RuleError> {
             return Err(err(&format!("{path}/has_role"), "must be a role name"));
         };
         let loc = |_: &str| Location::Json(format!("{path}/has_role"));
-        return check_leaf(Rule::HasRole(role.clone()), &loc);
+        return check_leaf(Rule::HasRole(role.clone()), &loc, scopes);
     }
-    comparison(obj, path)
+    comparison(obj, path, scopes)
 }
 
-fn comparison(obj: &Map<String, Json>, path: &str) -> Result<Rule, RuleError> {
+fn comparison(obj: &Map<String, Json>, path: &str, scopes: &[Scope]) -> Result<Rule, RuleError> {
     if let Some(extra) = obj
         .keys()
         .find(|k| !["field", "op", "value"].contains(&k.as_str()))
     {
         return Err(err(
-            &format!("{path}/{extra}"),
+            &format!("{path}/{}", segment(extra)),
             format!("unexpected key `{extra}`"),
         ));
     }
@@ -157,7 +174,7 @@ fn comparison(obj: &Map<String, Json>, path: &str) -> Result<Rule, RuleError> {
         };
         Location::Json(format!("{path}{suffix}"))
     };
-    check_leaf(rule, &loc)
+    check_leaf(rule, &loc, scopes)
 }
 
 fn scalar(v: &Json, path: &str) -> Result<Value, RuleError> {

@@ -9,8 +9,8 @@ pub mod fields;
 mod json;
 mod text;
 
-use chrono::NaiveDate;
-use fields::FieldType;
+use chrono::{Datelike, NaiveDate};
+use fields::{FieldType, Scope};
 
 pub use eval::{Compiled, FactValue, Facts};
 
@@ -152,15 +152,44 @@ impl RuleError {
     }
 }
 
+/// The deepest nesting of groups and `not` a rule may have (deeper rules are refused: they
+/// would exhaust the parser's stack or the JSON reader's depth limit when read back).
+pub const MAX_DEPTH: usize = 32;
+
+/// The longest text form accepted, in bytes.
+pub const MAX_TEXT: usize = 10_000;
+
+/// Every field scope: what template selection may read.
+pub const ALL_SCOPES: &[Scope] = &[
+    Scope::Account,
+    Scope::Dossier,
+    Scope::Analytics,
+    Scope::Stakeholder,
+    Scope::Offer,
+];
+
+/// What a rule over accounts alone may read (segments): no stakeholder or offer.
+pub const ACCOUNT_SCOPES: &[Scope] = &[Scope::Account, Scope::Dossier, Scope::Analytics];
+
 impl Rule {
-    /// Parses and checks the text form.
+    /// Parses and checks the text form (every field allowed).
     pub fn parse_text(src: &str) -> Result<Rule, RuleError> {
-        text::parse(src)
+        text::parse(src, ALL_SCOPES)
     }
 
-    /// Parses and checks the JSON form.
+    /// Parses and checks the text form, allowing fields of `scopes` only.
+    pub fn parse_text_for(src: &str, scopes: &[Scope]) -> Result<Rule, RuleError> {
+        text::parse(src, scopes)
+    }
+
+    /// Parses and checks the JSON form (every field allowed).
     pub fn from_json(v: &serde_json::Value) -> Result<Rule, RuleError> {
-        json::parse(v)
+        json::parse(v, ALL_SCOPES)
+    }
+
+    /// Parses and checks the JSON form, allowing fields of `scopes` only.
+    pub fn from_json_for(v: &serde_json::Value, scopes: &[Scope]) -> Result<Rule, RuleError> {
+        json::parse(v, scopes)
     }
 
     /// The canonical JSON form.
@@ -240,13 +269,17 @@ fn group(parts: Vec<Rule>, all: bool) -> Rule {
 
 /// Checks one comparison against the registry and types its values; `loc(part)` locates a
 /// part of the comparison (`"field"`, `"value"`, `"value/1"`…) for error messages.
-fn check_leaf(rule: Rule, loc: &dyn Fn(&str) -> Location) -> Result<Rule, RuleError> {
+fn check_leaf(
+    rule: Rule,
+    loc: &dyn Fn(&str) -> Location,
+    scopes: &[Scope],
+) -> Result<Rule, RuleError> {
     let err = |part: &str, message: String| RuleError {
         location: loc(part),
         message,
     };
     let field_type = |field: &str| {
-        fields::type_of(field).ok_or_else(|| {
+        let ty = fields::type_of(field).ok_or_else(|| {
             let hint = fields::closest(field)
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
@@ -254,7 +287,23 @@ fn check_leaf(rule: Rule, loc: &dyn Fn(&str) -> Location) -> Result<Rule, RuleEr
                 "field",
                 format!("unknown field `{field}`{hint}; fields are listed in the README"),
             )
-        })
+        })?;
+        let scope = fields::index_of(field).map_or(Scope::Account, |i| fields::FIELDS[i].scope);
+        if !scopes.contains(&scope) {
+            let hint = if field == "stakeholder.role" {
+                "; use has_role(…) for a role mapped at the account"
+            } else {
+                ""
+            };
+            return Err(err(
+                "field",
+                format!(
+                    "`{field}` is only known when content is chosen for a stakeholder or an \
+                     offer, not in a rule over accounts{hint}"
+                ),
+            ));
+        }
+        Ok(ty)
     };
     match rule {
         Rule::Cmp { field, op, value } => {
@@ -380,12 +429,16 @@ fn typed(field: &str, ty: FieldType, value: Value) -> Result<Value, String> {
                 ))
             }
         }
-        (FieldType::Date, Value::Date(d)) => Ok(Value::Date(d)),
+        (FieldType::Date, Value::Date(d)) if (1..=9999).contains(&d.year()) => Ok(Value::Date(d)),
         (FieldType::Date, Value::Text(s)) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1..=9999).contains(&d.year()) && s.len() == 10)
             .map(Value::Date)
-            .map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)")),
+            .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD, years 1 to 9999)")),
         (FieldType::Any, v @ (Value::Num(_) | Value::Bool(_) | Value::Text(_))) => Ok(v),
-        (FieldType::Any, Value::Date(d)) => Ok(Value::Text(d.to_string())),
+        (FieldType::Any, Value::Date(d)) if (1..=9999).contains(&d.year()) => {
+            Ok(Value::Text(d.to_string()))
+        }
         (_, v) => Err(mismatch(&v)),
     }
 }

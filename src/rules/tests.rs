@@ -189,6 +189,71 @@ fn json_errors_carry_the_path() {
     }
 }
 
+#[test]
+fn limits_keep_hostile_rules_out() {
+    let deep = format!("{}abc = A", "not ".repeat(40));
+    let e = Rule::parse_text(&deep).expect_err("too deep");
+    assert!(e.message.contains("nests deeper than 32"), "{e}");
+    assert_eq!(
+        e.location,
+        Location::Text {
+            column: 129,
+            offset: 128
+        }
+    );
+    let e = Rule::parse_text(&"(".repeat(100_000)).expect_err("too long");
+    assert!(e.message.contains("longer than"), "{e}");
+    let e = Rule::parse_text(&format!("{}abc = A{}", "(".repeat(33), ")".repeat(33)))
+        .expect_err("deep");
+    assert!(e.message.contains("nests deeper"), "{e}");
+    assert!(Rule::parse_text(&format!("{}abc = A{}", "(".repeat(32), ")".repeat(32))).is_ok());
+    let mut v = json!({"field": "abc", "op": "eq", "value": "A"});
+    for _ in 0..40 {
+        v = json!({ "not": v });
+    }
+    let e = Rule::from_json(&v).expect_err("too deep");
+    assert!(e.message.contains("nests deeper"), "{e}");
+    // A huge unknown name gets no (slow) suggestion.
+    let e = Rule::parse_text(&format!("{} = 1", "a".repeat(5000))).expect_err("unknown");
+    assert!(!e.message.contains("did you mean"), "{}", &e.message[..80]);
+}
+
+#[test]
+fn values_and_names_the_text_form_cannot_print_are_refused() {
+    let e = Rule::from_json(&json!({"field": "created_at", "op": "gte", "value": "+10000-01-01"}))
+        .expect_err("year");
+    assert_eq!(e.location, Location::Json("/value".into()));
+    let e =
+        Rule::from_json(&json!({"field": "attributes.customer-tier", "op": "eq", "value": "x"}))
+            .expect_err("key");
+    assert_eq!(e.location, Location::Json("/field".into()));
+    let e = Rule::from_json(&json!({"all": [], "a/b~": 1})).expect_err("extra key");
+    assert_eq!(e.location, Location::Json("/a~1b~0".into()));
+    let ok = Rule::parse_text("attributes.crm.tier = gold").expect("dotted key");
+    assert_eq!(Rule::parse_text(&ok.to_text()), Ok(ok));
+}
+
+#[test]
+fn rules_over_accounts_refuse_stakeholder_and_offer_fields() {
+    let e = Rule::parse_text_for("abc = A and stakeholder.role = user", ACCOUNT_SCOPES)
+        .expect_err("scope");
+    assert_eq!(
+        e.location,
+        Location::Text {
+            column: 13,
+            offset: 12
+        }
+    );
+    assert!(e.message.contains("has_role"), "{e}");
+    let e = Rule::from_json_for(
+        &json!({"any": [{"field": "offer.kind", "op": "eq", "value": "gift"}]}),
+        ACCOUNT_SCOPES,
+    )
+    .expect_err("scope");
+    assert_eq!(e.location, Location::Json("/any/0/field".into()));
+    assert!(Rule::parse_text("stakeholder.role = user and offer.kind = gift").is_ok());
+}
+
 fn facts() -> Facts {
     let mut f = Facts::new(date("2026-11-27"));
     f.set("abc", Some("A".to_string()));
@@ -228,12 +293,20 @@ fn evaluation_follows_the_documented_semantics() {
     assert!(holds("lost = false"));
     assert!(holds("true"));
     assert!(!holds("false"));
+    // Both sides fold case the same way (a final sigma included).
+    let mut g = facts();
+    g.set("name", Some("ΟΔΟΣ".to_string()));
+    assert!(
+        Rule::parse_text("name = \"ΟΔΟΣ\"")
+            .expect("rule")
+            .matches(&g)
+    );
+    assert!(Rule::parse_text("name = οδοσ").expect("rule").matches(&g));
 }
 
 // ---- property tests ----
 
 fn leaf() -> impl Strategy<Value = Rule> {
-    let word = "[a-zA-Z_][a-zA-Z0-9_]{0,6}";
     let text = "[ -~À-ỹ]{0,8}";
     prop_oneof![
         prop::sample::select(fields::ABC).prop_map(|v| Rule::Cmp {
@@ -247,7 +320,12 @@ fn leaf() -> impl Strategy<Value = Rule> {
         }),
         (
             prop::sample::select(vec![Op::Lt, Op::Lte, Op::Gt, Op::Gte, Op::Eq, Op::Ne]),
-            -1.0e9f64..1.0e9
+            prop_oneof![
+                -1.0e9f64..1.0e9,
+                -1.0e300f64..1.0e300,
+                Just(-0.0),
+                Just(1e21)
+            ]
         )
             .prop_map(|(op, n)| Rule::Cmp {
                 field: "revenue".into(),
@@ -275,7 +353,7 @@ fn leaf() -> impl Strategy<Value = Rule> {
                     value: Value::Text(s),
                 }
             }),
-        (word, any::<bool>()).prop_map(|(k, b)| Rule::Cmp {
+        ("[a-zA-Zđ_][a-zA-Z0-9_.đ]{0,6}", any::<bool>()).prop_map(|(k, b)| Rule::Cmp {
             field: format!("attributes.{k}"),
             op: Op::Eq,
             value: Value::Bool(b)
@@ -289,10 +367,10 @@ fn leaf() -> impl Strategy<Value = Rule> {
             field: "last_order_at".into(),
             days: d
         }),
-        (0i32..20000).prop_map(|d| Rule::Cmp {
+        (0i32..3_652_000).prop_map(|d| Rule::Cmp {
             field: "created_at".into(),
             op: Op::Gte,
-            value: Value::Date(NaiveDate::from_num_days_from_ce_opt(700_000 + d).expect("date"))
+            value: Value::Date(NaiveDate::from_num_days_from_ce_opt(1 + d).expect("date"))
         }),
         prop::sample::select(fields::ROLES).prop_map(|r| Rule::HasRole(r.into())),
         Just(Rule::Exists {
@@ -306,7 +384,8 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Rule::All),
             prop::collection::vec(inner.clone(), 0..4).prop_map(Rule::Any),
-            inner.prop_map(|r| Rule::Not(Box::new(r))),
+            inner.clone().prop_map(|r| Rule::Not(Box::new(r))),
+            inner.prop_map(|r| Rule::Not(Box::new(Rule::Not(Box::new(r))))),
         ]
     })
 }

@@ -15,7 +15,8 @@
 
 use chrono::NaiveDate;
 
-use super::{Location, Op, Rule, RuleError, Value, check_leaf};
+use super::fields::Scope;
+use super::{Location, MAX_DEPTH, MAX_TEXT, Op, Rule, RuleError, Value, check_leaf};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -66,6 +67,9 @@ struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Token>,
     pos: usize,
+    scopes: &'a [Scope],
+    /// Groups and `not`s open around the current position.
+    depth: usize,
 }
 
 fn err_at(src: &str, at: usize, message: impl Into<String>) -> RuleError {
@@ -163,11 +167,20 @@ fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
     Ok(out)
 }
 
-pub fn parse(src: &str) -> Result<Rule, RuleError> {
+pub fn parse(src: &str, scopes: &[Scope]) -> Result<Rule, RuleError> {
+    if src.len() > MAX_TEXT {
+        return Err(err_at(
+            src,
+            0,
+            format!("the rule is longer than {MAX_TEXT} characters"),
+        ));
+    }
     let mut p = Parser {
         src,
         tokens: lex(src)?,
         pos: 0,
+        scopes,
+        depth: 0,
     };
     if p.peek().tok == Tok::End {
         return Err(err_at(
@@ -258,16 +271,34 @@ impl Parser<'_> {
         })
     }
 
+    /// Enters a group or `not` at `at`; refuses nesting deeper than [`MAX_DEPTH`].
+    fn deeper(&mut self, at: usize) -> Result<(), RuleError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(err_at(
+                self.src,
+                at,
+                format!("the rule nests deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Rule, RuleError> {
         if self.keyword("not") {
-            self.next();
-            return Ok(Rule::Not(Box::new(self.unary()?)));
+            let at = self.next().at;
+            self.deeper(at)?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Rule::Not(Box::new(inner)));
         }
         let t = self.next();
         match &t.tok {
             Tok::Sym("(") => {
+                self.deeper(t.at)?;
                 let inner = self.or()?;
                 self.expect_sym(")", "to close the group")?;
+                self.depth -= 1;
                 Ok(inner)
             }
             Tok::Word(w) if w.eq_ignore_ascii_case("true") => Ok(Rule::All(Vec::new())),
@@ -281,10 +312,14 @@ impl Parser<'_> {
                 };
                 self.expect_sym(")", "after the role")?;
                 let src = self.src;
-                check_leaf(Rule::HasRole(role), &|_| Location::Text {
-                    column: src[..at].chars().count() + 1,
-                    offset: at,
-                })
+                check_leaf(
+                    Rule::HasRole(role),
+                    &|_| Location::Text {
+                        column: src[..at].chars().count() + 1,
+                        offset: at,
+                    },
+                    self.scopes,
+                )
             }
             Tok::Word(w) if !KEYWORDS.contains(&w.to_ascii_lowercase().as_str()) => {
                 self.predicate(w.clone(), t.at)
@@ -403,18 +438,22 @@ impl Parser<'_> {
             column: src[..offset.min(src.len())].chars().count() + 1,
             offset,
         };
-        check_leaf(rule, &|part| match part {
-            "field" => at(field_at),
-            "op" => at(op_at),
-            "value" => at(value_ats.first().copied().unwrap_or(op_at)),
-            p => {
-                let i: usize = p
-                    .strip_prefix("value/")
-                    .and_then(|i| i.parse().ok())
-                    .unwrap_or(0);
-                at(value_ats.get(i).copied().unwrap_or(op_at))
-            }
-        })
+        check_leaf(
+            rule,
+            &|part| match part {
+                "field" => at(field_at),
+                "op" => at(op_at),
+                "value" => at(value_ats.first().copied().unwrap_or(op_at)),
+                p => {
+                    let i: usize = p
+                        .strip_prefix("value/")
+                        .and_then(|i| i.parse().ok())
+                        .unwrap_or(0);
+                    at(value_ats.get(i).copied().unwrap_or(op_at))
+                }
+            },
+            self.scopes,
+        )
     }
 
     fn bad_operator(&self, t: &Token) -> RuleError {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -154,16 +154,17 @@ pub async fn id_ranges(db: &impl ConnectionTrait, size: usize) -> Result<Vec<(i6
 /// Facts of the accounts in `span` (all of them, or a few), from the tables in `needs`.
 pub async fn load(
     db: &impl ConnectionTrait,
-    today: NaiveDate,
+    now: DateTime<Utc>,
     span: Span<'_>,
     needs: Needs,
 ) -> Result<Vec<AccountFacts>, DbErr> {
-    Loader::new(db, today, needs).await?.load(db, span).await
+    Loader::new(db, now, needs).await?.load(db, span).await
 }
 
 /// What is read once for many slices: managers, the latest run and its totals.
 pub struct Loader {
-    today: NaiveDate,
+    /// `within_days` counts from this instant's date in each account's timezone.
+    now: DateTime<Utc>,
     needs: Needs,
     managers: HashMap<i64, String>,
     run_id: Option<i64>,
@@ -175,7 +176,7 @@ pub struct Loader {
 impl Loader {
     pub async fn new(
         db: &impl ConnectionTrait,
-        today: NaiveDate,
+        now: DateTime<Utc>,
         needs: Needs,
     ) -> Result<Self, DbErr> {
         let managers: HashMap<i64, String> = if needs.managers {
@@ -191,7 +192,7 @@ impl Loader {
             HashMap::new()
         };
         let mut loader = Self {
-            today,
+            now,
             needs,
             managers,
             run_id: None,
@@ -231,7 +232,7 @@ impl Loader {
         db: &impl ConnectionTrait,
         span: Span<'_>,
     ) -> Result<Vec<AccountFacts>, DbErr> {
-        let (today, needs, managers) = (self.today, self.needs, &self.managers);
+        let (now, needs, managers) = (self.now, self.needs, &self.managers);
         let (revenue_total, profit_total, profits_known) =
             (self.revenue_total, self.profit_total, self.profits_known);
         let accounts = account::Entity::find()
@@ -364,7 +365,8 @@ impl Loader {
         Ok(accounts
             .into_iter()
             .map(|a| {
-                let mut f = Facts::new(today);
+                let tz: chrono_tz::Tz = a.timezone.parse().unwrap_or(chrono_tz::UTC);
+                let mut f = Facts::new(now.with_timezone(&tz).date_naive());
                 f.set("name", Some(a.name.clone()));
                 f.set("external_id", Some(a.external_id.clone()));
                 f.set("industry", a.industry.clone());

@@ -109,9 +109,44 @@ pub async fn recompute(
     clock: &dyn Clock,
     only: Option<&[i64]>,
 ) -> Result<Vec<SegmentChange>, DbErr> {
+    // One recomputation at a time per database: a later one waits, so the last to finish
+    // always wrote from the newest data (e.g. an API call racing the nightly run).
+    let holder = format!("{}:{:016x}", std::process::id(), rand::random::<u64>());
+    let mut waited = 0;
+    while !crate::db::lock::try_lock(
+        db,
+        LOCK,
+        &holder,
+        clock.now(),
+        chrono::Duration::minutes(10),
+    )
+    .await?
+    {
+        waited += 1;
+        if waited > 600 {
+            return Err(DbErr::Custom(
+                "another segment recomputation has been running for two minutes".into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let result = recompute_locked(db, clock, only).await;
+    if let Err(e) = crate::db::lock::unlock(db, LOCK, &holder).await {
+        tracing::warn!(error = %e, "could not release the segments lock");
+    }
+    result
+}
+
+/// The job lock that serialises recomputations.
+const LOCK: &str = "segments";
+
+async fn recompute_locked(
+    db: &DatabaseConnection,
+    clock: &dyn Clock,
+    only: Option<&[i64]>,
+) -> Result<Vec<SegmentChange>, DbErr> {
     let now = clock.now();
     ensure_builtins(db, now).await?;
-    let today = now.date_naive();
     let mut segments = segment::Entity::find();
     if let Some(ids) = only {
         segments = segments.filter(segment::Column::Id.is_in(ids.iter().copied()));
@@ -134,7 +169,7 @@ pub async fn recompute(
         .iter()
         .filter_map(|s| Rule::from_json(&s.rule).ok())
         .collect();
-    let loader = facts::Loader::new(db, today, facts::Needs::of(&rules)).await?;
+    let loader = facts::Loader::new(db, now, facts::Needs::of(&rules)).await?;
     let mut members: Vec<Vec<i64>> = vec![Vec::new(); segments.len()];
     for (from, to) in facts::id_ranges(db, SLICE).await? {
         let accounts = loader.load(db, facts::Span::Range(from, to)).await?;

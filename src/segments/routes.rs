@@ -54,19 +54,24 @@ pub fn rule_problem(prefix: &str, e: RuleError) -> (String, String) {
 
 impl RuleInput {
     /// The checked rule, or `None` with the problem recorded (`required`: one must be given).
-    pub fn parse(&self, required: bool, errors: &mut FieldErrors) -> Option<Rule> {
+    pub fn parse(
+        &self,
+        required: bool,
+        scopes: &[crate::rules::fields::Scope],
+        errors: &mut FieldErrors,
+    ) -> Option<Rule> {
         match (&self.rule, &self.rule_text) {
             (Some(_), Some(_)) => {
                 errors.push("rule_text", "give either `rule` or `rule_text`, not both");
                 None
             }
-            (Some(json), None) => Rule::from_json(json)
+            (Some(json), None) => Rule::from_json_for(json, scopes)
                 .map_err(|e| {
                     let (path, message) = rule_problem("", e);
                     errors.push(&path, message);
                 })
                 .ok(),
-            (None, Some(text)) => Rule::parse_text(text)
+            (None, Some(text)) => Rule::parse_text_for(text, scopes)
                 .map_err(|e| {
                     let (path, message) = rule_problem("", e);
                     errors.push(&path, message);
@@ -144,13 +149,14 @@ impl From<&Rule> for RuleView {
     }
 }
 
-/// Check a rule and get it back in both forms (text ⇄ JSON).
+/// Check a rule and get it back in both forms (text ⇄ JSON). Every field is allowed here
+/// (segments refuse stakeholder and offer fields).
 #[utoipa::path(tag = "rules", request_body = RuleInput,
     responses((status = 200, body = RuleView), (status = 422, body = Problem)))]
 #[post("/rules/parse")]
 async fn parse_rule(body: JsonBody<RuleInput>) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
-    let rule = body.0.parse(true, &mut errors);
+    let rule = body.0.parse(true, crate::rules::ALL_SCOPES, &mut errors);
     errors.into_result()?;
     let rule = rule.ok_or_else(|| ApiError::field("/rule", "is required"))?;
     Ok(HttpResponse::Ok().json(RuleView::from(&rule)))
@@ -198,15 +204,15 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
         rule: body.0.rule.clone(),
         rule_text: body.0.rule_text.clone(),
     };
-    let rule = input.parse(true, &mut errors);
+    let rule = input.parse(true, crate::rules::ACCOUNT_SCOPES, &mut errors);
     let size = body.0.sample_size.unwrap_or(20);
     if size > 200 {
         errors.push("sample_size", "must be at most 200");
     }
     errors.into_result()?;
     let rule = rule.ok_or_else(|| ApiError::field("/rule", "is required"))?;
-    let today = state.clock.now().date_naive();
-    let loader = facts::Loader::new(&state.db, today, facts::Needs::of([&rule])).await?;
+    let loader =
+        facts::Loader::new(&state.db, state.clock.now(), facts::Needs::of([&rule])).await?;
     let compiled = crate::rules::Compiled::new(&rule);
     let (mut total, mut matched) = (0u64, Vec::new());
     for (from, to) in facts::id_ranges(&state.db, super::SLICE).await? {
@@ -336,9 +342,17 @@ pub struct SegmentInput {
     pub rule_text: Option<String>,
 }
 
+/// A URL key from a name: accents dropped (`Khách hàng lớn` → `khach-hang-lon`), other
+/// characters folded to `-`.
 fn slug(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
     let mut out = String::new();
-    for c in name.trim().to_lowercase().chars() {
+    for c in name.trim().nfd() {
+        let c = match c {
+            'đ' | 'Đ' => 'd',
+            c if unicode_normalization::char::is_combining_mark(c) => continue,
+            c => c.to_ascii_lowercase(),
+        };
         if c.is_ascii_alphanumeric() {
             out.push(c);
         } else if !out.ends_with('-') && !out.is_empty() {
@@ -346,6 +360,16 @@ fn slug(name: &str) -> String {
         }
     }
     out.trim_end_matches('-').chars().take(100).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_from_vietnamese_names_drop_the_accents() {
+        assert_eq!(super::slug("Khách hàng lớn"), "khach-hang-lon");
+        assert_eq!(super::slug("Đại lý  miền Bắc!"), "dai-ly-mien-bac");
+        assert_eq!(super::slug("★★★"), "");
+    }
 }
 
 fn check_key(key: &str) -> Result<(), String> {
@@ -396,7 +420,12 @@ async fn create_segment(
         .clone()
         .or_else(|| name.as_deref().map(slug))
         .unwrap_or_default();
-    if (name.is_some() || input.key.is_some())
+    if input.key.is_none() && name.is_some() && key.is_empty() {
+        errors.push(
+            "key",
+            "is required: the name has no letters or digits to derive it from",
+        );
+    } else if (name.is_some() || input.key.is_some())
         && let Err(m) = check_key(&key)
     {
         errors.push("key", m);
@@ -405,7 +434,7 @@ async fn create_segment(
         rule: input.rule.clone(),
         rule_text: input.rule_text.clone(),
     }
-    .parse(true, &mut errors);
+    .parse(true, crate::rules::ACCOUNT_SCOPES, &mut errors);
     errors.into_result()?;
     let (Some(name), Some(rule)) = (name, rule) else {
         return Err(ApiError::field("/rule", "is required"));
@@ -482,7 +511,7 @@ async fn update_segment(
         rule: input.rule.clone(),
         rule_text: input.rule_text.clone(),
     }
-    .parse(false, &mut errors);
+    .parse(false, crate::rules::ACCOUNT_SCOPES, &mut errors);
     errors.into_result()?;
     let rule_changed = rule.is_some();
     let id = s.id;

@@ -149,7 +149,8 @@ pub struct OfferCtx {
     #[serde(default)]
     pub terms: Option<String>,
     #[serde(default)]
-    pub valid_until: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_until: Option<NaiveDate>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -179,7 +180,7 @@ impl LinksCtx {
 #[serde(deny_unknown_fields)]
 pub struct EventCtx {
     pub kind: String,
-    pub occurred_at: String,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
     #[serde(default)]
     pub summary: Option<String>,
     #[serde(default)]
@@ -465,7 +466,7 @@ pub fn samples(locale: &str) -> Vec<(&'static str, Context)> {
             influence: 5,
         }),
         manager: Some(ManagerCtx {
-            name: "Trần Minh".into(),
+            name: "Trần \"Minh\" \\ Sales".into(),
             email: "minh@supplier.example".into(),
             phone: Some("+84 90 000 0000".into()),
         }),
@@ -498,13 +499,13 @@ pub fn samples(locale: &str) -> Vec<(&'static str, Context)> {
             discount_percent: Some(10.0),
             gift: Some("A site visit by our engineers".into()),
             terms: Some("60-day payment terms".into()),
-            valid_until: Some("2026-12-31".into()),
+            valid_until: NaiveDate::from_ymd_opt(2026, 12, 31),
             description: Some("10 % off the next order".into()),
         }),
         links: LinksCtx::placeholders(),
         event: Some(EventCtx {
             kind: "reply".into(),
-            occurred_at: "2026-11-27T08:30:00Z".into(),
+            occurred_at: chrono::DateTime::from_timestamp(1_795_768_200, 0).unwrap_or_default(),
             summary: Some("Replied: \"Call me next week\"".into()),
             details: serde_json::json!({"channel": "email"}),
         }),

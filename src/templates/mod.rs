@@ -50,6 +50,16 @@ pub fn valid_locale(s: &str) -> bool {
     lang_ok && region_ok
 }
 
+/// `vi`, `vi-VN`, `pt-BR`: the language in lower case, the region in upper case (`_` read as
+/// `-`), so that `vi_vn` and `vi-VN` are the same locale.
+pub fn canonical_locale(s: &str) -> String {
+    let s = s.trim().replace('_', "-");
+    match s.split_once('-') {
+        Some((lang, region)) => format!("{}-{}", lang.to_lowercase(), region.to_uppercase()),
+        None => s.to_lowercase(),
+    }
+}
+
 /// Where a template comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -308,7 +318,7 @@ fn load_template(folder: &Path, name: &str, problems: &mut Vec<Problem>) -> Opti
         id,
         purpose: meta.purpose.into_inner(),
         channel,
-        locale: meta.locale.into_inner(),
+        locale: canonical_locale(meta.locale.get_ref()),
         priority: meta.priority,
         when,
         description: meta.description,
@@ -344,7 +354,8 @@ pub struct Selection {
     pub candidates: Vec<Candidate>,
 }
 
-/// Locales to try: the stakeholder's language, the account's, then the default (deduplicated).
+/// Locales to try: the stakeholder's language, the account's, then the default; a regional
+/// locale is followed by its language (`vi-VN`, then `vi`), and repeats are dropped.
 pub fn locale_chain(
     stakeholder: Option<&str>,
     account: Option<&str>,
@@ -356,10 +367,14 @@ pub fn locale_chain(
         (account, "the account's language"),
         (Some(default), "the default locale"),
     ] {
-        if let Some(l) = l.map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty())
-            && !out.iter().any(|(x, _)| *x == l)
-        {
-            out.push((l, why));
+        let Some(l) = l.map(canonical_locale).filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        let bare = l.split('-').next().unwrap_or_default().to_string();
+        for candidate in [l, bare] {
+            if !out.iter().any(|(x, _)| *x == candidate) {
+                out.push((candidate, why));
+            }
         }
     }
     out
@@ -381,7 +396,11 @@ pub fn select<'a>(
     for (locale, why_locale) in locales {
         let mut here: Vec<(&Template, bool)> = templates
             .clone()
-            .filter(|t| t.purpose == purpose && t.channel == channel && t.locale == *locale)
+            .filter(|t| {
+                t.purpose == purpose
+                    && t.channel == channel
+                    && canonical_locale(&t.locale) == *locale
+            })
             .map(|t| (t, t.when.matches(facts)))
             .collect();
         if here.is_empty() {

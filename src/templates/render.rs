@@ -25,25 +25,54 @@ pub type PartResult = Result<(String, String), Problem>;
 pub struct Library {
     html: Handlebars<'static>,
     plain: Handlebars<'static>,
+    json: Handlebars<'static>,
     pub templates: Vec<Template>,
     by_id: HashMap<String, usize>,
 }
 
-fn registry(escape: bool) -> Handlebars<'static> {
+/// How values are written into a part.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    Html,
+    None,
+    /// Inside JSON strings: `"`, `\` and control characters escaped; `{{json …}}` writes a
+    /// whole literal as is.
+    Json,
+}
+
+fn json_string_content(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn registry(escape: Escape) -> Handlebars<'static> {
     let mut h = Handlebars::new();
     h.set_strict_mode(true);
     h.set_prevent_indent(true);
-    if !escape {
-        h.register_escape_fn(handlebars::no_escape);
+    match escape {
+        Escape::Html => {}
+        Escape::None => h.register_escape_fn(handlebars::no_escape),
+        Escape::Json => h.register_escape_fn(json_string_content),
     }
     for (name, f) in HELPERS {
         h.register_helper(name, Box::new(ValueHelper(*f)));
     }
+    if escape == Escape::Json {
+        h.register_helper("json", Box::new(RawJson));
+    }
     h
 }
 
-fn is_html(part: &str) -> bool {
-    part == "html"
+fn escape_of(part: &str) -> Escape {
+    match part {
+        "html" => Escape::Html,
+        "body.json" => Escape::Json,
+        _ => Escape::None,
+    }
 }
 
 /// Where a Handlebars error points: the line in the part, and a message for people.
@@ -68,10 +97,11 @@ impl Library {
         partials: &BTreeMap<String, (String, String)>,
     ) -> (Library, Vec<Problem>) {
         let mut problems = Vec::new();
-        let mut html = registry(true);
-        let mut plain = registry(false);
+        let mut html = registry(Escape::Html);
+        let mut plain = registry(Escape::None);
+        let mut json = registry(Escape::Json);
         for (name, (file, src)) in partials {
-            for reg in [&mut html, &mut plain] {
+            for reg in [&mut html, &mut plain, &mut json] {
                 if let Err(e) = reg.register_partial(name, src.as_str()) {
                     problems.push(Problem {
                         file: file.clone(),
@@ -82,11 +112,23 @@ impl Library {
                 }
             }
         }
-        let mut kept = Vec::with_capacity(templates.len());
+        let mut kept: Vec<Template> = Vec::with_capacity(templates.len());
         for t in templates {
+            if kept.iter().any(|k| k.id == t.id) {
+                problems.push(Problem {
+                    file: t.part_path("template"),
+                    line: 1,
+                    message: format!("a template `{}` exists already; this one is left out", t.id),
+                });
+                continue;
+            }
             let mut ok = true;
             for (part, src) in &t.parts {
-                let reg = if is_html(part) { &mut html } else { &mut plain };
+                let reg = match escape_of(part) {
+                    Escape::Html => &mut html,
+                    Escape::None => &mut plain,
+                    Escape::Json => &mut json,
+                };
                 if let Err(e) = reg.register_template_string(&format!("{}/{part}", t.id), src) {
                     problems.push(Problem {
                         file: t.part_path(part),
@@ -109,6 +151,7 @@ impl Library {
             Library {
                 html,
                 plain,
+                json,
                 templates: kept,
                 by_id,
             },
@@ -146,10 +189,10 @@ impl Library {
         Ok(t.parts
             .keys()
             .map(|part| {
-                let reg = if is_html(part) {
-                    &self.html
-                } else {
-                    &self.plain
+                let reg = match escape_of(part) {
+                    Escape::Html => &self.html,
+                    Escape::None => &self.plain,
+                    Escape::Json => &self.json,
                 };
                 reg.render_with_context(&format!("{id}/{part}"), data)
                     .map(|text| (part.clone(), text))
@@ -183,6 +226,23 @@ impl HelperDef for ValueHelper {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         (self.0)(h, ctx.data()).map(ScopedJson::Derived)
+    }
+}
+
+/// `{{json value}}` in a JSON body: the literal, written as is (not escaped again).
+struct RawJson;
+
+impl HelperDef for RawJson {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc HbContext,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn handlebars::Output,
+    ) -> handlebars::HelperResult {
+        out.write(&param(h, 0, "json")?.to_string())?;
+        Ok(())
     }
 }
 

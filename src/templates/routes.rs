@@ -45,8 +45,13 @@ impl Cache {
         }
     }
 
+    /// A shipped template with this id (also when its files are broken: the id is taken).
     pub fn file_template(&self, id: &str) -> Option<&Template> {
-        self.files.templates.iter().find(|t| t.id == id)
+        self.files
+            .templates
+            .iter()
+            .chain(&self.files.broken)
+            .find(|t| t.id == id)
     }
 
     pub fn partials(&self) -> &BTreeMap<String, (String, String)> {
@@ -245,7 +250,7 @@ fn parse_input(
     if needed.is_none() {
         errors.push("channel", "must be one of email, webhook, task");
     }
-    let locale = input.locale.unwrap_or_default();
+    let locale = super::canonical_locale(&input.locale.unwrap_or_default());
     if !super::valid_locale(&locale) {
         errors.push("locale", "must be a locale such as en or vi");
     }
@@ -325,19 +330,19 @@ async fn save_version(state: &State, t: &Template, creating: bool) -> Result<(),
         )));
     };
     let txn = crate::db::begin_write(&state.db).await?;
-    let row = template::ActiveModel {
-        id: Set(t.id.clone()),
-        purpose: Set(t.purpose.clone()),
-        channel: Set(t.channel.clone()),
-        locale: Set(t.locale.clone()),
-        priority: Set(t.priority),
-        when_rule: Set(t.when.to_json()),
-        description: Set(t.description.clone()),
-        version: Set(version),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
     if creating {
+        let row = template::ActiveModel {
+            id: Set(t.id.clone()),
+            purpose: Set(t.purpose.clone()),
+            channel: Set(t.channel.clone()),
+            locale: Set(t.locale.clone()),
+            priority: Set(t.priority),
+            when_rule: Set(t.when.to_json()),
+            description: Set(t.description.clone()),
+            version: Set(version),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
         row.insert(&txn).await.map_err(|e| match e.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
                 code: "already_exists",
@@ -346,9 +351,35 @@ async fn save_version(state: &State, t: &Template, creating: bool) -> Result<(),
             _ => e.into(),
         })?;
     } else {
-        let mut row = row;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        row.update(&txn).await?;
+        // Only over the version this request read: a concurrent PUT makes this one a 409.
+        use sea_orm::sea_query::Expr;
+        let updated = template::Entity::update_many()
+            .col_expr(template::Column::Purpose, Expr::value(t.purpose.clone()))
+            .col_expr(template::Column::Channel, Expr::value(t.channel.clone()))
+            .col_expr(template::Column::Locale, Expr::value(t.locale.clone()))
+            .col_expr(template::Column::Priority, Expr::value(t.priority))
+            .col_expr(template::Column::WhenRule, Expr::value(t.when.to_json()))
+            .col_expr(
+                template::Column::Description,
+                Expr::value(t.description.clone()),
+            )
+            .col_expr(template::Column::Version, Expr::value(version))
+            .col_expr(template::Column::UpdatedAt, Expr::value(now))
+            .filter(template::Column::Id.eq(t.id.as_str()))
+            .filter(template::Column::Version.eq(version - 1))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(ApiError::Conflict {
+                code: "version_conflict",
+                detail: format!(
+                    "`{}` changed while this request ran (it is no longer at version {}); \
+                     read it again and retry",
+                    t.id,
+                    version - 1
+                ),
+            });
+        }
     }
     template_version::ActiveModel {
         template_id: Set(t.id.clone()),
@@ -519,7 +550,9 @@ pub struct PreviewView {
 
 /// Choose the template for an account, stakeholder and purpose, explain the choice and render it.
 #[utoipa::path(tag = "templates", request_body = PreviewInput,
-    responses((status = 200, body = PreviewView), (status = 404, body = ApiProblem), (status = 422, body = ApiProblem)))]
+    responses((status = 200, body = PreviewView), (status = 404, body = ApiProblem),
+        (status = 409, description = "the chosen template failed to render with this data (`render_failed`)", body = ApiProblem),
+        (status = 422, body = ApiProblem)))]
 #[post("/templates/preview")]
 async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpResponse, ApiError> {
     let input = body.0;
@@ -534,10 +567,15 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
     if parts_of(&channel).is_none() {
         errors.push("channel", "must be one of email, webhook, task");
     }
-    if let Some(o) = &input.offer
-        && !crate::rules::fields::OFFER_KINDS.contains(&o.kind.as_str())
-    {
-        errors.push("offer/kind", "must be one of discount, gift, terms");
+    if let Some(o) = &input.offer {
+        if !crate::rules::fields::OFFER_KINDS.contains(&o.kind.as_str()) {
+            errors.push("offer/kind", "must be one of discount, gift, terms");
+        }
+        if o.discount_percent
+            .is_some_and(|p| !(0.0..=100.0).contains(&p))
+        {
+            errors.push("offer/discount_percent", "must be between 0 and 100");
+        }
     }
     errors.into_result()?;
     let acc = account::Entity::find()
@@ -564,7 +602,7 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
     let today = state.clock.now().with_timezone(&tz).date_naive();
     let mut facts = crate::segments::facts::load(
         &state.db,
-        today,
+        state.clock.now(),
         crate::segments::facts::Span::Ids(&[acc.id]),
         crate::segments::facts::Needs::all(),
     )

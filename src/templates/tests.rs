@@ -145,6 +145,14 @@ fn locales_fall_back_from_stakeholder_to_account_to_default() {
     assert_eq!(s.chosen.as_deref(), Some("en-any"));
     // Same language twice is tried once.
     assert_eq!(chain(Some("EN"), Some("en")).len(), 1);
+    // A regional tag falls back to its language: vi-VN (any case or `_`) finds the vi template.
+    let c = chain(Some("vi_vn"), None);
+    assert_eq!(
+        c.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        vec!["vi-VN", "vi", "en"]
+    );
+    let s = select(ts.iter(), "outreach", "email", &c, &facts("A", false));
+    assert_eq!(s.chosen.as_deref(), Some("vi-a"));
 }
 
 #[test]
@@ -195,6 +203,36 @@ fn hostile_data_is_escaped_in_html_only() {
 }
 
 #[test]
+fn webhook_bodies_escape_values_inside_json_strings() {
+    let mut t = email("hook", "en", 0, "true");
+    t.channel = "webhook".into();
+    t.parts = [(
+        "body.json".to_string(),
+        "{\"who\": \"{{stakeholder.name}}\", \"account\": {{json account.name}}, \"n\": {{json analytics.orders}}}"
+            .to_string(),
+    )]
+    .into_iter()
+    .collect();
+    let (lib, problems) = Library::build(vec![t], &BTreeMap::new());
+    assert!(problems.is_empty(), "{problems:?}");
+    let (_, mut ctx) = samples("en").remove(0);
+    let hostile = "x\",\"role\":\"admin\\\n";
+    if let Some(s) = ctx.stakeholder.as_mut() {
+        s.name = hostile.into();
+    }
+    let out = lib.render("hook", &ctx).expect("render");
+    let body: serde_json::Value = serde_json::from_str(&out["body.json"]).expect("valid JSON");
+    assert_eq!(body["who"], hostile);
+    assert_eq!(body["account"], ctx.account.name.as_str());
+    assert_eq!(body["n"], 42);
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(3),
+        "no injected key"
+    );
+}
+
+#[test]
 fn helpers_escape_their_results_too() {
     let mut t = email("t", "vi", 0, "true");
     t.parts.insert(
@@ -235,6 +273,11 @@ fn lint_reports_each_kind_of_mistake_with_file_and_line() {
         d,
         &[
             ("_partials/footer.hbs", "<p>{{links.unsubscribe}}</p>"),
+            ("_partials/raw.hbs", "{{~{account.name}~}}"),
+            ("amp/template.toml", META),
+            ("amp/subject.hbs", "x"),
+            ("amp/html.hbs", "{{&account.name}}"),
+            ("amp/text.hbs", "x"),
             ("good/template.toml", META),
             ("good/subject.hbs", "Hi {{account.name}}"),
             ("good/html.hbs", "{{> footer}}"),
@@ -272,7 +315,7 @@ fn lint_reports_each_kind_of_mistake_with_file_and_line() {
                 "json/template.toml",
                 "purpose = \"event_notification\"\nchannel = \"webhook\"\nlocale = \"vi\"\n",
             ),
-            ("json/body.json.hbs", "{\"name\": \"{{account.name}}\"}"),
+            ("json/body.json.hbs", "{\"name\": {{account.name}}}"),
             ("wrongid/template.toml", &format!("id = \"other\"\n{META}")),
             ("wrongid/subject.hbs", "x"),
             ("wrongid/html.hbs", "x"),
@@ -315,8 +358,19 @@ fn lint_reports_each_kind_of_mistake_with_file_and_line() {
         "bad `when` rule: column 7: `Q` is not a value of `abc`",
     );
     has("nohelper/text.hbs:3:", "unknown helper `shout`");
-    has("syntax/html.hbs:1:", "");
-    has("raw/html.hbs:2:", "triple-stash");
+    has("syntax/html.hbs:1:", "invalid handlebars syntax");
+    has(
+        "raw/html.hbs:2:",
+        "`{{{…` writes data without HTML escaping",
+    );
+    has(
+        "amp/html.hbs:1:",
+        "`{{&…` writes data without HTML escaping",
+    );
+    has(
+        "_partials/raw.hbs:1:",
+        "`{{~{…` writes data without HTML escaping",
+    );
     has("json/body.json.hbs:1:", "not valid JSON");
     has("wrongid/template.toml:1:", "must equal the folder name");
     has("extra/task.hbs:1:", "not a part of the email channel");
@@ -326,7 +380,7 @@ fn lint_reports_each_kind_of_mistake_with_file_and_line() {
         "the good template is clean:\n{}",
         shown.join("\n")
     );
-    assert_eq!(shown.len(), 10, "{}", shown.join("\n"));
+    assert_eq!(shown.len(), 12, "{}", shown.join("\n"));
 }
 
 #[test]

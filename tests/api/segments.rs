@@ -153,9 +153,29 @@ async fn segments_follow_each_analysis_run_with_history_and_events(b: Backend) {
     );
     assert_eq!(app.count("segment_events").await, before);
 
-    // Deleting an account ends its stays without leaving rows behind.
+    // Deleting an account erases its stays and events, and the count follows at once.
+    let events_before = app.count("segment_events").await;
     assert_eq!(app.delete("/api/v1/accounts/STEADY").await.status(), 204);
     assert_eq!(members(&app, "steel-or-lost").await, Vec::<String>::new());
+    let s = json_of(app.get("/api/v1/segments/steel-or-lost").await, 200).await;
+    assert_eq!(s["member_count"], 0);
+    let history = json_of(
+        app.get("/api/v1/segments/steel-or-lost/members?history=true")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        history["total"], 1,
+        "only OLD's ended stay is left: {history}"
+    );
+    assert_eq!(history["items"][0]["external_id"], "OLD");
+    assert_eq!(
+        app.count("segment_events WHERE account_id NOT IN (SELECT id FROM accounts)")
+            .await,
+        0
+    );
+    assert!(app.count("segment_events").await < events_before);
 }
 
 async fn segments_can_be_managed_but_builtins_are_read_only(b: Backend) {
