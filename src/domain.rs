@@ -186,6 +186,21 @@ pub fn parse_decimal(raw: &str, scale: u32) -> Result<i64, String> {
     Ok(if neg { -value } else { value })
 }
 
+/// A stable identifier used in URLs (segment keys, template ids): 1 to 100 lowercase ASCII
+/// letters, digits and `-`.
+pub fn check_slug(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 100 {
+        return Err("must be 1 to 100 characters".into());
+    }
+    if !key
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err("may hold lowercase letters, digits and `-` only".into());
+    }
+    Ok(())
+}
+
 /// Formats an integer scaled by 10^`scale` as a decimal string.
 pub fn format_decimal(value: i64, scale: u32) -> String {
     if scale == 0 {

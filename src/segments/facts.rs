@@ -168,8 +168,8 @@ pub struct Loader {
     needs: Needs,
     managers: HashMap<i64, String>,
     run_id: Option<i64>,
-    revenue_total: i128,
-    profit_total: i128,
+    revenue_total: f64,
+    profit_total: f64,
     profits_known: bool,
 }
 
@@ -196,31 +196,39 @@ impl Loader {
             needs,
             managers,
             run_id: None,
-            revenue_total: 0,
-            profit_total: 0,
+            revenue_total: 0.0,
+            profit_total: 0.0,
             profits_known: false,
         };
         if needs.snapshots
             && let Some(run) = latest_run(db).await?
         {
             loader.run_id = Some(run.id);
-            // Totals over the whole run, for shares.
-            let totals: Vec<(i64, Option<i64>)> = account_snapshot::Entity::find()
-                .filter(account_snapshot::Column::RunId.eq(run.id))
-                .select_only()
-                .columns([
-                    account_snapshot::Column::Revenue,
-                    account_snapshot::Column::Profit,
-                ])
-                .into_tuple()
-                .all(db)
-                .await?;
-            for (revenue, profit) in totals {
-                loader.revenue_total += i128::from(revenue.max(0));
-                if let Some(p) = profit {
-                    loader.profits_known = true;
-                    loader.profit_total += i128::from(p.max(0));
-                }
+            // Totals over the whole run, for shares (summed by the database).
+            let backend = db.get_database_backend();
+            let placeholder = if backend == sea_orm::DbBackend::Postgres {
+                "$1"
+            } else {
+                "?"
+            };
+            let sql = format!(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN revenue > 0 THEN revenue ELSE 0 END), 0) \
+                 AS DOUBLE PRECISION) AS revenue_total, \
+                 CAST(COALESCE(SUM(CASE WHEN profit > 0 THEN profit ELSE 0 END), 0) \
+                 AS DOUBLE PRECISION) AS profit_total, COUNT(profit) AS profits \
+                 FROM account_snapshots WHERE run_id = {placeholder}"
+            );
+            if let Some(row) = db
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    backend,
+                    sql,
+                    [run.id.into()],
+                ))
+                .await?
+            {
+                loader.revenue_total = row.try_get("", "revenue_total")?;
+                loader.profit_total = row.try_get("", "profit_total")?;
+                loader.profits_known = row.try_get::<i64>("", "profits")? > 0;
             }
         }
         Ok(loader)
@@ -356,9 +364,9 @@ impl Loader {
             }
         }
 
-        let share = |v: Option<i64>, total: i128| -> FactValue {
+        let share = |v: Option<i64>, total: f64| -> FactValue {
             match v {
-                Some(v) if total > 0 => FactValue::Num(v.max(0) as f64 / total as f64),
+                Some(v) if total > 0.0 => FactValue::Num(v.max(0) as f64 / total),
                 _ => FactValue::Null,
             }
         };

@@ -372,19 +372,6 @@ mod tests {
     }
 }
 
-fn check_key(key: &str) -> Result<(), String> {
-    if key.is_empty() || key.len() > 100 {
-        return Err("must be 1 to 100 characters".into());
-    }
-    if !key
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err("may hold lowercase letters, digits and `-` only".into());
-    }
-    Ok(())
-}
-
 async fn find(state: &State, key: &str) -> Result<segment::Model, ApiError> {
     super::ensure_builtins(&state.db, state.clock.now()).await?;
     segment::Entity::find()
@@ -426,7 +413,7 @@ async fn create_segment(
             "is required: the name has no letters or digits to derive it from",
         );
     } else if (name.is_some() || input.key.is_some())
-        && let Err(m) = check_key(&key)
+        && let Err(m) = crate::domain::check_slug(&key)
     {
         errors.push("key", m);
     }
@@ -583,7 +570,7 @@ async fn account_names(
 
 /// Members of a segment (current ones, or every stay with `history=true`), newest first.
 #[utoipa::path(tag = "segments", params(PageQuery, MembersFilter),
-    responses((status = 200, body = Paged<MemberView>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Paged<MemberView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/segments/{key}/members")]
 async fn list_members(
     state: State,
@@ -644,7 +631,7 @@ pub struct SegmentEventView {
 
 /// Entered/left events of a segment, oldest first (follow with `after_id`).
 #[utoipa::path(tag = "segments", params(PageQuery, EventsFilter),
-    responses((status = 200, body = Paged<SegmentEventView>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Paged<SegmentEventView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/segments/{key}/events")]
 async fn list_events(
     state: State,

@@ -213,19 +213,6 @@ pub struct TemplateInput {
     pub parts: Option<BTreeMap<String, String>>,
 }
 
-fn check_id(id: &str) -> Result<(), String> {
-    if id.is_empty() || id.len() > 100 {
-        return Err("must be 1 to 100 characters".into());
-    }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err("may hold lowercase letters, digits and `-` only".into());
-    }
-    Ok(())
-}
-
 /// Checks a template given through the API, including compiling and rendering it against the
 /// lint contexts; problems are reported on the part's path with the line.
 fn parse_input(
@@ -235,7 +222,7 @@ fn parse_input(
     partials: &BTreeMap<String, (String, String)>,
 ) -> Result<Template, ApiError> {
     let mut errors = FieldErrors::default();
-    if let Err(m) = check_id(&id) {
+    if let Err(m) = crate::domain::check_slug(&id) {
         errors.push("id", m);
     }
     let purpose = input.purpose.unwrap_or_default();

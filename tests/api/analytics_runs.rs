@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use crate::db_tests;
-use crate::helpers::{Backend, TestApp, problem, spawn_app};
+use crate::helpers::{Backend, TestApp, problem, run_analysis, spawn_app};
 
 async fn orders(app: &TestApp, account: &str, list: &[(&str, &str)]) {
     let orders: Vec<_> = list
@@ -17,16 +17,6 @@ async fn orders(app: &TestApp, account: &str, list: &[(&str, &str)]) {
         .post("/api/v1/orders/batch", &json!({"orders": orders}))
         .await;
     assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
-}
-
-async fn run(app: &TestApp) -> serde_json::Value {
-    let resp = app
-        .post("/api/v1/analytics/runs?wait=true", &json!({}))
-        .await;
-    assert_eq!(resp.status(), 201);
-    let run: serde_json::Value = resp.json().await.expect("json");
-    assert_eq!(run["status"], "succeeded", "{run}");
-    run
 }
 
 fn monthly(day: &str, amount: &'static str) -> Vec<(String, &'static str)> {
@@ -74,7 +64,7 @@ async fn a_run_classifies_every_account_and_explains_why(b: Backend) {
     orders(&app, "OLD", &[("2025-04-01", "500"), ("2025-05-01", "500")]).await;
     orders(&app, "NEW", &[("2026-02-20", "10")]).await;
 
-    let first = run(&app).await;
+    let first = run_analysis(&app).await;
     assert_eq!(first["summary"]["accounts"], 5);
     assert_eq!(first["as_of"], "2026-03-01");
 
@@ -180,12 +170,12 @@ async fn class_changes_between_runs_become_events(b: Backend) {
     app.create_account("B", json!({"currency": "USD"})).await;
     orders(&app, "A", &[("2025-06-01", "100"), ("2025-06-20", "100")]).await;
     orders(&app, "B", &[("2026-02-01", "50")]).await;
-    run(&app).await;
+    run_analysis(&app).await;
     // A buys again: recovered. A month later the new order is inside the window
     // (complete months only), so A's class changes too.
     app.clock.advance(chrono::Duration::days(32));
     orders(&app, "A", &[("2026-03-01", "5000")]).await;
-    let second = run(&app).await;
+    let second = run_analysis(&app).await;
     assert!(second["summary"]["events"].as_u64().unwrap_or(0) >= 1);
     let a_id = app
         .get("/api/v1/accounts/A")
@@ -240,7 +230,7 @@ async fn only_one_run_at_a_time(b: Backend) {
     assert_eq!(body["code"], "run_in_progress");
     // A lease that ran out frees the job.
     app.clock.advance(chrono::Duration::minutes(6));
-    run(&app).await;
+    run_analysis(&app).await;
     let runs: serde_json::Value = app
         .get("/api/v1/analytics/runs")
         .await
@@ -267,7 +257,7 @@ async fn risk_churn_and_the_workbook_report_on_stored_runs(b: Backend) {
         ],
     )
     .await;
-    run(&app).await;
+    run_analysis(&app).await;
     // A (last order 2025-06-20) is lost: all its window revenue is at risk.
     let risk: serde_json::Value = app
         .get("/api/v1/analytics/at-risk")
@@ -282,7 +272,7 @@ async fn risk_churn_and_the_workbook_report_on_stored_runs(b: Backend) {
     // A month later A has ordered again: the second run records its recovery.
     app.clock.advance(chrono::Duration::days(32));
     orders(&app, "A", &[("2026-03-10", "100")]).await;
-    run(&app).await;
+    run_analysis(&app).await;
     let churn: serde_json::Value = app
         .get("/api/v1/analytics/churn?direction=industry")
         .await
@@ -363,7 +353,7 @@ async fn small_markets_fall_back_to_the_rule_and_new_prospects_are_events(b: Bac
     let app = spawn_app(b).await; // 2026-03-01
     app.create_account("A", json!({})).await;
     orders(&app, "A", &[("2026-02-20", "10"), ("2026-02-25", "10")]).await;
-    let first = run(&app).await;
+    let first = run_analysis(&app).await;
     // Two accounts are no market for BG/NBD: the rule decides, and the run says why.
     assert!(
         first["summary"]["model_errors"]["USD"]
@@ -392,7 +382,7 @@ async fn small_markets_fall_back_to_the_rule_and_new_prospects_are_events(b: Bac
     .await;
     app.clock.advance(chrono::Duration::days(3));
     orders(&app, "P", &[("2026-03-02", "5")]).await;
-    let second = run(&app).await;
+    let second = run_analysis(&app).await;
     let p: serde_json::Value = app
         .get("/api/v1/accounts/P/analytics")
         .await

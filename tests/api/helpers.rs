@@ -332,3 +332,23 @@ pub fn paths(problem: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The JSON body of a response that must have `status`.
+pub async fn json_of(resp: reqwest::Response, status: u16) -> serde_json::Value {
+    let code = resp.status();
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(code, status, "{body}");
+    body
+}
+
+/// Runs an analysis now (waiting for it) and returns the succeeded run.
+pub async fn run_analysis(app: &TestApp) -> serde_json::Value {
+    let run = json_of(
+        app.post("/api/v1/analytics/runs?wait=true", &serde_json::json!({}))
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    run
+}

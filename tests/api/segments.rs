@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use crate::db_tests;
-use crate::helpers::{Backend, TestApp, paths, problem, spawn_app};
+use crate::helpers::{Backend, TestApp, json_of, paths, problem, run_analysis, spawn_app};
 
 async fn orders(app: &TestApp, account: &str, list: &[&str]) {
     let orders: Vec<_> = list
@@ -16,22 +16,6 @@ async fn orders(app: &TestApp, account: &str, list: &[&str]) {
         .post("/api/v1/orders/batch", &json!({"orders": orders}))
         .await;
     assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
-}
-
-async fn run(app: &TestApp) {
-    let resp = app
-        .post("/api/v1/analytics/runs?wait=true", &json!({}))
-        .await;
-    assert_eq!(resp.status(), 201);
-    let run: serde_json::Value = resp.json().await.expect("json");
-    assert_eq!(run["status"], "succeeded", "{run}");
-}
-
-async fn json_of(resp: reqwest::Response, status: u16) -> serde_json::Value {
-    let code = resp.status();
-    let body: serde_json::Value = resp.json().await.expect("json");
-    assert_eq!(code, status, "{body}");
-    body
 }
 
 async fn members(app: &TestApp, key: &str) -> Vec<String> {
@@ -87,8 +71,22 @@ async fn segments_follow_each_analysis_run_with_history_and_events(b: Backend) {
     assert_eq!(created["rule_text"], "industry = steel or lost = true");
     assert_eq!(created["member_count"], 1, "only STEADY by industry so far");
 
-    run(&app).await;
+    run_analysis(&app).await;
     assert_eq!(members(&app, "lost").await, vec!["OLD"]);
+    // Shares over the run: STEADY has 12,000 of 14,000 (no margins, so revenue counts).
+    for rule in [
+        "profit_share > 0.85 and profit_share < 0.86",
+        "value_share > 0.85",
+    ] {
+        let p = json_of(
+            app.post("/api/v1/segments/preview", &json!({"rule_text": rule}))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(p["count"], 1, "{rule}: {p}");
+        assert_eq!(p["sample"][0]["external_id"], "STEADY");
+    }
     assert_eq!(members(&app, "steel-or-lost").await, vec!["OLD", "STEADY"]);
     let lost = json_of(app.get("/api/v1/segments/lost").await, 200).await;
     assert_eq!(lost["builtin"], true);
@@ -102,7 +100,7 @@ async fn segments_follow_each_analysis_run_with_history_and_events(b: Backend) {
             .expect("date"),
     );
     orders(&app, "OLD", &["2026-03-20"]).await;
-    run(&app).await;
+    run_analysis(&app).await;
     assert!(members(&app, "lost").await.is_empty());
     let events = json_of(app.get("/api/v1/segments/lost/events").await, 200).await;
     let kinds: Vec<(&str, &str)> = events["items"]

@@ -4,14 +4,7 @@
 use serde_json::json;
 
 use crate::db_tests;
-use crate::helpers::{Backend, TestApp, paths, problem, spawn_app};
-
-async fn json_of(resp: reqwest::Response, status: u16) -> serde_json::Value {
-    let code = resp.status();
-    let body: serde_json::Value = resp.json().await.expect("json");
-    assert_eq!(code, status, "{body}");
-    body
-}
+use crate::helpers::{Backend, TestApp, json_of, paths, problem, spawn_app};
 
 async fn stakeholder(app: &TestApp, account: &str, body: serde_json::Value) -> i64 {
     let s = json_of(
