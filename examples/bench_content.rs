@@ -7,10 +7,10 @@
 
 use std::time::Instant;
 
-use abm::rules::{Compiled, FactValue, Facts, Rule};
-use abm::templates::context::samples;
-use abm::templates::render::Library;
-use abm::templates::{load_dir, locale_chain, select};
+use abm::content::context::samples;
+use abm::content::render::Library;
+use abm::content::{load_dir, locale_chain, select};
+use abm::segments::rules::{Compiled, FactValue, Facts, Rule};
 use rand::{Rng, SeedableRng};
 
 /// The allocator the service uses.
@@ -20,7 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// One recipient: the facts for selection, the render context and the locales to try.
 type Recipient = (
     Facts,
-    abm::templates::context::Context,
+    abm::content::context::Context,
     Vec<(String, &'static str)>,
 );
 

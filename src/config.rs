@@ -254,7 +254,7 @@ impl Settings {
         if self.server.host.trim().is_empty() {
             return err("server.host", "must not be empty");
         }
-        if !crate::templates::valid_locale(&self.templates.default_locale) {
+        if !crate::content::valid_locale(&self.templates.default_locale) {
             return err(
                 "templates.default_locale",
                 "must be a language code such as `en` or `vi`",

@@ -145,6 +145,25 @@ enum TemplatesCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Choose the template for an account (and stakeholder) from the database, explain the
+    /// choice and render it; prints the same JSON as `POST /api/v1/templates/preview`.
+    Preview {
+        /// The account's external id.
+        #[arg(long)]
+        account: String,
+        /// Purpose: outreach, nurture, winback, negotiation_brief, manager_task, event_notification.
+        #[arg(long)]
+        purpose: String,
+        /// A stakeholder id of the account.
+        #[arg(long)]
+        stakeholder: Option<i64>,
+        /// email (default), webhook or task.
+        #[arg(long)]
+        channel: Option<String>,
+        /// The offer as JSON, e.g. '{"kind":"discount","discount_percent":10,"code":"BACK10"}'.
+        #[arg(long, value_name = "JSON")]
+        offer: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -450,14 +469,51 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Templates(TemplatesCommand::Preview {
+            account,
+            purpose,
+            stakeholder,
+            channel,
+            offer,
+        }) => {
+            let offer = offer
+                .map(|o| serde_json::from_str(&o).map_err(|e| anyhow::anyhow!("--offer: {e}")))
+                .transpose()?;
+            let db = connect_migrated(&settings).await?;
+            let cache = abm::content::routes::Cache::new(&settings.templates.dir);
+            let input = abm::content::routes::PreviewInput {
+                account,
+                stakeholder,
+                purpose,
+                channel,
+                offer,
+                event: None,
+            };
+            match abm::content::routes::preview_for(&db, &settings, clock.now(), &cache, input)
+                .await
+            {
+                Ok(view) => {
+                    println!("{}", serde_json::to_string_pretty(&view)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    let p = e.to_problem();
+                    eprintln!("error: {}", p.detail);
+                    for fe in p.errors {
+                        eprintln!("  {}: {}", fe.path, fe.message);
+                    }
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
         Command::Templates(TemplatesCommand::Lint { dir }) => {
             let dir = dir.unwrap_or_else(|| settings.templates.dir.clone());
-            let problems = abm::templates::lint::lint_dir(&dir);
+            let problems = abm::content::lint::lint_dir(&dir);
             for p in &problems {
                 eprintln!("{p}");
             }
             if problems.is_empty() {
-                let n = abm::templates::load_dir(&dir).templates.len();
+                let n = abm::content::load_dir(&dir).templates.len();
                 println!("{n} templates in {}: no problems", dir.display());
                 Ok(ExitCode::SUCCESS)
             } else {

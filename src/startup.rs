@@ -48,9 +48,8 @@ impl Application {
             n => n,
         };
         let max_body = settings.server.max_body_bytes;
-        let templates = std::sync::Arc::new(crate::templates::routes::Cache::new(
-            &settings.templates.dir,
-        ));
+        let templates =
+            std::sync::Arc::new(crate::content::routes::Cache::new(&settings.templates.dir));
         let state = web::Data::new(AppState {
             db,
             settings,

@@ -25,7 +25,7 @@ pub struct AppState {
     pub settings: Settings,
     pub clock: SharedClock,
     /// Compiled templates (shipped files read at start-up, API ones from the database).
-    pub templates: std::sync::Arc<crate::templates::routes::Cache>,
+    pub templates: std::sync::Arc<crate::content::routes::Cache>,
 }
 
 /// Shared state as handlers receive it.
@@ -143,7 +143,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::orders::routes::configure)
             .configure(crate::analytics::routes::configure)
             .configure(crate::segments::routes::configure)
-            .configure(crate::templates::routes::configure),
+            .configure(crate::content::routes::configure),
     );
 }
 

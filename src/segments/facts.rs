@@ -15,7 +15,7 @@ use crate::entities::{
     account, account_snapshot, analysis_run, competitor, dossier_profile, manager,
     relationship_event, stakeholder,
 };
-use crate::rules::{FactValue, Facts};
+use crate::segments::rules::{FactValue, Facts};
 
 /// One account's facts, with what lists and previews show of it.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ impl Needs {
     }
 
     /// What `rules` read.
-    pub fn of<'a>(rules: impl IntoIterator<Item = &'a crate::rules::Rule>) -> Self {
+    pub fn of<'a>(rules: impl IntoIterator<Item = &'a crate::segments::rules::Rule>) -> Self {
         let mut n = Self::default();
         for field in rules.into_iter().flat_map(|r| r.fields()) {
             match field {
@@ -66,9 +66,9 @@ impl Needs {
                 | "open_tenders" => n.history = true,
                 "stakeholders" => n.roles = true,
                 f => {
-                    if crate::rules::fields::index_of(f).is_some_and(|i| {
-                        crate::rules::fields::FIELDS[i].scope
-                            == crate::rules::fields::Scope::Analytics
+                    if crate::segments::rules::fields::index_of(f).is_some_and(|i| {
+                        crate::segments::rules::fields::FIELDS[i].scope
+                            == crate::segments::rules::fields::Scope::Analytics
                     }) {
                         n.snapshots = true;
                     }

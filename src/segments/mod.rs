@@ -6,6 +6,7 @@
 
 pub mod facts;
 pub mod routes;
+pub mod rules;
 
 use std::collections::HashSet;
 
@@ -19,7 +20,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::entities::{segment, segment_event, segment_membership};
-use crate::rules::{Compiled, Rule};
+use crate::segments::rules::{Compiled, Rule};
 
 /// A built-in segment: key, name, rule (text form).
 pub struct Builtin {

@@ -10,8 +10,8 @@ use crate::api::State;
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query, double_option, fetch_page, non_null};
 use crate::entities::{account, segment, segment_event, segment_membership};
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::rules::fields::{FIELDS, FieldType};
-use crate::rules::{Location, Rule, RuleError};
+use crate::segments::rules::fields::{FIELDS, FieldType};
+use crate::segments::rules::{Location, Rule, RuleError};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_fields)
@@ -57,7 +57,7 @@ impl RuleInput {
     pub fn parse(
         &self,
         required: bool,
-        scopes: &[crate::rules::fields::Scope],
+        scopes: &[crate::segments::rules::fields::Scope],
         errors: &mut FieldErrors,
     ) -> Option<Rule> {
         match (&self.rule, &self.rule_text) {
@@ -156,7 +156,9 @@ impl From<&Rule> for RuleView {
 #[post("/rules/parse")]
 async fn parse_rule(body: JsonBody<RuleInput>) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
-    let rule = body.0.parse(true, crate::rules::ALL_SCOPES, &mut errors);
+    let rule = body
+        .0
+        .parse(true, crate::segments::rules::ALL_SCOPES, &mut errors);
     errors.into_result()?;
     let rule = rule.ok_or_else(|| ApiError::field("/rule", "is required"))?;
     Ok(HttpResponse::Ok().json(RuleView::from(&rule)))
@@ -204,7 +206,7 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
         rule: body.0.rule.clone(),
         rule_text: body.0.rule_text.clone(),
     };
-    let rule = input.parse(true, crate::rules::ACCOUNT_SCOPES, &mut errors);
+    let rule = input.parse(true, crate::segments::rules::ACCOUNT_SCOPES, &mut errors);
     let size = body.0.sample_size.unwrap_or(20);
     if size > 200 {
         errors.push("sample_size", "must be at most 200");
@@ -213,7 +215,7 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
     let rule = rule.ok_or_else(|| ApiError::field("/rule", "is required"))?;
     let loader =
         facts::Loader::new(&state.db, state.clock.now(), facts::Needs::of([&rule])).await?;
-    let compiled = crate::rules::Compiled::new(&rule);
+    let compiled = crate::segments::rules::Compiled::new(&rule);
     let (mut total, mut matched) = (0u64, Vec::new());
     for (from, to) in facts::id_ranges(&state.db, super::SLICE).await? {
         let accounts = loader.load(&state.db, facts::Span::Range(from, to)).await?;
@@ -421,7 +423,7 @@ async fn create_segment(
         rule: input.rule.clone(),
         rule_text: input.rule_text.clone(),
     }
-    .parse(true, crate::rules::ACCOUNT_SCOPES, &mut errors);
+    .parse(true, crate::segments::rules::ACCOUNT_SCOPES, &mut errors);
     errors.into_result()?;
     let (Some(name), Some(rule)) = (name, rule) else {
         return Err(ApiError::field("/rule", "is required"));
@@ -498,7 +500,7 @@ async fn update_segment(
         rule: input.rule.clone(),
         rule_text: input.rule_text.clone(),
     }
-    .parse(false, crate::rules::ACCOUNT_SCOPES, &mut errors);
+    .parse(false, crate::segments::rules::ACCOUNT_SCOPES, &mut errors);
     errors.into_result()?;
     let rule_changed = rule.is_some();
     let id = s.id;

@@ -318,7 +318,7 @@ async fn the_scheduled_job_runs_once_and_yields_to_a_running_instance(b: Backend
         db: app.db.clone(),
         settings: app.settings.clone(),
         clock: std::sync::Arc::new(app.clock.clone()),
-        templates: std::sync::Arc::new(abm::templates::routes::Cache::new(
+        templates: std::sync::Arc::new(abm::content::routes::Cache::new(
             &app.settings.templates.dir,
         )),
     });

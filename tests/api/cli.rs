@@ -159,7 +159,60 @@ async fn token_create_and_import_work_from_the_command_line(b: Backend) {
     assert_eq!(app.count("orders").await, 2);
 }
 
-db_tests!(token_create_and_import_work_from_the_command_line);
+async fn templates_preview_works_from_the_command_line(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("CLI-VN", json!({"country": "VN", "currency": "VND"}))
+        .await;
+    let out = abm()
+        .env("ABM_DATABASE__URL", &app.database_url)
+        .args([
+            "templates",
+            "preview",
+            "--account",
+            "CLI-VN",
+            "--purpose",
+            "outreach",
+        ])
+        .output()
+        .expect("run abm");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        view["selection"]["chosen"], "outreach-general-vi",
+        "the account's language"
+    );
+    assert!(
+        view["rendered"]["subject"]
+            .as_str()
+            .unwrap_or("")
+            .contains("CLI-VN Ltd")
+    );
+
+    let out = abm()
+        .env("ABM_DATABASE__URL", &app.database_url)
+        .args([
+            "templates",
+            "preview",
+            "--account",
+            "CLI-VN",
+            "--purpose",
+            "spam",
+        ])
+        .output()
+        .expect("run abm");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/purpose: must be one of"));
+}
+
+db_tests!(
+    token_create_and_import_work_from_the_command_line,
+    templates_preview_works_from_the_command_line,
+);
 
 #[test]
 fn templates_lint_passes_the_shipped_library_and_fails_on_a_broken_one() {

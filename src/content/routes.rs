@@ -19,8 +19,8 @@ use crate::api::State;
 use crate::api::extract::{JsonBody, non_null};
 use crate::entities::{account, stakeholder, template, template_version};
 use crate::error::{ApiError, FieldErrors, Problem as ApiProblem};
-use crate::rules::{FactValue, Rule};
 use crate::segments::routes::rule_problem;
+use crate::segments::rules::{FactValue, Rule};
 
 /// The API templates' (id, version) list a library was built for, and the library.
 type Built = (Vec<(String, i32)>, Arc<Library>);
@@ -542,7 +542,26 @@ pub struct PreviewView {
         (status = 422, body = ApiProblem)))]
 #[post("/templates/preview")]
 async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpResponse, ApiError> {
-    let input = body.0;
+    let view = preview_for(
+        &state.db,
+        &state.settings,
+        state.clock.now(),
+        &state.templates,
+        body.0,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Chooses and renders the template for one account (the preview route and
+/// `abm templates preview`).
+pub async fn preview_for(
+    db: &DatabaseConnection,
+    settings: &crate::config::Settings,
+    now: chrono::DateTime<chrono::Utc>,
+    cache: &Cache,
+    input: PreviewInput,
+) -> Result<PreviewView, ApiError> {
     let mut errors = FieldErrors::default();
     if !super::PURPOSES.contains(&input.purpose.as_str()) {
         errors.push(
@@ -555,7 +574,7 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
         errors.push("channel", "must be one of email, webhook, task");
     }
     if let Some(o) = &input.offer {
-        if !crate::rules::fields::OFFER_KINDS.contains(&o.kind.as_str()) {
+        if !crate::segments::rules::fields::OFFER_KINDS.contains(&o.kind.as_str()) {
             errors.push("offer/kind", "must be one of discount, gift, terms");
         }
         if o.discount_percent
@@ -567,14 +586,14 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
     errors.into_result()?;
     let acc = account::Entity::find()
         .filter(account::Column::ExternalId.eq(input.account.as_str()))
-        .one(&state.db)
+        .one(db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no account `{}`", input.account)))?;
     let person = match input.stakeholder {
         Some(id) => Some(
             stakeholder::Entity::find_by_id(id)
                 .filter(stakeholder::Column::AccountId.eq(acc.id))
-                .one(&state.db)
+                .one(db)
                 .await?
                 .ok_or_else(|| {
                     ApiError::field(
@@ -586,10 +605,10 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
         None => None,
     };
     let tz: chrono_tz::Tz = acc.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let today = state.clock.now().with_timezone(&tz).date_naive();
+    let today = now.with_timezone(&tz).date_naive();
     let mut facts = crate::segments::facts::load(
-        &state.db,
-        state.clock.now(),
+        db,
+        now,
         crate::segments::facts::Span::Ids(&[acc.id]),
         crate::segments::facts::Needs::all(),
     )
@@ -613,9 +632,9 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
     let locales = locale_chain(
         person.as_ref().and_then(|p| p.language.as_deref()),
         context::account_language(&acc).as_deref(),
-        &state.settings.templates.default_locale,
+        &settings.templates.default_locale,
     );
-    let lib = state.templates.library(&state.db).await?;
+    let lib = cache.library(db).await?;
     let selection = select(
         lib.templates.iter(),
         &input.purpose,
@@ -628,7 +647,7 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
             let t = lib
                 .get(id)
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("chosen template vanished")))?;
-            let mut ctx = context::build(&state.db, &acc, person.as_ref(), today).await?;
+            let mut ctx = context::build(db, &acc, person.as_ref(), today).await?;
             ctx.locale = t.locale.clone();
             ctx.offer = input.offer.clone();
             ctx.event = input.event.clone();
@@ -640,9 +659,9 @@ async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpRespo
         }
         None => (None, None),
     };
-    Ok(HttpResponse::Ok().json(PreviewView {
+    Ok(PreviewView {
         selection,
         template,
         rendered,
-    }))
+    })
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{Facts, Rule};
+use crate::segments::rules::{Facts, Rule};
 
 /// What a template is for.
 pub const PURPOSES: &[&str] = &[
