@@ -274,30 +274,31 @@ pub async fn delete_account(db: &DatabaseConnection, external_id: &str) -> Resul
     let current = find_account(&txn, external_id).await?;
     // Its segment stays and events go with it (erasure); the segments' counts follow now
     // rather than at the next recomputation.
-    {
-        use crate::entities::{segment, segment_membership};
+    let open: Vec<i64> = {
+        use crate::entities::segment_membership as sm;
         use sea_orm::QuerySelect;
-        use sea_orm::sea_query::Expr;
-        let open: Vec<i64> = segment_membership::Entity::find()
-            .filter(segment_membership::Column::AccountId.eq(current.id))
-            .filter(segment_membership::Column::LeftAt.is_null())
+        sm::Entity::find()
+            .filter(sm::Column::AccountId.eq(current.id))
+            .filter(sm::Column::LeftAt.is_null())
             .select_only()
-            .column(segment_membership::Column::SegmentId)
+            .column(sm::Column::SegmentId)
             .into_tuple()
             .all(&txn)
-            .await?;
-        if !open.is_empty() {
-            segment::Entity::update_many()
-                .col_expr(
-                    segment::Column::MemberCount,
-                    Expr::col(segment::Column::MemberCount).sub(1),
-                )
-                .filter(segment::Column::Id.is_in(open))
-                .exec(&txn)
-                .await?;
-        }
-    }
+            .await?
+    };
     account::Entity::delete_by_id(current.id).exec(&txn).await?;
+    for segment_id in open {
+        use crate::entities::segment;
+        let members = crate::segments::open_count(&txn, segment_id).await?;
+        segment::Entity::update_many()
+            .col_expr(
+                segment::Column::MemberCount,
+                sea_orm::sea_query::Expr::value(i32::try_from(members).unwrap_or(i32::MAX)),
+            )
+            .filter(segment::Column::Id.eq(segment_id))
+            .exec(&txn)
+            .await?;
+    }
     crate::entities::order::Entity::delete_many()
         .filter(crate::entities::order::Column::AccountId.eq(current.id))
         .exec(&txn)

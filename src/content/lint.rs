@@ -29,42 +29,12 @@ pub fn lint_dir(dir: &Path) -> Vec<Problem> {
     problems
 }
 
-/// The Handlebars forms that write a value without escaping it.
-const UNESCAPED: &[&str] = &["{{{", "{{~{", "{{&", "{{~&"];
-
 /// Compiles `templates` with `partials` and renders each against the sample contexts.
 pub fn check(
     templates: Vec<Template>,
     partials: &BTreeMap<String, (String, String)>,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut sources: Vec<(String, &str)> = templates
-        .iter()
-        .filter_map(|t| {
-            t.parts
-                .get("html")
-                .map(|src| (t.part_path("html"), src.as_str()))
-        })
-        .collect();
-    // Partials may be included in HTML parts: they are held to the same rule.
-    sources.extend(
-        partials
-            .values()
-            .map(|(file, src)| (file.clone(), src.as_str())),
-    );
-    for (file, src) in sources {
-        for (i, line) in src.lines().enumerate() {
-            if let Some(form) = UNESCAPED.iter().find(|f| line.contains(*f)) {
-                problems.push(Problem {
-                    file: file.clone(),
-                    line: i + 1,
-                    message: format!(
-                        "`{form}…` writes data without HTML escaping; use `{{{{…}}}}`"
-                    ),
-                });
-            }
-        }
-    }
     let (library, compile) = Library::build(templates, partials);
     problems.extend(compile);
     for t in &library.templates {

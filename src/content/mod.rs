@@ -39,25 +39,36 @@ pub fn parts_of(channel: &str) -> Option<&'static [&'static str]> {
         .map(|(_, parts)| *parts)
 }
 
-/// `en`, `vi`, `pt-BR`: a language code with an optional region.
+/// `en`, `vi`, `pt-BR`, `zh-Hant-TW`: a language code (2–3 lowercase letters) and optional
+/// subtags of 2–8 letters or digits (in canonical form, see [`canonical_locale`]).
 pub fn valid_locale(s: &str) -> bool {
-    let mut it = s.splitn(2, '-');
+    let mut it = s.split('-');
     let lang = it.next().unwrap_or("");
-    let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
-    let region_ok = it
-        .next()
-        .is_none_or(|r| (2..=3).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()));
-    lang_ok && region_ok
+    (2..=3).contains(&lang.len())
+        && lang.bytes().all(|b| b.is_ascii_lowercase())
+        && it.all(|t| (2..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// `vi`, `vi-VN`, `pt-BR`: the language in lower case, the region in upper case (`_` read as
-/// `-`), so that `vi_vn` and `vi-VN` are the same locale.
+/// The canonical form of a language tag (`_` read as `-`): language in lower case, a script
+/// in title case, a region in upper case — `vi_vn` → `vi-VN`, `zh-hant-tw` → `zh-Hant-TW`.
 pub fn canonical_locale(s: &str) -> String {
     let s = s.trim().replace('_', "-");
-    match s.split_once('-') {
-        Some((lang, region)) => format!("{}-{}", lang.to_lowercase(), region.to_uppercase()),
-        None => s.to_lowercase(),
-    }
+    s.split('-')
+        .enumerate()
+        .map(|(i, t)| match (i, t.len()) {
+            (0, _) => t.to_lowercase(),
+            (_, 4) if t.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                let lower = t.to_lowercase();
+                let mut c = lower.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
+            }
+            (_, 2) if t.bytes().all(|b| b.is_ascii_alphabetic()) => t.to_uppercase(),
+            _ => t.to_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Where a template comes from.
@@ -255,7 +266,7 @@ fn load_template(folder: &Path, name: &str, problems: &mut Vec<Problem>) -> Opti
         ));
         return None;
     };
-    if !valid_locale(meta.locale.get_ref()) {
+    if !valid_locale(&canonical_locale(meta.locale.get_ref())) {
         problems.push(problem(
             at(&meta.locale),
             format!(
@@ -354,8 +365,8 @@ pub struct Selection {
     pub candidates: Vec<Candidate>,
 }
 
-/// Locales to try: the stakeholder's language, the account's, then the default; a regional
-/// locale is followed by its language (`vi-VN`, then `vi`), and repeats are dropped.
+/// Locales to try: the stakeholder's language, the account's, then the default; a tag is
+/// followed by its shorter forms (`vi-VN`, then `vi`), and repeats are dropped.
 pub fn locale_chain(
     stakeholder: Option<&str>,
     account: Option<&str>,
@@ -370,8 +381,10 @@ pub fn locale_chain(
         let Some(l) = l.map(canonical_locale).filter(|l| !l.is_empty()) else {
             continue;
         };
-        let bare = l.split('-').next().unwrap_or_default().to_string();
-        for candidate in [l, bare] {
+        // RFC 4647 lookup: drop subtags from the right (zh-Hant-TW, zh-Hant, zh).
+        let tags: Vec<&str> = l.split('-').collect();
+        for n in (1..=tags.len()).rev() {
+            let candidate = tags[..n].join("-");
             if !out.iter().any(|(x, _)| *x == candidate) {
                 out.push((candidate, why));
             }

@@ -89,9 +89,104 @@ fn describe_render_error(e: &RenderError) -> (usize, String) {
     (line, message)
 }
 
+/// Where a byte offset of `src` is, as a 1-based line.
+fn line_at(src: &str, offset: usize) -> usize {
+    src[..offset.min(src.len())].matches('\n').count() + 1
+}
+
+/// Constructs the engine refuses, with what they are: output that skips escaping (in HTML
+/// parts, JSON bodies and partials), inline partials and decorators (a partial that includes
+/// itself overflows the stack), and partials that do not exist.
+fn unsafe_constructs(
+    src: &str,
+    part: &str,
+    partials: &BTreeMap<String, (String, String)>,
+) -> Vec<(usize, String)> {
+    static PATTERNS: std::sync::OnceLock<[regex::Regex; 3]> = std::sync::OnceLock::new();
+    let [unescaped, inline, partial] = PATTERNS.get_or_init(|| {
+        [
+            r"\{\{~?\s*[{&]",
+            r"\{\{~?\s*#?\s*\*",
+            r"\{\{~?\s*#?\s*>\s*([^\s}~]+)",
+        ]
+        .map(|p| regex::Regex::new(p).expect("a valid pattern"))
+    });
+    let mut out = Vec::new();
+    if matches!(escape_of(part), Escape::Html | Escape::Json) || part == "partial" {
+        for m in unescaped.find_iter(src) {
+            let what = if part == "body.json" {
+                "writes data without JSON escaping; use `{{json …}}` or `\"{{…}}\"`"
+            } else {
+                "writes data without HTML escaping; use `{{…}}`"
+            };
+            out.push((
+                line_at(src, m.start()),
+                format!("`{}…` {what}", m.as_str().trim()),
+            ));
+        }
+    }
+    for m in inline.find_iter(src) {
+        out.push((
+            line_at(src, m.start()),
+            "inline partials and decorators are not allowed; put shared parts in templates/_partials/"
+                .to_string(),
+        ));
+    }
+    for c in partial.captures_iter(src) {
+        let name = c.get(1).map_or("", |m| m.as_str());
+        if name != "@partial-block" && !partials.contains_key(name) {
+            out.push((
+                line_at(src, c.get(0).map_or(0, |m| m.start())),
+                format!("unknown partial `{name}`"),
+            ));
+        }
+    }
+    out
+}
+
+/// Partials that include themselves, directly or through others.
+fn partial_cycles(partials: &BTreeMap<String, (String, String)>) -> Vec<String> {
+    let refs = |src: &str| -> Vec<String> {
+        partials
+            .keys()
+            .filter(|name| {
+                regex::Regex::new(&format!(
+                    r"\{{\{{~?\s*#?\s*>\s*{}[\s}}~]",
+                    regex::escape(name)
+                ))
+                .is_ok_and(|re| re.is_match(src))
+            })
+            .cloned()
+            .collect()
+    };
+    let graph: BTreeMap<&String, Vec<String>> = partials
+        .iter()
+        .map(|(n, (_, src))| (n, refs(src)))
+        .collect();
+    let mut cyclic = Vec::new();
+    for start in partials.keys() {
+        // Depth-first from `start`: reaching it again is a cycle.
+        let mut stack: Vec<&String> = graph
+            .get(start)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(n) = stack.pop() {
+            if n == start {
+                cyclic.push(start.clone());
+                break;
+            }
+            if seen.insert(n.clone()) {
+                stack.extend(graph.get(n).into_iter().flatten());
+            }
+        }
+    }
+    cyclic
+}
+
 impl Library {
-    /// Compiles templates and partials; templates that do not compile are left out and
-    /// reported as problems.
+    /// Compiles templates and partials; templates that do not compile, or use what the engine
+    /// refuses (see [`unsafe_constructs`]), are left out and reported as problems.
     pub fn build(
         templates: Vec<Template>,
         partials: &BTreeMap<String, (String, String)>,
@@ -100,7 +195,29 @@ impl Library {
         let mut html = registry(Escape::Html);
         let mut plain = registry(Escape::None);
         let mut json = registry(Escape::Json);
+        let cyclic = partial_cycles(partials);
         for (name, (file, src)) in partials {
+            if cyclic.contains(name) {
+                problems.push(Problem {
+                    file: file.clone(),
+                    line: 1,
+                    message: format!(
+                        "partial `{name}` includes itself (directly or through others)"
+                    ),
+                });
+                continue;
+            }
+            let found = unsafe_constructs(src, "partial", partials);
+            if !found.is_empty() {
+                for (line, message) in found {
+                    problems.push(Problem {
+                        file: file.clone(),
+                        line,
+                        message,
+                    });
+                }
+                continue;
+            }
             for reg in [&mut html, &mut plain, &mut json] {
                 if let Err(e) = reg.register_partial(name, src.as_str()) {
                     problems.push(Problem {
@@ -124,6 +241,14 @@ impl Library {
             }
             let mut ok = true;
             for (part, src) in &t.parts {
+                for (line, message) in unsafe_constructs(src, part, partials) {
+                    problems.push(Problem {
+                        file: t.part_path(part),
+                        line,
+                        message,
+                    });
+                    ok = false;
+                }
                 let reg = match escape_of(part) {
                     Escape::Html => &mut html,
                     Escape::None => &mut plain,

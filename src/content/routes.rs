@@ -22,8 +22,12 @@ use crate::error::{ApiError, FieldErrors, Problem as ApiProblem};
 use crate::segments::routes::rule_problem;
 use crate::segments::rules::{FactValue, Rule};
 
-/// The API templates' (id, version) list a library was built for, and the library.
-type Built = (Vec<(String, i32)>, Arc<Library>);
+/// The API templates' (id, version, last change) list a library was built for, and the
+/// library. The change time tells a re-created template (version 1 again) from the old one.
+type Built = (
+    Vec<(String, i32, chrono::DateTime<chrono::Utc>)>,
+    Arc<Library>,
+);
 
 /// The compiled library: shipped templates (read at start-up) plus the latest version of every
 /// API template, rebuilt when those change.
@@ -60,9 +64,13 @@ impl Cache {
 
     /// The library for the current database templates.
     pub async fn library(&self, db: &DatabaseConnection) -> Result<Arc<Library>, DbErr> {
-        let key: Vec<(String, i32)> = template::Entity::find()
+        let key: Vec<(String, i32, chrono::DateTime<chrono::Utc>)> = template::Entity::find()
             .select_only()
-            .columns([template::Column::Id, template::Column::Version])
+            .columns([
+                template::Column::Id,
+                template::Column::Version,
+                template::Column::UpdatedAt,
+            ])
             .order_by_asc(template::Column::Id)
             .into_tuple()
             .all(db)
@@ -74,7 +82,7 @@ impl Cache {
             return Ok(lib.clone());
         }
         let mut templates = self.files.templates.clone();
-        for (id, version) in &key {
+        for (id, version, _) in &key {
             if let Some(v) = template_version::Entity::find()
                 .filter(template_version::Column::TemplateId.eq(id.as_str()))
                 .filter(template_version::Column::Version.eq(*version))

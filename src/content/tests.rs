@@ -153,6 +153,13 @@ fn locales_fall_back_from_stakeholder_to_account_to_default() {
     );
     let s = select(ts.iter(), "outreach", "email", &c, &facts("A", false));
     assert_eq!(s.chosen.as_deref(), Some("vi-a"));
+    let c = chain(Some("zh-hant-tw"), None);
+    assert_eq!(
+        c.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        vec!["zh-Hant-TW", "zh-Hant", "zh", "en"]
+    );
+    assert!(valid_locale(&canonical_locale("zh_hant_TW")));
+    assert!(!valid_locale(&canonical_locale("english")));
 }
 
 #[test]
@@ -274,6 +281,31 @@ fn lint_reports_each_kind_of_mistake_with_file_and_line() {
         &[
             ("_partials/footer.hbs", "<p>{{links.unsubscribe}}</p>"),
             ("_partials/raw.hbs", "{{~{account.name}~}}"),
+            ("_partials/loop_a.hbs", "{{> loop_b}}"),
+            ("_partials/loop_b.hbs", "{{#> loop_a}}x{{/loop_a}}"),
+            ("spaced/template.toml", META),
+            ("spaced/subject.hbs", "x"),
+            ("spaced/html.hbs", "<h1>{{ &account.name }}</h1>"),
+            ("spaced/text.hbs", "x"),
+            ("inline/template.toml", META),
+            ("inline/subject.hbs", "x"),
+            ("inline/html.hbs", "x"),
+            (
+                "inline/text.hbs",
+                "{{#*inline \"r\"}}{{> r}}{{/inline}}{{> r}}",
+            ),
+            ("nopartial/template.toml", META),
+            ("nopartial/subject.hbs", "x"),
+            ("nopartial/html.hbs", "{{> footr}}"),
+            ("nopartial/text.hbs", "x"),
+            (
+                "rawjson/template.toml",
+                "purpose = \"event_notification\"\nchannel = \"webhook\"\nlocale = \"en\"\n",
+            ),
+            (
+                "rawjson/body.json.hbs",
+                "{\"n\": \"{{{dossier.profile.description}}}\"}",
+            ),
             ("amp/template.toml", META),
             ("amp/subject.hbs", "x"),
             ("amp/html.hbs", "{{&account.name}}"),
@@ -380,7 +412,7 @@ fn lint_reports_each_kind_of_mistake_with_file_and_line() {
         "the good template is clean:\n{}",
         shown.join("\n")
     );
-    assert_eq!(shown.len(), 12, "{}", shown.join("\n"));
+    assert_eq!(shown.len(), 19, "{}", shown.join("\n"));
 }
 
 #[test]

@@ -389,7 +389,10 @@ impl Loader {
                 f.set("image_maker", a.image_maker);
                 f.set("expert", a.expert);
                 f.set("budget", a.budget_minor.map(|b| major(b, &a.currency)));
-                f.set("created_at", Some(a.created_at.date_naive()));
+                f.set(
+                    "created_at",
+                    Some(a.created_at.with_timezone(&tz).date_naive()),
+                );
                 if let serde_json::Value::Object(attrs) = &a.attributes {
                     f.attributes = attrs.clone();
                 }

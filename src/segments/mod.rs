@@ -189,12 +189,23 @@ async fn recompute_locked(
     let txn = crate::db::begin_write(db).await?;
     let mut changes = Vec::with_capacity(segments.len());
     for ((s, rule), now_in) in segments.iter().zip(&compiled).zip(&members) {
-        if rule.is_some() {
+        // A segment deleted while the rules were evaluated is skipped.
+        if rule.is_some() && segment::Entity::find_by_id(s.id).one(&txn).await?.is_some() {
             changes.push(apply(&txn, s, now_in, now).await?);
         }
     }
     txn.commit().await?;
     Ok(changes)
+}
+
+/// Accounts in the segment now, counted in the transaction (so concurrent deletions count).
+pub async fn open_count(txn: &impl ConnectionTrait, segment_id: i64) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    segment_membership::Entity::find()
+        .filter(segment_membership::Column::SegmentId.eq(segment_id))
+        .filter(segment_membership::Column::LeftAt.is_null())
+        .count(txn)
+        .await
 }
 
 /// Writes one segment's new member list: new stays, ended stays, events and the count.
@@ -220,6 +231,20 @@ async fn apply(
         .copied()
         .filter(|a| !current.contains(a))
         .collect();
+    // Accounts deleted while the rules were evaluated do not enter.
+    let mut existing = HashSet::with_capacity(entered.len());
+    for chunk in entered.chunks(500) {
+        existing.extend(
+            crate::entities::account::Entity::find()
+                .filter(crate::entities::account::Column::Id.is_in(chunk.iter().copied()))
+                .select_only()
+                .column(crate::entities::account::Column::Id)
+                .into_tuple::<i64>()
+                .all(txn)
+                .await?,
+        );
+    }
+    entered.retain(|a| existing.contains(a));
     let mut left: Vec<i64> = current.difference(&target).copied().collect();
     entered.sort_unstable();
     left.sort_unstable();
@@ -264,13 +289,14 @@ async fn apply(
         .exec_without_returning(txn)
         .await?;
     }
+    let members = open_count(txn, s.id).await?;
     let mut m: segment::ActiveModel = s.clone().into();
-    m.member_count = Set(i32::try_from(target.len()).unwrap_or(i32::MAX));
+    m.member_count = Set(i32::try_from(members).unwrap_or(i32::MAX));
     m.computed_at = Set(Some(now));
     m.update(txn).await?;
     Ok(SegmentChange {
         key: s.key.clone(),
-        members: target.len() as u64,
+        members,
         entered: entered.len() as u64,
         left: left.len() as u64,
     })

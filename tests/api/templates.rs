@@ -286,6 +286,22 @@ async fn api_templates_are_versioned_and_take_part_in_selection(b: Backend) {
             "/parts/text"
         ]
     );
+    // A partial that includes itself would overflow the stack: refused before anything renders.
+    let bad = app
+        .post(
+            "/api/v1/templates",
+            &json!({"id": "loop", "purpose": "manager_task", "channel": "task", "locale": "en",
+                    "parts": {"task": "{{#*inline \"r\"}}{{> r}}{{/inline}}{{> r}}"}}),
+        )
+        .await;
+    let body = problem(bad, 422).await;
+    assert!(paths(&body).iter().all(|p| p == "/parts/task"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("inline partials and decorators are not allowed")
+    );
     assert_eq!(app.count("templates").await, 1);
 
     // Shipped templates are read-only here.

@@ -10,7 +10,10 @@ use super::fields::Scope;
 use super::{Location, MAX_DEPTH, Op, Rule, RuleError, Value, check_leaf};
 
 pub fn parse(v: &Json, scopes: &[Scope]) -> Result<Rule, RuleError> {
-    Ok(node(v, "", scopes, 0)?.normalize())
+    super::check_depth(
+        node(v, "", scopes, 0)?.normalize(),
+        Location::Json(String::new()),
+    )
 }
 
 /// A key as a JSON pointer segment (RFC 6901: `~` → `~0`, `/` → `~1`).
@@ -26,7 +29,7 @@ fn err(path: &str, message: impl Into<String>) -> RuleError {
 }
 
 fn node(v: &Json, path: &str, scopes: &[Scope], depth: usize) -> Result<Rule, RuleError> {
-    if depth > MAX_DEPTH {
+    if depth > 2 * MAX_DEPTH {
         return Err(err(
             path,
             format!("the rule nests deeper than {MAX_DEPTH} levels"),

@@ -152,9 +152,21 @@ impl RuleError {
     }
 }
 
-/// The deepest nesting of groups and `not` a rule may have (deeper rules are refused: they
-/// would exhaust the parser's stack or the JSON reader's depth limit when read back).
+/// The deepest a rule's tree may be ([`Rule::depth`] of the canonical form, the same for both
+/// forms). Deeper rules are refused: they would exhaust a parser's stack or the JSON reader's
+/// depth limit when read back. The parsers stop early at twice this, whatever the input.
 pub const MAX_DEPTH: usize = 32;
+
+/// Refuses a (normalised) rule deeper than [`MAX_DEPTH`].
+fn check_depth(rule: Rule, location: Location) -> Result<Rule, RuleError> {
+    if rule.depth() > MAX_DEPTH {
+        return Err(RuleError {
+            location,
+            message: format!("the rule nests deeper than {MAX_DEPTH} levels"),
+        });
+    }
+    Ok(rule)
+}
 
 /// The longest text form accepted, in bytes.
 pub const MAX_TEXT: usize = 10_000;
@@ -200,6 +212,17 @@ impl Rule {
     /// The text form; parsing it gives this rule back.
     pub fn to_text(&self) -> String {
         text::print(self)
+    }
+
+    /// Levels of the tree: a condition is 1, a group or `not` one more than its deepest part.
+    pub fn depth(&self) -> usize {
+        match self {
+            Rule::All(parts) | Rule::Any(parts) => {
+                1 + parts.iter().map(Rule::depth).max().unwrap_or(0)
+            }
+            Rule::Not(inner) => 1 + inner.depth(),
+            _ => 1,
+        }
     }
 
     /// The rule that always holds.

@@ -201,7 +201,13 @@ pub fn parse(src: &str, scopes: &[Scope]) -> Result<Rule, RuleError> {
             ),
         ));
     }
-    Ok(rule.normalize())
+    super::check_depth(
+        rule.normalize(),
+        Location::Text {
+            column: 1,
+            offset: 0,
+        },
+    )
 }
 
 fn describe(t: &Tok) -> String {
@@ -274,7 +280,7 @@ impl Parser<'_> {
     /// Enters a group or `not` at `at`; refuses nesting deeper than [`MAX_DEPTH`].
     fn deeper(&mut self, at: usize) -> Result<(), RuleError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > 2 * MAX_DEPTH {
             return Err(err_at(
                 self.src,
                 at,
