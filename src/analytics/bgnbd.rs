@@ -317,7 +317,7 @@ pub fn fit(customers: &[Customer]) -> Result<Fit, FitError> {
     finish(&prepared, start, customers.len())
 }
 
-/// L-BFGS from the origin of the log-parameters (at most 100 iterations); `None`, so that
+/// L-BFGS from the origin of the log-parameters (at most 40 iterations); `None`, so that
 /// Nelder–Mead takes over, unless it ends inside the bounds with a finite likelihood and a
 /// vanishing gradient.
 fn lbfgs(prepared: &Prepared) -> Option<Vec<f64>> {
@@ -330,7 +330,7 @@ fn lbfgs(prepared: &Prepared) -> Option<Vec<f64>> {
         .with_tolerance_cost(1e-15)
         .ok()?;
     let result = Executor::new(NegLogLikelihood(prepared), solver)
-        .configure(|s| s.param(vec![0.0; 4]).max_iters(100))
+        .configure(|s| s.param(vec![0.0; 4]).max_iters(40))
         .run()
         .ok()?;
     let theta = result.state().get_best_param()?.clone();
