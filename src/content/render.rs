@@ -94,6 +94,27 @@ fn line_at(src: &str, offset: usize) -> usize {
     src[..offset.min(src.len())].matches('\n').count() + 1
 }
 
+/// Unescaped output, inline partials/decorators, partial references (name captured).
+fn patterns() -> &'static [regex::Regex; 3] {
+    static PATTERNS: std::sync::OnceLock<[regex::Regex; 3]> = std::sync::OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        [
+            r"\{\{~?\s*[{&]",
+            r"\{\{~?\s*#?\s*\*",
+            r"\{\{~?\s*#?\s*>\s*([^\s}~]+)",
+        ]
+        .map(|p| regex::Regex::new(p).expect("a valid pattern"))
+    })
+}
+
+/// The partials `src` includes: (byte offset, name).
+fn partial_refs(src: &str) -> impl Iterator<Item = (usize, &str)> {
+    patterns()[2].captures_iter(src).filter_map(|c| {
+        let all = c.get(0)?;
+        Some((all.start(), c.get(1)?.as_str()))
+    })
+}
+
 /// Constructs the engine refuses, with what they are: output that skips escaping (in HTML
 /// parts, JSON bodies and partials), inline partials and decorators (a partial that includes
 /// itself overflows the stack), and partials that do not exist.
@@ -102,15 +123,7 @@ fn unsafe_constructs(
     part: &str,
     partials: &BTreeMap<String, (String, String)>,
 ) -> Vec<(usize, String)> {
-    static PATTERNS: std::sync::OnceLock<[regex::Regex; 3]> = std::sync::OnceLock::new();
-    let [unescaped, inline, partial] = PATTERNS.get_or_init(|| {
-        [
-            r"\{\{~?\s*[{&]",
-            r"\{\{~?\s*#?\s*\*",
-            r"\{\{~?\s*#?\s*>\s*([^\s}~]+)",
-        ]
-        .map(|p| regex::Regex::new(p).expect("a valid pattern"))
-    });
+    let [unescaped, inline, _] = patterns();
     let mut out = Vec::new();
     if matches!(escape_of(part), Escape::Html | Escape::Json) || part == "partial" {
         for m in unescaped.find_iter(src) {
@@ -132,13 +145,9 @@ fn unsafe_constructs(
                 .to_string(),
         ));
     }
-    for c in partial.captures_iter(src) {
-        let name = c.get(1).map_or("", |m| m.as_str());
+    for (at, name) in partial_refs(src) {
         if name != "@partial-block" && !partials.contains_key(name) {
-            out.push((
-                line_at(src, c.get(0).map_or(0, |m| m.start())),
-                format!("unknown partial `{name}`"),
-            ));
+            out.push((line_at(src, at), format!("unknown partial `{name}`")));
         }
     }
     out
@@ -147,16 +156,9 @@ fn unsafe_constructs(
 /// Partials that include themselves, directly or through others.
 fn partial_cycles(partials: &BTreeMap<String, (String, String)>) -> Vec<String> {
     let refs = |src: &str| -> Vec<String> {
-        partials
-            .keys()
-            .filter(|name| {
-                regex::Regex::new(&format!(
-                    r"\{{\{{~?\s*#?\s*>\s*{}[\s}}~]",
-                    regex::escape(name)
-                ))
-                .is_ok_and(|re| re.is_match(src))
-            })
-            .cloned()
+        partial_refs(src)
+            .filter(|(_, name)| partials.contains_key(*name))
+            .map(|(_, name)| name.to_string())
             .collect()
     };
     let graph: BTreeMap<&String, Vec<String>> = partials

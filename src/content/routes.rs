@@ -256,15 +256,15 @@ fn parse_input(
         }
         (Some(json), None) => Rule::from_json(&json)
             .map_err(|e| {
-                let (path, message) = rule_problem("", e);
-                errors.push(&path.replacen("rule", "when", 1), message);
+                let (path, message) = rule_problem(e, "when", "when_text");
+                errors.push(&path, message);
             })
             .ok(),
         (None, Some(text)) if text.trim().is_empty() => Some(Rule::always()),
         (None, Some(text)) => Rule::parse_text(&text)
             .map_err(|e| {
-                let (_, message) = rule_problem("", e);
-                errors.push("when_text", message);
+                let (path, message) = rule_problem(e, "when", "when_text");
+                errors.push(&path, message);
             })
             .ok(),
         (None, None) => Some(Rule::always()),

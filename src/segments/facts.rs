@@ -204,31 +204,34 @@ impl Loader {
             && let Some(run) = latest_run(db).await?
         {
             loader.run_id = Some(run.id);
-            // Totals over the whole run, for shares (summed by the database).
-            let backend = db.get_database_backend();
-            let placeholder = if backend == sea_orm::DbBackend::Postgres {
-                "$1"
-            } else {
-                "?"
-            };
-            let sql = format!(
-                "SELECT CAST(COALESCE(SUM(CASE WHEN revenue > 0 THEN revenue ELSE 0 END), 0) \
-                 AS DOUBLE PRECISION) AS revenue_total, \
-                 CAST(COALESCE(SUM(CASE WHEN profit > 0 THEN profit ELSE 0 END), 0) \
-                 AS DOUBLE PRECISION) AS profit_total, COUNT(profit) AS profits \
-                 FROM account_snapshots WHERE run_id = {placeholder}"
-            );
-            if let Some(row) = db
-                .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                    backend,
-                    sql,
-                    [run.id.into()],
-                ))
-                .await?
-            {
-                loader.revenue_total = row.try_get("", "revenue_total")?;
-                loader.profit_total = row.try_get("", "profit_total")?;
-                loader.profits_known = row.try_get::<i64>("", "profits")? > 0;
+            // Totals over the whole run, for shares (summed by the database; plain SQL that
+            // both backends read alike, the run id bound by the query builder).
+            use sea_orm::sea_query::Expr;
+            let totals: Option<(f64, f64, i64)> = account_snapshot::Entity::find()
+                .filter(account_snapshot::Column::RunId.eq(run.id))
+                .select_only()
+                .column_as(
+                    Expr::cust(
+                        "CAST(COALESCE(SUM(CASE WHEN revenue > 0 THEN revenue ELSE 0 END), 0) \
+                         AS DOUBLE PRECISION)",
+                    ),
+                    "revenue_total",
+                )
+                .column_as(
+                    Expr::cust(
+                        "CAST(COALESCE(SUM(CASE WHEN profit > 0 THEN profit ELSE 0 END), 0) \
+                         AS DOUBLE PRECISION)",
+                    ),
+                    "profit_total",
+                )
+                .column_as(Expr::cust("COUNT(profit)"), "profits")
+                .into_tuple()
+                .one(db)
+                .await?;
+            if let Some((revenue, profit, profits)) = totals {
+                loader.revenue_total = revenue;
+                loader.profit_total = profit;
+                loader.profits_known = profits > 0;
             }
         }
         Ok(loader)

@@ -154,10 +154,10 @@ async fn recompute_locked(
     }
     let segments = segments.all(db).await?;
     // Accounts are read a slice at a time, so memory stays flat however many there are.
-    let compiled: Vec<Option<Compiled>> = segments
+    let rules: Vec<Option<Rule>> = segments
         .iter()
         .map(|s| match Rule::from_json(&s.rule) {
-            Ok(r) => Some(Compiled::new(&r)),
+            Ok(r) => Some(r),
             Err(e) => {
                 // Stored rules were checked when saved; a registry change could still
                 // invalidate one. Keep its members and say so.
@@ -166,11 +166,11 @@ async fn recompute_locked(
             }
         })
         .collect();
-    let rules: Vec<Rule> = segments
+    let compiled: Vec<Option<Compiled>> = rules
         .iter()
-        .filter_map(|s| Rule::from_json(&s.rule).ok())
+        .map(|r| r.as_ref().map(Compiled::new))
         .collect();
-    let loader = facts::Loader::new(db, now, facts::Needs::of(&rules)).await?;
+    let loader = facts::Loader::new(db, now, facts::Needs::of(rules.iter().flatten())).await?;
     let mut members: Vec<Vec<i64>> = vec![Vec::new(); segments.len()];
     for (from, to) in facts::id_ranges(db, SLICE).await? {
         let accounts = loader.load(db, facts::Span::Range(from, to)).await?;

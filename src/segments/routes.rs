@@ -40,13 +40,13 @@ pub struct RuleInput {
     pub rule_text: Option<String>,
 }
 
-/// Maps a rule error to the field it came from: a JSON pointer below `/rule`, or `/rule_text`
-/// with the column in the message.
-pub fn rule_problem(prefix: &str, e: RuleError) -> (String, String) {
+/// Maps a rule error to the body field it came from: a JSON pointer below `json_field` for the
+/// JSON form, or `text_field` with the column in the message for the text form.
+pub fn rule_problem(e: RuleError, json_field: &str, text_field: &str) -> (String, String) {
     match e.location {
-        Location::Json(p) => (format!("{prefix}rule{p}"), e.message),
+        Location::Json(p) => (format!("{json_field}{p}"), e.message),
         Location::Text { column, .. } => (
-            format!("{prefix}rule_text"),
+            text_field.to_string(),
             format!("column {column}: {}", e.message),
         ),
     }
@@ -67,13 +67,13 @@ impl RuleInput {
             }
             (Some(json), None) => Rule::from_json_for(json, scopes)
                 .map_err(|e| {
-                    let (path, message) = rule_problem("", e);
+                    let (path, message) = rule_problem(e, "rule", "rule_text");
                     errors.push(&path, message);
                 })
                 .ok(),
             (None, Some(text)) => Rule::parse_text_for(text, scopes)
                 .map_err(|e| {
-                    let (path, message) = rule_problem("", e);
+                    let (path, message) = rule_problem(e, "rule", "rule_text");
                     errors.push(&path, message);
                 })
                 .ok(),
