@@ -10,6 +10,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod content;
+pub mod context;
 pub mod db;
 pub mod demo;
 pub mod domain;

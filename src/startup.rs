@@ -9,7 +9,8 @@ use sea_orm::DatabaseConnection;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::api::{self, AppState};
+use crate::api;
+use crate::context::AppContext;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -18,7 +19,7 @@ use crate::error::ApiError;
 pub struct Application {
     port: u16,
     server: Server,
-    state: web::Data<AppState>,
+    state: web::Data<AppContext>,
 }
 
 impl Application {
@@ -48,14 +49,7 @@ impl Application {
             n => n,
         };
         let max_body = settings.server.max_body_bytes;
-        let templates =
-            std::sync::Arc::new(crate::content::routes::Cache::new(&settings.templates.dir));
-        let state = web::Data::new(AppState {
-            db,
-            settings,
-            clock,
-            templates,
-        });
+        let state = web::Data::new(AppContext::new(db, settings, clock));
         let openapi = api::openapi();
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -90,7 +84,7 @@ impl Application {
     }
 
     /// Shared state (database, settings, clock), e.g. for tests to inspect the database.
-    pub fn state(&self) -> web::Data<AppState> {
+    pub fn state(&self) -> web::Data<AppContext> {
         self.state.clone()
     }
 

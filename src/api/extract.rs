@@ -9,7 +9,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::api::AppState;
+use crate::context::AppContext;
 use crate::error::{ApiError, FieldError};
 
 /// A JSON request body. Unlike `web::Json`, errors name the field path (`/orders/2/amount`).
@@ -35,7 +35,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             })
             .unwrap_or(false);
         let limit = req
-            .app_data::<web::Data<AppState>>()
+            .app_data::<web::Data<AppContext>>()
             .map(|s| s.settings.server.max_body_bytes)
             .unwrap_or(16 * 1024 * 1024);
         let bytes = web::Bytes::from_request(req, payload);
@@ -130,7 +130,7 @@ impl PageQuery {
     /// applies when no sort is given.
     pub fn validate(
         &self,
-        state: &AppState,
+        state: &AppContext,
         sortable: &[&str],
         default: &str,
     ) -> Result<Page, ApiError> {

@@ -10,26 +10,16 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, get, web};
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::clock::SharedClock;
-use crate::config::Settings;
 use crate::error::{ApiError, FieldError, Problem};
 
-/// Everything a request handler may use.
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub settings: Settings,
-    pub clock: SharedClock,
-    /// Compiled templates (shipped files read at start-up, API ones from the database).
-    pub templates: std::sync::Arc<crate::content::routes::Cache>,
-}
+pub use crate::context::AppContext;
 
-/// Shared state as handlers receive it.
-pub type State = web::Data<AppState>;
+/// The application context as handlers receive it.
+pub type State = web::Data<AppContext>;
 
 /// The id of the API token that authenticated the request.
 #[derive(Debug, Clone, Copy)]

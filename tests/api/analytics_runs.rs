@@ -314,14 +314,11 @@ async fn risk_churn_and_the_workbook_report_on_stored_runs(b: Backend) {
 async fn the_scheduled_job_runs_once_and_yields_to_a_running_instance(b: Backend) {
     let app = spawn_app(b).await;
     app.create_account("A", json!({})).await;
-    let state = actix_web::web::Data::new(abm::api::AppState {
-        db: app.db.clone(),
-        settings: app.settings.clone(),
-        clock: std::sync::Arc::new(app.clock.clone()),
-        templates: std::sync::Arc::new(abm::content::routes::Cache::new(
-            &app.settings.templates.dir,
-        )),
-    });
+    let state = actix_web::web::Data::new(abm::context::AppContext::new(
+        app.db.clone(),
+        app.settings.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+    ));
     let ran = abm::scheduler::scheduled_analysis(&state).await;
     assert!(ran.is_some());
     let now = app.clock.now_utc();
