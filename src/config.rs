@@ -24,6 +24,97 @@ pub struct Settings {
     pub log: LogSettings,
     pub analytics: AnalyticsSettings,
     pub templates: TemplateSettings,
+    pub jobs: JobsSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Background jobs: schedules, leases and polling (see `[jobs]` in default.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSettings {
+    /// Timezone (IANA) the cron schedules are read in.
+    pub timezone: Timezone,
+    /// How long a run's lease lasts; the holder renews it every third of this.
+    pub lease_seconds: u32,
+    /// How often an idle worker looks for queued runs queued by other instances.
+    pub poll_interval_ms: u64,
+    pub analysis: String,
+    pub segments_recompute: String,
+    pub idempotency_purge: String,
+}
+
+impl JobsSettings {
+    /// Each job's schedule with its config key.
+    pub fn schedules(&self) -> [(&'static str, &str); 3] {
+        [
+            ("jobs.analysis", &self.analysis),
+            ("jobs.segments_recompute", &self.segments_recompute),
+            ("jobs.idempotency_purge", &self.idempotency_purge),
+        ]
+    }
+}
+
+/// The Prometheus endpoint (see `[metrics]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// "" serves `/metrics` on the API listener; `HOST:PORT` serves it on a listener of its own.
+    pub listen: String,
+}
+
+/// What one `abm serve` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles {
+    pub api: bool,
+    pub worker: bool,
+    pub scheduler: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        api: true,
+        worker: true,
+        scheduler: true,
+    };
+
+    /// Parses `all`, `api`, `worker`, `scheduler`, comma-separated and/or repeated.
+    pub fn parse<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Roles, String> {
+        let mut roles = Roles::default();
+        for item in items {
+            for name in item.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match name {
+                    "all" => roles = Roles::ALL,
+                    "api" => roles.api = true,
+                    "worker" => roles.worker = true,
+                    "scheduler" => roles.scheduler = true,
+                    other => {
+                        return Err(format!(
+                            "unknown role `{other}` (expected all, api, worker or scheduler)"
+                        ));
+                    }
+                }
+            }
+        }
+        if roles == Roles::default() {
+            return Err("no role given (expected all, api, worker or scheduler)".into());
+        }
+        Ok(roles)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.api {
+            v.push("api");
+        }
+        if self.worker {
+            v.push("worker");
+        }
+        if self.scheduler {
+            v.push("scheduler");
+        }
+        v
+    }
 }
 
 /// Where the shipped templates live and the last-resort locale (see `[templates]`).
@@ -54,7 +145,6 @@ pub struct AnalyticsSettings {
     pub p_alive_threshold: f64,
     pub model_unit: ModelUnit,
     pub model_horizon: f64,
-    pub schedule: String,
 }
 
 /// What ABC ranks by.
@@ -90,6 +180,17 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub max_body_bytes: usize,
+    /// `all`, or a comma list of `api`, `worker`, `scheduler` (`abm serve --role` overrides).
+    pub roles: String,
+    /// On SIGTERM/SIGINT: how long running requests and jobs may take to finish.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl ServerSettings {
+    /// The parsed `server.roles` (validated at load).
+    pub fn roles(&self) -> Roles {
+        Roles::parse([self.roles.as_str()]).unwrap_or(Roles::ALL)
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -329,13 +430,32 @@ impl Settings {
         if !(a.model_horizon > 0.0 && a.model_horizon.is_finite()) {
             return err("analytics.model_horizon", "must be a positive number");
         }
-        if !a.schedule.trim().is_empty()
-            && tokio_cron_scheduler::Job::new_async(a.schedule.trim(), |_, _| Box::pin(async {}))
-                .is_err()
+        for (key, schedule) in self.jobs.schedules() {
+            if !schedule.trim().is_empty() && crate::jobs::schedule::parse(schedule).is_err() {
+                return err(
+                    key,
+                    "is not a cron expression with seconds, e.g. \"0 30 2 * * *\" (or \"\" for none)",
+                );
+            }
+        }
+        if !(5..=3600).contains(&self.jobs.lease_seconds) {
+            return err("jobs.lease_seconds", "must be between 5 and 3600");
+        }
+        if !(10..=600_000).contains(&self.jobs.poll_interval_ms) {
+            return err("jobs.poll_interval_ms", "must be between 10 and 600000");
+        }
+        if let Err(e) = Roles::parse([self.server.roles.as_str()]) {
+            return err("server.roles", &e);
+        }
+        if self.server.shutdown_grace_seconds > 3600 {
+            return err("server.shutdown_grace_seconds", "must be at most 3600");
+        }
+        if !self.metrics.listen.trim().is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
         {
             return err(
-                "analytics.schedule",
-                "is not a cron expression with seconds, e.g. \"0 30 2 * * *\" (or \"\" for none)",
+                "metrics.listen",
+                "must be \"\" or HOST:PORT, e.g. \"127.0.0.1:9100\"",
             );
         }
         Ok(())
@@ -433,15 +553,27 @@ mod tests {
     fn a_bad_schedule_names_the_key() {
         let e = Settings::load_from_pairs(
             &ConfigSource::default(),
-            &[("ABM_ANALYTICS__SCHEDULE", "every night")],
+            &[("ABM_JOBS__ANALYSIS", "every night")],
         )
         .expect_err("must fail");
-        assert!(e.to_string().contains("analytics.schedule"), "{e}");
-        let off = Settings::load_from_pairs(
-            &ConfigSource::default(),
-            &[("ABM_ANALYTICS__SCHEDULE", "\"\"")],
-        );
+        assert!(e.to_string().contains("jobs.analysis"), "{e}");
+        let off =
+            Settings::load_from_pairs(&ConfigSource::default(), &[("ABM_JOBS__ANALYSIS", "\"\"")]);
         assert!(off.is_ok(), "an empty schedule turns it off");
+    }
+
+    #[test]
+    fn roles_take_comma_lists_and_repeats_and_refuse_unknown_names() {
+        assert_eq!(Roles::parse(["all"]), Ok(Roles::ALL));
+        let r = Roles::parse(["api,worker"]).expect("roles");
+        assert!(r.api && r.worker && !r.scheduler);
+        let r = Roles::parse(["scheduler", "api"]).expect("roles");
+        assert!(r.api && r.scheduler && !r.worker);
+        assert!(Roles::parse(["web"]).is_err());
+        let e =
+            Settings::load_from_pairs(&ConfigSource::default(), &[("ABM_SERVER__ROLES", "web")])
+                .expect_err("must fail");
+        assert!(e.to_string().contains("server.roles"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,12 @@ pub struct AppContext {
     pub templates: Arc<crate::content::routes::Cache>,
     /// Names this process in job leases and job runs: `host:pid:random`, unique per start.
     pub instance_id: String,
+    /// The jobs this process can run (`crate::jobs::builtin` plus any a test registers).
+    pub jobs: crate::jobs::Registry,
+    /// In-process side of the jobs: worker wake-up, held runs, shutdown tokens.
+    pub jobs_rt: crate::jobs::Runtime,
+    /// Prometheus collectors of this process.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppContext {
@@ -25,12 +31,16 @@ impl AppContext {
     /// folder named by the settings.
     pub fn new(db: DatabaseConnection, settings: Settings, clock: SharedClock) -> Self {
         let templates = Arc::new(crate::content::routes::Cache::new(&settings.templates.dir));
+        let jobs = crate::jobs::builtin::registry(&settings);
         Self {
             db,
             settings,
             clock,
             templates,
             instance_id: new_instance_id(),
+            jobs,
+            jobs_rt: crate::jobs::Runtime::default(),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 

@@ -91,6 +91,9 @@ pub enum ApiError {
     Unavailable(#[source] anyhow::Error),
     #[error("the database is busy with other writes; retry shortly")]
     Busy(#[source] anyhow::Error),
+    /// Work that runs one at a time is running elsewhere: 503 with `Retry-After`.
+    #[error("{detail}")]
+    Contended { code: &'static str, detail: String },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -131,6 +134,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Busy(_) => "busy",
+            ApiError::Contended { code, .. } => code,
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -145,7 +149,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Unavailable(_) => "Service unavailable",
-            ApiError::Busy(_) => "Busy",
+            ApiError::Busy(_) | ApiError::Contended { .. } => "Busy",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -185,7 +189,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) | ApiError::Contended { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -232,5 +238,34 @@ impl From<sea_orm::DbErr> for ApiError {
             return ApiError::Busy(e.into());
         }
         ApiError::Internal(e.into())
+    }
+}
+
+impl From<crate::jobs::JobError> for ApiError {
+    fn from(e: crate::jobs::JobError) -> Self {
+        use crate::jobs::JobError;
+        match e {
+            JobError::UnknownJob(name) => {
+                ApiError::NotFound(format!("there is no job named `{name}`"))
+            }
+            JobError::AlreadyActive(name) => ApiError::Conflict {
+                code: "job_running",
+                detail: format!("job `{name}` is already queued or running"),
+            },
+            JobError::Busy(name) => ApiError::Contended {
+                code: "job_running",
+                detail: format!(
+                    "job `{name}` is running on another instance or request; retry shortly"
+                ),
+            },
+            JobError::ShuttingDown => ApiError::Contended {
+                code: "shutting_down",
+                detail: "the service is shutting down; retry on another instance".into(),
+            },
+            JobError::Failed { run_id, message } => {
+                ApiError::internal(anyhow::anyhow!("job run {run_id} failed: {message}"))
+            }
+            JobError::Database(e) => ApiError::from(e),
+        }
     }
 }

@@ -34,8 +34,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP API (migrating the database first unless database.migrate_on_start=false).
-    Serve,
+    /// Run the service (migrating the database first unless database.migrate_on_start=false).
+    ///
+    /// Roles: `api` serves HTTP, `worker` runs queued jobs, `scheduler` fires the cron
+    /// schedules; `all` (the default, from config `server.roles`) does all three. SIGTERM or
+    /// SIGINT stops taking work, lets running work finish within
+    /// `server.shutdown_grace_seconds`, and exits 0.
+    Serve {
+        /// all, api, worker, scheduler; repeat the flag or give a comma list
+        /// (default: config `server.roles`).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+    },
+    /// Background jobs: list them with their last and next run, or run one now.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage API tokens.
@@ -126,6 +139,17 @@ enum ReportCommand {
         /// Run to export (default: the latest succeeded run).
         #[arg(long)]
         run_id: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Every job: name, schedule, last run (status, when, where) and next run.
+    List,
+    /// Run a job now in this process (recorded as a run with trigger `cli`); waits for it.
+    Run {
+        /// The job's name, as `abm jobs list` shows it.
+        name: String,
     },
 }
 
@@ -242,7 +266,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings)) {
+    let command = cli.command.unwrap_or(Command::Serve { roles: Vec::new() });
+    match runtime.block_on(run(command, settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -254,16 +279,98 @@ fn main() -> ExitCode {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     let clock: SharedClock = Arc::new(SystemClock);
     match command {
-        Command::Serve => {
+        Command::Serve { roles } => {
+            let mut settings = settings;
+            if !roles.is_empty() {
+                match abm::config::Roles::parse(roles.iter().map(String::as_str)) {
+                    Ok(r) => settings.server.roles = r.names().join(","),
+                    Err(e) => {
+                        eprintln!("error: --role: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                }
+            }
             abm::telemetry::init(&settings.log);
             let app = abm::startup::Application::build(settings.clone(), clock).await?;
-            tracing::info!(
-                address = %format!("http://{}:{}", settings.server.host, app.port()),
-                database = %abm::config::redact_url(&settings.database.url),
-                "abm is listening; API docs at /docs/"
-            );
-            app.run_with_scheduler().await?;
+            if settings.server.roles().api {
+                tracing::info!(
+                    address = %format!("http://{}:{}", settings.server.host, app.port()),
+                    database = %abm::config::redact_url(&settings.database.url),
+                    "abm is listening; API docs at /docs/"
+                );
+            }
+            app.run().await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs(cmd) => {
+            let db = connect_migrated(&settings).await?;
+            let ctx = Arc::new(abm::context::AppContext::new(db, settings, clock));
+            match cmd {
+                JobsCommand::List => {
+                    println!(
+                        "{:<20} {:<16} {:<48} NEXT RUN",
+                        "JOB", "SCHEDULE", "LAST RUN"
+                    );
+                    for j in abm::jobs::list(&ctx).await? {
+                        let last = j
+                            .last_run
+                            .map(|r| {
+                                format!(
+                                    "#{} {} {} on {}",
+                                    r.id,
+                                    r.status_str(),
+                                    r.started_at
+                                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                                        .unwrap_or_default(),
+                                    r.instance_id.unwrap_or_default()
+                                )
+                            })
+                            .unwrap_or_else(|| "never".into());
+                        let next = j
+                            .next_run
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                            .unwrap_or_else(|| "on demand".into());
+                        println!(
+                            "{:<20} {:<16} {:<48} {}",
+                            j.name,
+                            j.schedule.unwrap_or_else(|| "-".into()),
+                            last,
+                            next
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                JobsCommand::Run { name } => {
+                    let run = match abm::jobs::worker::run_inline(
+                        &ctx,
+                        &name,
+                        abm::jobs::Trigger::Cli,
+                        None,
+                    )
+                    .await
+                    {
+                        Ok(r) => r,
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return Ok(ExitCode::FAILURE);
+                        }
+                    };
+                    let view = abm::jobs::RunView::from(run);
+                    println!("{}", serde_json::to_string_pretty(&view)?);
+                    // Runs it queued (e.g. the recompute after an analysis) run here too.
+                    for next in abm::jobs::worker::drain(&ctx).await? {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&abm::jobs::RunView::from(next))?
+                        );
+                    }
+                    Ok(if view.status == abm::jobs::RunStatus::Succeeded {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+            }
         }
         Command::Migrate => {
             let db = abm::db::connect(&settings.database).await?;
@@ -367,13 +474,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         } => {
             let (Some(orders), Some(out)) = (orders, out) else {
                 let db = connect_migrated(&settings).await?;
-                let run = abm::analytics::service::run_analysis(
-                    &db,
-                    clock.as_ref(),
-                    &settings.analytics,
-                    "cli",
-                )
-                .await?;
+                let ctx = Arc::new(abm::context::AppContext::new(db, settings, clock));
+                let run = abm::analytics::service::run_now(&ctx, abm::jobs::Trigger::Cli).await?;
+                // The segment recompute the run queued.
+                abm::jobs::worker::drain(&ctx).await?;
                 println!(
                     "analysis run {} as of {}: {}",
                     run.id,
@@ -454,8 +558,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Segments(SegmentsCommand::Recompute) => {
             let db = connect_migrated(&settings).await?;
+            let ctx = Arc::new(abm::context::AppContext::new(db, settings, clock));
             let started = std::time::Instant::now();
-            let changes = abm::segments::recompute(&db, clock.as_ref(), None).await?;
+            let changes = abm::segments::recompute_now(&ctx, abm::jobs::Trigger::Cli, None).await?;
             for c in &changes {
                 println!(
                     "{}: {} members ({} entered, {} left)",

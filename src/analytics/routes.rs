@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::service::{self, RunError};
+use super::service;
 use crate::accounts::model::format_money;
 use crate::api::State;
 use crate::api::extract::{PageQuery, Paged, Query, fetch_page};
@@ -140,59 +140,39 @@ impl From<account_snapshot::Model> for SnapshotView {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StartRun {
-    /// Wait for the run to finish and answer with it (201); otherwise answer 202 at once.
+    /// Wait for the run to finish and answer with it (201); otherwise queue it for a worker
+    /// and answer 202 at once.
     pub wait: Option<bool>,
 }
 
-/// Start an analysis run (one at a time per database; 409 while another runs).
+/// Start an analysis run: the `analysis` job, one at a time per database (409 while another
+/// is queued or runs). When it succeeds it queues the segment recompute.
 #[utoipa::path(tag = "analytics", params(StartRun),
-    responses((status = 201, body = RunView), (status = 202, body = Object), (status = 409, body = Problem)))]
+    responses((status = 201, body = RunView), (status = 202, body = crate::jobs::RunView), (status = 409, body = Problem)))]
 #[post("/analytics/runs")]
 async fn start_run(state: State, q: Query<StartRun>) -> Result<HttpResponse, ApiError> {
-    let map = |e: RunError| match e {
-        RunError::AlreadyRunning => ApiError::Conflict {
+    use crate::jobs::{JobError, Trigger, builtin::ANALYSIS};
+    let map = |e: JobError| match e {
+        JobError::Busy(_) | JobError::AlreadyActive(_) => ApiError::Conflict {
             code: "run_in_progress",
             detail: "another analysis run is in progress".into(),
         },
-        RunError::Failed { run_id, message } => {
-            ApiError::internal(anyhow::anyhow!("analysis run {run_id} failed: {message}"))
-        }
-        RunError::Database(e) => ApiError::from(e),
+        other => ApiError::from(other),
     };
+    let ctx = state.into_inner();
     if q.wait.unwrap_or(false) {
-        let run = service::run_analysis(
-            &state.db,
-            state.clock.as_ref(),
-            &state.settings.analytics,
-            "api",
-        )
-        .await
-        .map_err(map)?;
+        let run = service::run_now(&ctx, Trigger::Api).await.map_err(map)?;
         return Ok(HttpResponse::Created().json(RunView::from(run)));
     }
-    // Take the lock now, so a second request hears 409 instead of a 202 that does nothing.
-    let holder = service::claim(&state.db, state.clock.as_ref())
+    let queued = crate::jobs::trigger(&ctx, ANALYSIS, Trigger::Api)
         .await
         .map_err(map)?;
-    let background = state.clone();
-    tokio::spawn(async move {
-        let s = background;
-        if let Err(e) = service::run_claimed(
-            &s.db,
-            s.clock.as_ref(),
-            &s.settings.analytics,
-            "api",
-            &holder,
-        )
-        .await
-        {
-            tracing::warn!(error = %e, "analysis run did not complete");
-        }
-    });
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "status": "started",
-        "runs": "/api/v1/analytics/runs"
-    })))
+    Ok(HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            "/api/v1/jobs/analysis/runs".to_string(),
+        ))
+        .json(crate::jobs::RunView::from(queued)))
 }
 
 /// Analysis runs, newest first.

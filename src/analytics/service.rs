@@ -1,6 +1,7 @@
 //! In-database analysis runs: read accounts and orders, classify every account with the same
 //! code as the offline command, store one snapshot per account and the class changes since the
-//! previous run, all in one transaction. Only one run at a time per database (a job lock).
+//! previous run, all in one transaction. Only one run at a time per database: runs go through
+//! the `analysis` job, whose running row is the lock.
 //!
 //! Each currency is its own market: accounts are ranked (ABC, pillar) and modelled (BG/NBD)
 //! among accounts with the same currency; orders in another currency than their account's are
@@ -24,60 +25,55 @@ use crate::entities::{
     stakeholder,
 };
 
-/// The job lock every analysis run takes.
-pub const LOCK: &str = "analytics_run";
-
 /// Why a run did not happen or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("another analysis run is in progress")]
-    AlreadyRunning,
     #[error("analysis run {run_id} failed: {message}")]
     Failed { run_id: i64, message: String },
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
 }
 
-/// Runs an analysis now (`trigger`: api, cli, schedule) and returns the finished run.
-pub async fn run_analysis(
+/// Runs an analysis now (`trigger`: api, cli, schedule…) and returns the finished run. The
+/// caller holds the `analysis` job (see `crate::jobs`), which keeps runs one at a time.
+pub async fn run(
     db: &DatabaseConnection,
     clock: &dyn Clock,
     cfg: &AnalyticsSettings,
     trigger: &str,
 ) -> Result<analysis_run::Model, RunError> {
-    let holder = claim(db, clock).await?;
-    run_claimed(db, clock, cfg, trigger, &holder).await
+    run_locked(db, clock, cfg, trigger, clock.now()).await
 }
 
-/// Takes the run lock (so a caller can answer "already running" before starting work in the
-/// background); returns the holder name to pass to [`run_claimed`].
-pub async fn claim(db: &DatabaseConnection, clock: &dyn Clock) -> Result<String, RunError> {
-    use rand::Rng;
-    let holder = format!(
-        "{}:{:016x}",
-        std::process::id(),
-        rand::rng().random::<u64>()
-    );
-    if !crate::db::lock::try_lock(db, LOCK, &holder, clock.now(), Duration::minutes(30)).await? {
-        return Err(RunError::AlreadyRunning);
+/// Runs the `analysis` job now in the caller's task (recorded as a job run, lease renewed) and
+/// returns the analysis run it made. `JobError::Busy` while another analysis runs anywhere.
+pub async fn run_now(
+    ctx: &std::sync::Arc<crate::context::AppContext>,
+    trigger: crate::jobs::Trigger,
+) -> Result<analysis_run::Model, crate::jobs::JobError> {
+    use crate::jobs::{JobError, RunStatus};
+    let job =
+        crate::jobs::worker::run_inline(ctx, crate::jobs::builtin::ANALYSIS, trigger, None).await?;
+    let id = job
+        .detail
+        .as_ref()
+        .and_then(|d| d.get("analysis_run_id"))
+        .and_then(|v| v.as_i64());
+    match (job.status == RunStatus::Succeeded.as_str(), id) {
+        (true, Some(id)) => analysis_run::Entity::find_by_id(id)
+            .one(&ctx.db)
+            .await?
+            .ok_or(JobError::Failed {
+                run_id: job.id,
+                message: format!("analysis run {id} vanished"),
+            }),
+        _ => Err(JobError::Failed {
+            run_id: job.id,
+            message: job
+                .error
+                .unwrap_or_else(|| "the analysis did not finish".into()),
+        }),
     }
-    Ok(holder)
-}
-
-/// Runs with the lock taken by [`claim`] and releases it.
-pub async fn run_claimed(
-    db: &DatabaseConnection,
-    clock: &dyn Clock,
-    cfg: &AnalyticsSettings,
-    trigger: &str,
-    holder: &str,
-) -> Result<analysis_run::Model, RunError> {
-    let result = run_locked(db, clock, cfg, trigger, clock.now()).await;
-    if let Err(e) = crate::db::lock::unlock(db, LOCK, holder).await {
-        // The lease ends by itself; the run's own result matters more.
-        tracing::warn!(error = %e, "could not release the analysis lock");
-    }
-    result
 }
 
 async fn run_locked(
@@ -127,11 +123,6 @@ async fn run_locked(
             done.summary = Set(Some(summary));
             done.finished_at = Set(Some(clock.now()));
             let done = done.update(db).await?;
-            // Segments follow the new classes; a failure here leaves the run valid and the
-            // segments as they were until the next run or `POST /segments/recompute`.
-            if let Err(e) = crate::segments::recompute(db, clock, None).await {
-                tracing::error!(error = %e, run_id = done.id, "segment recomputation after the run failed");
-            }
             Ok(done)
         }
         Err(message) => {

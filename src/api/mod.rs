@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod idempotency;
+pub mod problems;
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub struct TokenId(pub i64);
         (name = "rules", description = "The rule language: fields, parsing (text ⇄ JSON)"),
         (name = "segments", description = "Saved rules over accounts, membership and events"),
         (name = "templates", description = "Template registry, selection and rendering"),
+        (name = "jobs", description = "Background jobs: schedules, runs, run now"),
     )
 )]
 pub struct ApiDoc;
@@ -133,7 +135,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::orders::routes::configure)
             .configure(crate::analytics::routes::configure)
             .configure(crate::segments::routes::configure)
-            .configure(crate::content::routes::configure),
+            .configure(crate::content::routes::configure)
+            .configure(crate::jobs::routes::configure),
     );
 }
 

@@ -9,6 +9,7 @@ pub mod competitor;
 pub mod dossier_profile;
 pub mod idempotency_key;
 pub mod job_lock;
+pub mod job_run;
 pub mod manager;
 pub mod order;
 pub mod relationship_event;

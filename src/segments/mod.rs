@@ -95,7 +95,7 @@ pub async fn ensure_builtins(db: &impl ConnectionTrait, now: DateTime<Utc>) -> R
 pub const SLICE: usize = 5_000;
 
 /// What a recomputation changed for one segment.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SegmentChange {
     pub key: String,
     pub members: u64,
@@ -104,42 +104,76 @@ pub struct SegmentChange {
 }
 
 /// Recomputes the membership of every segment (`only`: of these segment ids) and writes the
-/// changes, with their events, in one transaction.
-pub async fn recompute(
+/// changes, with their events, in one transaction. The caller holds the `segments_recompute`
+/// job (see `crate::jobs`), so recomputations run one at a time per database and nothing
+/// waits for a lock: a caller that finds the job running elsewhere queues it or answers 503.
+pub async fn recompute_held(
     db: &DatabaseConnection,
     clock: &dyn Clock,
     only: Option<&[i64]>,
 ) -> Result<Vec<SegmentChange>, DbErr> {
-    // One recomputation at a time per database: a later one waits, so the last to finish
-    // always wrote from the newest data (e.g. an API call racing the nightly run).
-    let holder = format!("{}:{:016x}", std::process::id(), rand::random::<u64>());
-    let mut waited = 0;
-    while !crate::db::lock::try_lock(
-        db,
-        LOCK,
-        &holder,
-        clock.now(),
-        chrono::Duration::minutes(10),
-    )
-    .await?
-    {
-        waited += 1;
-        if waited > 600 {
-            return Err(DbErr::Custom(
-                "another segment recomputation has been running for two minutes".into(),
-            ));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    let result = recompute_locked(db, clock, only).await;
-    if let Err(e) = crate::db::lock::unlock(db, LOCK, &holder).await {
-        tracing::warn!(error = %e, "could not release the segments lock");
-    }
-    result
+    recompute_locked(db, clock, only).await
 }
 
-/// The job lock that serialises recomputations.
-const LOCK: &str = "segments";
+/// Recomputes now, in the caller's task, under the `segments_recompute` job (recorded as its
+/// run). `JobError::Busy` when a recomputation is running elsewhere; nothing waits.
+pub async fn recompute_now(
+    ctx: &std::sync::Arc<crate::context::AppContext>,
+    trigger: crate::jobs::Trigger,
+    only: Option<Vec<i64>>,
+) -> Result<Vec<SegmentChange>, crate::jobs::JobError> {
+    let body = crate::jobs::job_fn(move |ctx, _| {
+        let only = only.clone();
+        async move {
+            let changes = recompute_held(&ctx.db, ctx.clock.as_ref(), only.as_deref()).await?;
+            Ok(Some(serde_json::to_value(&changes)?))
+        }
+    });
+    let run = crate::jobs::worker::run_inline(
+        ctx,
+        crate::jobs::builtin::SEGMENTS_RECOMPUTE,
+        trigger,
+        Some(body),
+    )
+    .await?;
+    if run.status != crate::jobs::RunStatus::Succeeded.as_str() {
+        return Err(crate::jobs::JobError::Failed {
+            run_id: run.id,
+            message: run.error.unwrap_or_default(),
+        });
+    }
+    Ok(run
+        .detail
+        .and_then(|d| serde_json::from_value(d).ok())
+        .unwrap_or_default())
+}
+
+/// Recomputes `only` these segments now; when a recomputation is running elsewhere, queues a
+/// full one instead (it will see this change) and returns `false`.
+pub async fn recompute_or_queue(
+    ctx: &std::sync::Arc<crate::context::AppContext>,
+    only: Vec<i64>,
+) -> Result<bool, crate::jobs::JobError> {
+    match recompute_now(ctx, crate::jobs::Trigger::Api, Some(only)).await {
+        Ok(_) => Ok(true),
+        Err(crate::jobs::JobError::Busy(_)) => {
+            let queued = crate::jobs::runs::enqueue(
+                &ctx.db,
+                crate::jobs::builtin::SEGMENTS_RECOMPUTE,
+                crate::jobs::Trigger::Event,
+                None,
+                None,
+                ctx.clock.now(),
+            )
+            .await?;
+            if queued.is_some() {
+                ctx.jobs_rt.wake.notify_one();
+            }
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
 
 async fn recompute_locked(
     db: &DatabaseConnection,

@@ -247,11 +247,13 @@ pub struct RecomputeView {
     pub segments: Vec<super::SegmentChange>,
 }
 
-/// Recompute the membership of every segment now (also done after each analysis run).
-#[utoipa::path(tag = "segments", responses((status = 200, body = RecomputeView)))]
+/// Recompute the membership of every segment now (also queued after each analysis run).
+/// 503 with `Retry-After` while a recomputation runs elsewhere.
+#[utoipa::path(tag = "segments", responses((status = 200, body = RecomputeView), (status = 503, body = Problem)))]
 #[post("/segments/recompute")]
 async fn recompute(state: State) -> Result<HttpResponse, ApiError> {
-    let segments = super::recompute(&state.db, state.clock.as_ref(), None).await?;
+    let ctx = state.into_inner();
+    let segments = super::recompute_now(&ctx, crate::jobs::Trigger::Api, None).await?;
     Ok(HttpResponse::Ok().json(RecomputeView { segments }))
 }
 
@@ -451,7 +453,7 @@ async fn create_segment(
         },
         _ => e.into(),
     })?;
-    super::recompute(&state.db, state.clock.as_ref(), Some(&[created.id])).await?;
+    super::recompute_or_queue(&state.clone().into_inner(), vec![created.id]).await?;
     let s = find(&state, &key).await?;
     Ok(HttpResponse::Created().json(SegmentView::from(s)))
 }
@@ -517,7 +519,7 @@ async fn update_segment(
     m.updated_at = Set(state.clock.now());
     m.update(&state.db).await?;
     if rule_changed {
-        super::recompute(&state.db, state.clock.as_ref(), Some(&[id])).await?;
+        super::recompute_or_queue(&state.clone().into_inner(), vec![id]).await?;
     }
     Ok(HttpResponse::Ok().json(SegmentView::from(find(&state, &key).await?)))
 }

@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use crate::db_tests;
-use crate::helpers::{Backend, TestApp, problem, run_analysis, spawn_app};
+use crate::helpers::{Backend, TestApp, hold_job, problem, run_analysis, spawn_app};
 
 async fn orders(app: &TestApp, account: &str, list: &[(&str, &str)]) {
     let orders: Vec<_> = list
@@ -210,17 +210,7 @@ async fn class_changes_between_runs_become_events(b: Backend) {
 async fn only_one_run_at_a_time(b: Backend) {
     let app = spawn_app(b).await;
     let now = app.clock.now_utc();
-    assert!(
-        abm::db::lock::try_lock(
-            &app.db,
-            abm::analytics::service::LOCK,
-            "other-instance",
-            now,
-            chrono::Duration::minutes(5)
-        )
-        .await
-        .expect("lock")
-    );
+    assert!(hold_job(&app, "analysis", "other-instance", now).await);
     let body = problem(
         app.post("/api/v1/analytics/runs?wait=true", &json!({}))
             .await,
@@ -228,9 +218,25 @@ async fn only_one_run_at_a_time(b: Backend) {
     )
     .await;
     assert_eq!(body["code"], "run_in_progress");
-    // A lease that ran out frees the job.
+    // A lease that ran out frees the job: the next worker step takes it over.
     app.clock.advance(chrono::Duration::minutes(6));
-    run_analysis(&app).await;
+    abm::jobs::worker::drain(&app.ctx).await.expect("drain");
+    let runs: serde_json::Value = app
+        .get("/api/v1/analytics/runs")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(runs["total"], 1, "the takeover ran the analysis");
+    let jobs: serde_json::Value = app
+        .get("/api/v1/jobs/analysis/runs")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(jobs["items"][0]["trigger"], "takeover", "{jobs}");
+    assert_eq!(jobs["items"][0]["status"], "succeeded", "{jobs}");
+    assert_eq!(jobs["items"][1]["status"], "abandoned", "{jobs}");
     let runs: serde_json::Value = app
         .get("/api/v1/analytics/runs")
         .await
@@ -314,27 +320,30 @@ async fn risk_churn_and_the_workbook_report_on_stored_runs(b: Backend) {
 async fn the_scheduled_job_runs_once_and_yields_to_a_running_instance(b: Backend) {
     let app = spawn_app(b).await;
     app.create_account("A", json!({})).await;
-    let state = actix_web::web::Data::new(abm::context::AppContext::new(
-        app.db.clone(),
-        app.settings.clone(),
-        std::sync::Arc::new(app.clock.clone()),
-    ));
-    let ran = abm::scheduler::scheduled_analysis(&state).await;
-    assert!(ran.is_some());
+    let ctx = &app.ctx;
+    let at = app.clock.now_utc();
+    assert!(
+        abm::jobs::schedule::fire(ctx, "analysis", at)
+            .await
+            .expect("fire")
+            .is_some()
+    );
+    let ran = abm::jobs::worker::run_once(ctx).await.expect("run");
+    assert_eq!(ran.map(|r| r.status), Some("succeeded".to_string()));
+    // The next tick finds another instance running the analysis: it queues, and yields.
     let now = app.clock.now_utc();
-    abm::db::lock::try_lock(
-        &app.db,
-        abm::analytics::service::LOCK,
-        "elsewhere",
-        now,
-        chrono::Duration::minutes(5),
-    )
-    .await
-    .expect("lock");
-    assert_eq!(
-        abm::scheduler::scheduled_analysis(&state).await,
-        None,
-        "another instance holds the run"
+    assert!(hold_job(&app, "analysis", "elsewhere", now).await);
+    let next = now + chrono::Duration::days(1);
+    assert!(
+        abm::jobs::schedule::fire(ctx, "analysis", next)
+            .await
+            .expect("fire")
+            .is_some()
+    );
+    let step = abm::jobs::worker::run_once(ctx).await.expect("step");
+    assert!(
+        step.as_ref().is_none_or(|r| r.job != "analysis"),
+        "another instance holds the run: {step:?}"
     );
     let runs: serde_json::Value = app
         .get("/api/v1/analytics/runs")
@@ -405,15 +414,7 @@ async fn small_markets_fall_back_to_the_rule_and_new_prospects_are_events(b: Bac
 async fn a_background_run_is_refused_while_another_runs(b: Backend) {
     let app = spawn_app(b).await;
     let now = app.clock.now_utc();
-    abm::db::lock::try_lock(
-        &app.db,
-        abm::analytics::service::LOCK,
-        "other",
-        now,
-        chrono::Duration::minutes(5),
-    )
-    .await
-    .expect("lock");
+    assert!(hold_job(&app, "analysis", "other", now).await);
     let body = problem(app.post("/api/v1/analytics/runs", &json!({})).await, 409).await;
     assert_eq!(body["code"], "run_in_progress");
 }

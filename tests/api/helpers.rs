@@ -162,6 +162,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub settings: Settings,
     pub database_url: String,
+    /// The application context the server runs on (tests drive its jobs by hand).
+    pub ctx: Arc<abm::context::AppContext>,
     // Dropped last: removes the database after the pool is gone.
     _db: TestDb,
 }
@@ -190,6 +192,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     )
     .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let ctx = app.context();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -202,6 +205,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
         clock,
         settings,
         database_url: test_db.url.clone(),
+        ctx,
         _db: test_db,
     }
 }
@@ -341,7 +345,8 @@ pub async fn json_of(resp: reqwest::Response, status: u16) -> serde_json::Value 
     body
 }
 
-/// Runs an analysis now (waiting for it) and returns the succeeded run.
+/// Runs an analysis now (waiting for it) and returns the succeeded run, then runs the jobs it
+/// queued (the segment recompute), as a worker would.
 pub async fn run_analysis(app: &TestApp) -> serde_json::Value {
     let run = json_of(
         app.post("/api/v1/analytics/runs?wait=true", &serde_json::json!({}))
@@ -350,5 +355,23 @@ pub async fn run_analysis(app: &TestApp) -> serde_json::Value {
     )
     .await;
     assert_eq!(run["status"], "succeeded", "{run}");
+    abm::jobs::worker::drain(&app.ctx)
+        .await
+        .expect("drain jobs");
     run
+}
+
+/// Makes `instance` (another process) hold `job` as of `now`, with a lease of
+/// `jobs.lease_seconds`; false when the job is already running.
+pub async fn hold_job(
+    app: &TestApp,
+    job: &str,
+    instance: &str,
+    now: chrono::DateTime<Utc>,
+) -> bool {
+    let lease = chrono::Duration::seconds(i64::from(app.settings.jobs.lease_seconds));
+    abm::jobs::runs::start_running(&app.db, job, abm::jobs::Trigger::Api, instance, now, lease)
+        .await
+        .expect("hold job")
+        .is_some()
 }

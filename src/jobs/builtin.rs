@@ -1,0 +1,84 @@
+//! The jobs abm ships: each names the part's service it runs. Stages hand over through
+//! tables and queued runs: the end of an analysis run queues the segment recompute.
+
+use std::sync::Arc;
+
+use super::{JobDef, JobScope, Registry, Trigger, job_fn, runs};
+use crate::config::Settings;
+use crate::context::AppContext;
+
+/// Job names, as used by the API, the CLI and the config.
+pub const ANALYSIS: &str = "analysis";
+pub const SEGMENTS_RECOMPUTE: &str = "segments_recompute";
+pub const IDEMPOTENCY_PURGE: &str = "idempotency_purge";
+
+/// The registry of shipped jobs with their schedules from `[jobs]`.
+pub fn registry(settings: &Settings) -> Registry {
+    let mut r = Registry::default();
+    r.register(JobDef {
+        name: ANALYSIS.into(),
+        description: "Analysis run: ABC/XYZ, account types, three P and churn for every account; \
+                      queues the segment recompute when it succeeds"
+            .into(),
+        schedule: settings.jobs.analysis.clone(),
+        run: job_fn(analysis),
+    });
+    r.register(JobDef {
+        name: SEGMENTS_RECOMPUTE.into(),
+        description: "Recompute the membership of every segment, with entered/left events".into(),
+        schedule: settings.jobs.segments_recompute.clone(),
+        run: job_fn(segments_recompute),
+    });
+    r.register(JobDef {
+        name: IDEMPOTENCY_PURGE.into(),
+        description: "Forget Idempotency-Key records older than api.idempotency_ttl_hours".into(),
+        schedule: settings.jobs.idempotency_purge.clone(),
+        run: job_fn(idempotency_purge),
+    });
+    r
+}
+
+async fn analysis(ctx: Arc<AppContext>, scope: JobScope) -> super::JobResult {
+    let run = crate::analytics::service::run(
+        &ctx.db,
+        ctx.clock.as_ref(),
+        &ctx.settings.analytics,
+        scope.trigger.as_str(),
+    )
+    .await?;
+    // Hand over to the next stage: segments follow the new classes.
+    let queued = runs::enqueue(
+        &ctx.db,
+        SEGMENTS_RECOMPUTE,
+        Trigger::Event,
+        None,
+        None,
+        ctx.clock.now(),
+    )
+    .await?;
+    if queued.is_some() {
+        ctx.jobs_rt.wake.notify_one();
+    }
+    Ok(Some(serde_json::json!({ "analysis_run_id": run.id })))
+}
+
+async fn segments_recompute(ctx: Arc<AppContext>, _: JobScope) -> super::JobResult {
+    let changes = crate::segments::recompute_held(&ctx.db, ctx.clock.as_ref(), None).await?;
+    let entered: u64 = changes.iter().map(|c| c.entered).sum();
+    let left: u64 = changes.iter().map(|c| c.left).sum();
+    Ok(Some(serde_json::json!({
+        "segments": changes.len(), "entered": entered, "left": left
+    })))
+}
+
+async fn idempotency_purge(ctx: Arc<AppContext>, _: JobScope) -> super::JobResult {
+    let ttl = chrono::Duration::hours(i64::from(ctx.settings.api.idempotency_ttl_hours));
+    use crate::entities::idempotency_key as idem;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let purged = idem::Entity::delete_many()
+        .filter(idem::Column::CreatedAt.lt(ctx.clock.now() - ttl))
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    Ok(Some(serde_json::json!({ "purged": purged })))
+}

@@ -1,0 +1,248 @@
+//! The worker side of the jobs: claim a queued run, execute it while renewing its lease, record
+//! how it ended. [`run_once`] is one deterministic step (tests drain the queue with it),
+//! [`spawn_loop`] is the `worker` role, [`run_inline`] runs a job inside a request or command
+//! under the same record and lease, and [`shutdown`] drains this process.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Duration;
+use sea_orm::DbErr;
+use tokio_util::sync::CancellationToken;
+
+use super::{JobError, JobFn, JobScope, RunStatus, Trigger, runs};
+use crate::context::AppContext;
+use crate::entities::job_run;
+
+fn lease(ctx: &AppContext) -> Duration {
+    Duration::seconds(i64::from(ctx.settings.jobs.lease_seconds))
+}
+
+/// Claims the oldest claimable queued run of a registered job (after taking over runs whose
+/// holder stopped renewing). `None` when there is nothing to do.
+pub async fn claim_next(ctx: &AppContext) -> Result<Option<job_run::Model>, DbErr> {
+    if ctx.jobs_rt.stopping.is_cancelled() {
+        return Ok(None);
+    }
+    let now = ctx.clock.now();
+    runs::take_over_expired(&ctx.db, &ctx.instance_id, now).await?;
+    for run in runs::queued(&ctx.db, 50).await? {
+        if ctx.jobs.get(&run.job).is_none() {
+            continue;
+        }
+        if let Some(claimed) =
+            runs::claim(&ctx.db, run.id, &ctx.instance_id, now, lease(ctx)).await?
+        {
+            return Ok(Some(claimed));
+        }
+    }
+    Ok(None)
+}
+
+/// Claims and runs one queued run to its end, in this task. Returns the finished row.
+pub async fn run_once(ctx: &Arc<AppContext>) -> Result<Option<job_run::Model>, DbErr> {
+    let Some(run) = claim_next(ctx).await? else {
+        return Ok(None);
+    };
+    let Some(def) = ctx.jobs.get(&run.job).cloned() else {
+        return Ok(None);
+    };
+    execute(ctx, run, def.run).await.map(Some)
+}
+
+/// Runs queued runs one after another until none is left (tests; `abm jobs run`).
+pub async fn drain(ctx: &Arc<AppContext>) -> Result<Vec<job_run::Model>, DbErr> {
+    let mut done = Vec::new();
+    while let Some(run) = run_once(ctx).await? {
+        done.push(run);
+        if done.len() > 10_000 {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// Runs `job` now in the caller's task, recorded as a run with a renewed lease, with `body`
+/// instead of the job's registered function when given (e.g. recompute one segment under the
+/// recompute job's lock). `Busy` when a run of the job is running anywhere.
+pub async fn run_inline(
+    ctx: &Arc<AppContext>,
+    job: &str,
+    trigger: Trigger,
+    body: Option<JobFn>,
+) -> Result<job_run::Model, JobError> {
+    if ctx.jobs_rt.stopping.is_cancelled() {
+        return Err(JobError::ShuttingDown);
+    }
+    let f = match body {
+        Some(f) => f,
+        None => ctx
+            .jobs
+            .get(job)
+            .ok_or_else(|| JobError::UnknownJob(job.to_string()))?
+            .run
+            .clone(),
+    };
+    let run = runs::start_running(
+        &ctx.db,
+        job,
+        trigger,
+        &ctx.instance_id,
+        ctx.clock.now(),
+        lease(ctx),
+    )
+    .await?
+    .ok_or_else(|| JobError::Busy(job.to_string()))?;
+    let token = ctx.jobs_rt.tracker.token();
+    let done = execute(ctx, run, f).await?;
+    drop(token);
+    Ok(done)
+}
+
+/// Executes a run this instance holds: renews the lease every third of it, stops the body when
+/// the lease is lost or shutdown's grace runs out, records the outcome, and updates metrics.
+pub async fn execute(
+    ctx: &Arc<AppContext>,
+    run: job_run::Model,
+    f: JobFn,
+) -> Result<job_run::Model, DbErr> {
+    let cancel = CancellationToken::new();
+    ctx.jobs_rt
+        .held
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(run.id, cancel.clone());
+    let scope = JobScope {
+        run_id: run.id,
+        trigger: Trigger::parse(&run.trigger),
+        cancel: cancel.clone(),
+    };
+    tracing::info!(job = %run.job, run_id = run.id, trigger = %run.trigger, "job run started");
+    let started = Instant::now();
+    let renew_every = std::time::Duration::from_millis(
+        (u64::from(ctx.settings.jobs.lease_seconds) * 1000 / 3).max(50),
+    );
+    let body = f(ctx.clone(), scope);
+    tokio::pin!(body);
+    let mut ticker = tokio::time::interval(renew_every);
+    ticker.tick().await;
+    let outcome: Option<super::JobResult> = loop {
+        tokio::select! {
+            r = &mut body => break Some(r),
+            _ = ticker.tick() => {
+                let until = ctx.clock.now() + lease(ctx);
+                match runs::renew(&ctx.db, run.id, &ctx.instance_id, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(job = %run.job, run_id = run.id, "lease lost: another instance took the job over");
+                        cancel.cancel();
+                        break None;
+                    }
+                    Err(e) => tracing::warn!(error = %e, run_id = run.id, "could not renew the job lease"),
+                }
+            }
+            _ = ctx.jobs_rt.interrupt.cancelled() => {
+                cancel.cancel();
+                break None;
+            }
+        }
+    };
+    ctx.jobs_rt
+        .held
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&run.id);
+    let now = ctx.clock.now();
+    let elapsed = started.elapsed().as_secs_f64();
+    let (status, error, detail) = match outcome {
+        Some(Ok(detail)) => (RunStatus::Succeeded, None, detail),
+        Some(Err(e)) => (RunStatus::Failed, Some(format!("{e:#}")), None),
+        None if ctx.jobs_rt.interrupt.is_cancelled() => (
+            RunStatus::Interrupted,
+            Some("interrupted by shutdown; queued again".to_string()),
+            None,
+        ),
+        None => (RunStatus::Abandoned, Some("lease lost".to_string()), None),
+    };
+    let recorded = runs::finish(
+        &ctx.db,
+        run.id,
+        &ctx.instance_id,
+        status,
+        now,
+        error.clone(),
+        detail,
+    )
+    .await?;
+    if recorded && status == RunStatus::Interrupted {
+        runs::enqueue(&ctx.db, &run.job, Trigger::Requeue, None, None, now).await?;
+    }
+    ctx.metrics.job_finished(&run.job, status.as_str(), elapsed);
+    match &error {
+        Some(e) => {
+            tracing::warn!(job = %run.job, run_id = run.id, status = status.as_str(), error = %e, "job run ended")
+        }
+        None => {
+            tracing::info!(job = %run.job, run_id = run.id, seconds = elapsed, "job run succeeded")
+        }
+    }
+    Ok(runs::get(&ctx.db, run.id).await?.unwrap_or(run))
+}
+
+/// The `worker` role: claims queued runs (woken by this process's own queueing, or every
+/// `jobs.poll_interval_ms`) and runs each in its own task until shutdown begins.
+pub fn spawn_loop(ctx: Arc<AppContext>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let poll = std::time::Duration::from_millis(ctx.settings.jobs.poll_interval_ms.max(10));
+        loop {
+            loop {
+                match claim_next(&ctx).await {
+                    Ok(Some(run)) => {
+                        let Some(def) = ctx.jobs.get(&run.job).cloned() else {
+                            break;
+                        };
+                        let c = ctx.clone();
+                        ctx.jobs_rt.tracker.spawn(async move {
+                            if let Err(e) = execute(&c, run, def.run).await {
+                                tracing::error!(error = %e, "could not record a job run");
+                            }
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not claim job runs");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = ctx.jobs_rt.stopping.cancelled() => break,
+                _ = ctx.jobs_rt.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    })
+}
+
+/// Stops claiming, lets running runs finish within `grace`, then interrupts the rest (each is
+/// recorded `interrupted` and queued again, which frees its lease at once). Returns the ids of
+/// the runs that had to be interrupted.
+pub async fn shutdown(ctx: &AppContext, grace: std::time::Duration) -> Vec<i64> {
+    ctx.jobs_rt.stopping.cancel();
+    ctx.jobs_rt.tracker.close();
+    if tokio::time::timeout(grace, ctx.jobs_rt.tracker.wait())
+        .await
+        .is_ok()
+    {
+        return Vec::new();
+    }
+    let interrupted = ctx.jobs_rt.held_runs();
+    ctx.jobs_rt.interrupt.cancel();
+    // Recording the interruption is a couple of quick statements per run.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        ctx.jobs_rt.tracker.wait(),
+    )
+    .await;
+    interrupted
+}
