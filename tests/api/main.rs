@@ -12,6 +12,7 @@ mod demo;
 mod dossier;
 mod idempotency;
 mod imports;
+mod jobs;
 mod openapi;
 mod orders;
 mod robustness;

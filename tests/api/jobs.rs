@@ -1,0 +1,351 @@
+//! Durable jobs: one run per scheduled moment across instances, lease takeover, graceful
+//! shutdown, the jobs API, and the metrics endpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use abm::context::AppContext;
+use abm::jobs::{JobDef, RunStatus, Trigger, job_fn, runs, worker};
+use serde_json::json;
+
+use crate::db_tests;
+use crate::helpers::{Backend, TestApp, hold_job, json_of, problem, spawn_app};
+
+/// A second "process" on the test app's database: its own context and instance id.
+fn instance(app: &TestApp, id: &str, extra: Vec<JobDef>) -> Arc<AppContext> {
+    let mut ctx = AppContext::new(
+        app.db.clone(),
+        app.settings.clone(),
+        Arc::new(app.clock.clone()),
+    )
+    .with_instance_id(id);
+    for def in extra {
+        ctx.jobs.register(def);
+    }
+    Arc::new(ctx)
+}
+
+/// A job that counts its runs.
+fn counting(name: &str, counter: Arc<AtomicUsize>) -> JobDef {
+    JobDef {
+        name: name.into(),
+        description: "counts".into(),
+        schedule: "0 0 3 * * *".into(),
+        run: job_fn(move |_, _| {
+            let c = counter.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(json!({"counted": true})))
+            }
+        }),
+    }
+}
+
+/// A job that says it started, then works until its run is cancelled.
+fn blocking(name: &str, started: Arc<tokio::sync::Notify>) -> JobDef {
+    JobDef {
+        name: name.into(),
+        description: "blocks".into(),
+        schedule: String::new(),
+        run: job_fn(move |_, scope| {
+            let started = started.clone();
+            async move {
+                started.notify_one();
+                scope.cancel.cancelled().await;
+                Ok(None)
+            }
+        }),
+    }
+}
+
+async fn two_schedulers_firing_the_same_moment_run_the_job_once(b: Backend) {
+    let app = spawn_app(b).await;
+    let counter = Arc::new(AtomicUsize::new(0));
+    let a = instance(&app, "a", vec![counting("tick", counter.clone())]);
+    let c = instance(&app, "c", vec![counting("tick", counter.clone())]);
+    let moment = app.clock.now_utc();
+
+    let (fa, fc) = tokio::join!(
+        abm::jobs::schedule::fire(&a, "tick", moment),
+        abm::jobs::schedule::fire(&c, "tick", moment)
+    );
+    let queued = [fa.expect("fire a"), fc.expect("fire c")];
+    assert_eq!(queued.iter().filter(|q| q.is_some()).count(), 1, "{queued:?}");
+    let (ra, rc) = tokio::join!(worker::run_once(&a), worker::run_once(&c));
+    let ran: Vec<_> = [ra.expect("a"), rc.expect("c")].into_iter().flatten().collect();
+    assert_eq!(ran.len(), 1, "exactly one instance ran it: {ran:?}");
+    assert_eq!(counter.load(Ordering::SeqCst), 1);
+    assert_eq!(ran[0].status, "succeeded");
+
+    // Both see the one recorded run.
+    for ctx in [&a, &c] {
+        let (items, total) = abm::jobs::runs_of(ctx, "tick", 10, 0).await.expect("runs");
+        assert_eq!(total, 1);
+        assert_eq!(items[0].trigger, Trigger::Schedule);
+        assert_eq!(items[0].scheduled_for, Some(moment));
+    }
+    // The same moment fired again later (a slow scheduler) does not run it again.
+    assert!(
+        abm::jobs::schedule::fire(&a, "tick", moment)
+            .await
+            .expect("fire")
+            .is_none()
+    );
+}
+
+async fn a_holder_that_stops_renewing_is_taken_over_and_the_takeover_is_recorded(b: Backend) {
+    let app = spawn_app(b).await;
+    let counter = Arc::new(AtomicUsize::new(0));
+    let crashed = instance(&app, "crashed", vec![counting("tick", counter.clone())]);
+    let taker = instance(&app, "taker", vec![counting("tick", counter.clone())]);
+    abm::jobs::trigger(&crashed, "tick", Trigger::Api)
+        .await
+        .expect("queue");
+    // The first instance claims the run, then dies without renewing.
+    let held = worker::claim_next(&crashed)
+        .await
+        .expect("claim")
+        .expect("a run");
+    assert!(
+        worker::run_once(&taker).await.expect("step").is_none(),
+        "a live lease is respected"
+    );
+
+    app.clock
+        .advance(chrono::Duration::seconds(i64::from(app.settings.jobs.lease_seconds) + 1));
+    let done = worker::run_once(&taker)
+        .await
+        .expect("step")
+        .expect("the job was taken over");
+    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.trigger, "takeover");
+    assert_eq!(done.taken_over_from, Some(held.id));
+    assert_eq!(done.instance_id.as_deref(), Some("taker"));
+    assert_eq!(counter.load(Ordering::SeqCst), 1);
+
+    let old = runs::get(&app.db, held.id).await.expect("get").expect("row");
+    assert_eq!(old.status, "abandoned");
+    let why = old.error.unwrap_or_default();
+    assert!(why.contains("crashed") && why.contains("taker"), "{why}");
+    // The old holder coming back cannot overwrite the takeover's record.
+    let late = runs::finish(
+        &app.db,
+        held.id,
+        "crashed",
+        RunStatus::Succeeded,
+        app.clock.now_utc(),
+        None,
+        None,
+    )
+    .await
+    .expect("finish");
+    assert!(!late);
+}
+
+async fn graceful_shutdown_releases_held_leases(b: Backend) {
+    let app = spawn_app(b).await;
+    let started = Arc::new(tokio::sync::Notify::new());
+    let leaving = instance(&app, "leaving", vec![blocking("long", started.clone())]);
+    let counter = Arc::new(AtomicUsize::new(0));
+    let staying = instance(&app, "staying", vec![counting("long", counter.clone())]);
+    abm::jobs::trigger(&leaving, "long", Trigger::Api)
+        .await
+        .expect("queue");
+    let loop_handle = worker::spawn_loop(leaving.clone());
+    started.notified().await;
+    assert_eq!(leaving.jobs_rt.held_runs().len(), 1);
+
+    let interrupted = worker::shutdown(&leaving, std::time::Duration::ZERO).await;
+    assert_eq!(interrupted.len(), 1);
+    loop_handle.await.expect("worker loop ends");
+    let run = runs::get(&app.db, interrupted[0])
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(run.status, "interrupted");
+    assert_eq!(run.lease_until, None, "the lease is released");
+
+    // Another instance runs it at once: no lease to wait out, the clock has not moved.
+    let done = worker::run_once(&staying)
+        .await
+        .expect("step")
+        .expect("requeued run");
+    assert_eq!(done.trigger, "requeue");
+    assert_eq!(done.status, "succeeded");
+    assert_eq!(counter.load(Ordering::SeqCst), 1);
+    // The stopped instance claims nothing more.
+    abm::jobs::trigger(&leaving, "long", Trigger::Api)
+        .await
+        .expect("queue");
+    assert!(worker::claim_next(&leaving).await.expect("claim").is_none());
+}
+
+async fn a_triggered_job_answers_202_and_then_409_while_it_runs(b: Backend) {
+    let app = spawn_app(b).await;
+    let resp = app.post("/api/v1/jobs/analysis/run", &json!({})).await;
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let queued = json_of(resp, 202).await;
+    assert_eq!(location.as_deref(), Some("/api/v1/jobs/analysis/runs"));
+    assert_eq!(queued["status"], "queued");
+    assert_eq!(queued["trigger"], "api");
+    let body = problem(app.post("/api/v1/jobs/analysis/run", &json!({})).await, 409).await;
+    assert_eq!(body["code"], "job_running");
+
+    // A worker claims it: still 409 while it runs.
+    let run = worker::claim_next(&app.ctx)
+        .await
+        .expect("claim")
+        .expect("run");
+    assert_eq!(run.id, queued["id"].as_i64().expect("id"));
+    problem(app.post("/api/v1/jobs/analysis/run", &json!({})).await, 409).await;
+    let listed = json_of(app.get("/api/v1/jobs").await, 200).await;
+    let analysis = listed["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|j| j["name"] == "analysis"))
+        .cloned()
+        .expect("analysis job listed");
+    assert_eq!(analysis["active_run"]["status"], "running");
+    assert_eq!(analysis["schedule"], "0 30 2 * * *");
+    assert_eq!(analysis["next_run"], "2026-03-02T02:30:00Z");
+
+    let def = app.ctx.jobs.get("analysis").cloned().expect("def");
+    let done = worker::execute(&app.ctx, run, def.run).await.expect("run");
+    assert_eq!(done.status, "succeeded", "{:?}", done.error);
+    let again = json_of(app.post("/api/v1/jobs/analysis/run", &json!({})).await, 202).await;
+    assert_ne!(again["id"], queued["id"]);
+
+    let runs = json_of(app.get("/api/v1/jobs/analysis/runs").await, 200).await;
+    assert_eq!(runs["total"], 2);
+    assert_eq!(runs["items"][1]["status"], "succeeded");
+    assert!(runs["items"][1]["detail"]["analysis_run_id"].is_i64());
+    // The analysis handed over to the segment recompute through the queue.
+    let recompute = json_of(app.get("/api/v1/jobs/segments_recompute/runs").await, 200).await;
+    assert_eq!(recompute["items"][0]["trigger"], "event");
+}
+
+async fn unknown_jobs_are_404_and_bad_pages_are_422(b: Backend) {
+    let app = spawn_app(b).await;
+    problem(app.post("/api/v1/jobs/nope/run", &json!({})).await, 404).await;
+    problem(app.get("/api/v1/jobs/nope/runs").await, 404).await;
+    problem(app.get("/api/v1/jobs/analysis/runs?limit=0").await, 422).await;
+}
+
+async fn a_recompute_running_elsewhere_is_503_for_callers_and_queued_for_rule_changes(b: Backend) {
+    let app = spawn_app(b).await;
+    let now = app.clock.now_utc();
+    assert!(hold_job(&app, "segments_recompute", "elsewhere", now).await);
+    let resp = app.post("/api/v1/segments/recompute", &json!({})).await;
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body = problem(resp, 503).await;
+    assert_eq!(body["code"], "job_running");
+
+    // A new segment is saved at once; its membership follows from a queued recompute.
+    let created = app
+        .post(
+            "/api/v1/segments",
+            &json!({"name": "Everyone steel", "rule_text": "industry = steel"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    let active = runs::active(&app.db, "segments_recompute")
+        .await
+        .expect("active")
+        .expect("a run");
+    assert_eq!(active.status, "running", "the other instance's run");
+    let queued = runs::queued(&app.db, 10).await.expect("queued");
+    assert!(
+        queued
+            .iter()
+            .any(|r| r.job == "segments_recompute" && r.trigger == "event"),
+        "{queued:?}"
+    );
+}
+
+async fn metrics_count_requests_by_route_template_and_status(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("M1", json!({})).await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/accounts/M1").await.status(), 200);
+    }
+    assert_eq!(app.get("/api/v1/accounts/NOPE").await.status(), 404);
+    let body = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("exposition format parses");
+    let count = |route: &str, status: &str| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "abm_http_requests_total"
+                    && s.labels.get("route") == Some(route)
+                    && s.labels.get("status") == Some(status)
+                    && s.labels.get("method") == Some("GET")
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    assert_eq!(count("/api/v1/accounts/{external_id}", "200"), 3.0);
+    assert_eq!(count("/api/v1/accounts/{external_id}", "404"), 1.0);
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "abm_http_request_duration_seconds_count"),
+        "latency histogram present"
+    );
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "abm_db_pool_connections" && s.labels.get("state") == Some("max")),
+        "pool gauges present"
+    );
+    // Job runs are counted by job and outcome.
+    abm::jobs::trigger(&app.ctx, "idempotency_purge", Trigger::Api)
+        .await
+        .expect("queue");
+    worker::drain(&app.ctx).await.expect("drain");
+    let body = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        body.contains(r#"abm_job_runs_total{job="idempotency_purge",outcome="succeeded"} 1"#),
+        "{body}"
+    );
+}
+
+db_tests!(
+    two_schedulers_firing_the_same_moment_run_the_job_once,
+    a_holder_that_stops_renewing_is_taken_over_and_the_takeover_is_recorded,
+    graceful_shutdown_releases_held_leases,
+    a_triggered_job_answers_202_and_then_409_while_it_runs,
+    unknown_jobs_are_404_and_bad_pages_are_422,
+    a_recompute_running_elsewhere_is_503_for_callers_and_queued_for_rule_changes,
+    metrics_count_requests_by_route_template_and_status,
+);
