@@ -347,9 +347,9 @@ struct AccountData {
 /// the facts loader's managers, run and run totals; per chunk of [`CHUNK`] accounts one
 /// `IN (...)` query each for accounts, profiles, relationship events, competitors,
 /// stakeholders, managers and snapshots, and the facts loader's six (accounts, snapshots,
-/// profiles, competitors, history, roles). Without an analysis run the three snapshot and
-/// totals queries are skipped, as is the managers query of a chunk whose accounts have none;
-/// an empty batch runs no query.
+/// profiles, competitors, history, roles). Without an analysis run the snapshot queries and
+/// the totals query are skipped, as is the managers query of a chunk whose accounts have none;
+/// an empty batch runs no query. 200 accounts with a run: 17 queries, as for one account.
 pub async fn prepare(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
