@@ -15,7 +15,7 @@ pub struct AppContext {
     pub settings: Settings,
     pub clock: SharedClock,
     /// Compiled templates (shipped files read at start-up, API ones from the database).
-    pub templates: Arc<crate::content::routes::Cache>,
+    pub templates: Arc<crate::content::library::Cache>,
     /// Names this process in job leases and job runs: `host:pid:random`, unique per start.
     pub instance_id: String,
     /// The jobs this process can run (`crate::jobs::builtin` plus any a test registers).
@@ -30,7 +30,7 @@ impl AppContext {
     /// Builds a context over an already connected (and migrated) database; reads the template
     /// folder named by the settings.
     pub fn new(db: DatabaseConnection, settings: Settings, clock: SharedClock) -> Self {
-        let templates = Arc::new(crate::content::routes::Cache::new(&settings.templates.dir));
+        let templates = Arc::new(crate::content::library::Cache::new(&settings.templates.dir));
         let jobs = crate::jobs::builtin::registry(&settings);
         Self {
             db,

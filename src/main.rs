@@ -585,8 +585,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 .map(|o| serde_json::from_str(&o).map_err(|e| anyhow::anyhow!("--offer: {e}")))
                 .transpose()?;
             let db = connect_migrated(&settings).await?;
-            let cache = abm::content::routes::Cache::new(&settings.templates.dir);
-            let input = abm::content::routes::PreviewInput {
+            let ctx = abm::context::AppContext::new(db, settings.clone(), clock.clone());
+            let input = abm::content::service::PreviewInput {
                 account,
                 stakeholder,
                 purpose,
@@ -594,19 +594,20 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 offer,
                 event: None,
             };
-            match abm::content::routes::preview_for(&db, &settings, clock.now(), &cache, input)
-                .await
-            {
+            match abm::content::service::preview(&ctx, input).await {
                 Ok(view) => {
                     println!("{}", serde_json::to_string_pretty(&view)?);
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => {
-                    let p = e.to_problem();
-                    eprintln!("error: {}", p.detail);
-                    for fe in p.errors {
+                Err(abm::content::ContentError::Invalid(errors)) => {
+                    eprintln!("error: the input has invalid fields");
+                    for fe in errors {
                         eprintln!("  {}: {}", fe.path, fe.message);
                     }
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
                     Ok(ExitCode::from(1))
                 }
             }

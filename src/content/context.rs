@@ -1,16 +1,26 @@
 //! The typed render context. Every key is always present (absent values are `null`, lists may
 //! be empty), so Handlebars' strict mode only catches names that do not exist: typos.
+//!
+//! Contexts are built for a batch of recipients at once ([`prepare`]), with a fixed number of
+//! queries per chunk of accounts, so a campaign tick over thousands of accounts does not run
+//! queries per account; one preview is a batch of one.
 
-use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde::{Deserialize, Serialize};
 
+use super::error::ContentError;
 use crate::entities::{
     account, account_snapshot, competitor, dossier_profile, manager, relationship_event,
     stakeholder,
 };
+use crate::segments::rules::Facts;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Context {
     pub locale: String,
     pub today: String,
@@ -24,7 +34,7 @@ pub struct Context {
     pub event: Option<EventCtx>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccountCtx {
     pub id: i64,
     pub external_id: String,
@@ -41,7 +51,7 @@ pub struct AccountCtx {
     pub attributes: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProfileCtx {
     pub description: Option<String>,
     pub employees: Option<i32>,
@@ -51,7 +61,7 @@ pub struct ProfileCtx {
     pub business_environment: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RelationshipCtx {
     pub kind: String,
     pub occurred_on: String,
@@ -61,7 +71,7 @@ pub struct RelationshipCtx {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompetitorCtx {
     pub name: String,
     pub products: Option<String>,
@@ -69,7 +79,7 @@ pub struct CompetitorCtx {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PersonCtx {
     pub name: String,
     pub title: Option<String>,
@@ -78,7 +88,7 @@ pub struct PersonCtx {
     pub language: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DossierCtx {
     pub profile: ProfileCtx,
     /// Newest first, up to 10.
@@ -91,7 +101,7 @@ pub struct DossierCtx {
     pub last_outcome_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StakeholderCtx {
     pub name: String,
     pub first_name: String,
@@ -102,14 +112,14 @@ pub struct StakeholderCtx {
     pub influence: i16,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ManagerCtx {
     pub name: String,
     pub email: String,
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AnalyticsCtx {
     pub abc: Option<String>,
     pub xyz: Option<String>,
@@ -135,7 +145,7 @@ pub struct AnalyticsCtx {
 }
 
 /// An offer being made (win-back): given by the caller.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfferCtx {
     #[serde(default)]
@@ -155,7 +165,7 @@ pub struct OfferCtx {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinksCtx {
     pub tracking_pixel: String,
     pub unsubscribe: String,
@@ -176,7 +186,7 @@ impl LinksCtx {
 }
 
 /// A sales event being announced (event notifications).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventCtx {
     pub kind: String,
@@ -277,46 +287,327 @@ pub fn account_language(a: &account::Model) -> Option<String> {
     }
 }
 
-/// Builds the context for one account (and stakeholder) from the database.
-pub async fn build(
-    db: &DatabaseConnection,
-    a: &account::Model,
-    person: Option<&stakeholder::Model>,
-    today: NaiveDate,
-) -> Result<Context, sea_orm::DbErr> {
-    let profile = dossier_profile::Entity::find_by_id(a.id).one(db).await?;
-    let events = relationship_event::Entity::find()
-        .filter(relationship_event::Column::AccountId.eq(a.id))
-        .order_by_desc(relationship_event::Column::OccurredOn)
-        .order_by_desc(relationship_event::Column::Id)
-        .all(db)
-        .await?;
-    let competitors = competitor::Entity::find()
-        .filter(competitor::Column::AccountId.eq(a.id))
-        .order_by_asc(competitor::Column::Id)
-        .all(db)
-        .await?;
-    let people = stakeholder::Entity::find()
-        .filter(stakeholder::Column::AccountId.eq(a.id))
-        .order_by_desc(stakeholder::Column::Influence)
-        .order_by_asc(stakeholder::Column::Id)
-        .all(db)
-        .await?;
-    let mgr = match a.manager_id {
-        Some(id) => manager::Entity::find_by_id(id).one(db).await?,
-        None => None,
-    };
-    let snapshot = match crate::segments::facts::latest_run(db).await? {
-        Some(run) => {
-            account_snapshot::Entity::find()
-                .filter(account_snapshot::Column::RunId.eq(run.id))
-                .filter(account_snapshot::Column::AccountId.eq(a.id))
-                .limit(1)
-                .one(db)
-                .await?
+/// Most ids one `IN (...)` list carries: a batch of recipients is loaded this many accounts at
+/// a time.
+pub const CHUNK: usize = 500;
+
+/// Which account: by id (campaign steps) or by external id (the API, the CLI).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AccountKey {
+    Id(i64),
+    External(String),
+}
+
+impl std::fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountKey::Id(id) => write!(f, "#{id}"),
+            AccountKey::External(e) => f.write_str(e),
         }
-        None => None,
+    }
+}
+
+/// Who content is for: an account and, optionally, one of its stakeholders (none: the account
+/// as a whole, e.g. a webhook to the sales system).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub account: AccountKey,
+    /// A stakeholder id of that account.
+    pub stakeholder: Option<i64>,
+}
+
+/// Everything selection and rendering read about one recipient.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub account: account::Model,
+    pub stakeholder: Option<stakeholder::Model>,
+    /// What `when` rules read: the account's facts (as segments see them) and the
+    /// stakeholder's; the offer's are added per message.
+    pub facts: Facts,
+    /// The render context with the stakeholder; `locale`, `offer` and `event` are filled per
+    /// message.
+    pub context: Context,
+}
+
+/// One account's share of a batch, before a stakeholder is chosen.
+struct AccountData {
+    account: account::Model,
+    /// Highest influence first.
+    people: Vec<stakeholder::Model>,
+    facts: Facts,
+    context: Context,
+}
+
+/// Builds the facts and render context of every recipient, in order; a recipient whose account
+/// does not exist is [`ContentError::AccountNotFound`], one whose stakeholder is not at that
+/// account is [`ContentError::Invalid`] on `/stakeholder`.
+///
+/// The number of queries does not grow with the recipients of a chunk: for `n` distinct
+/// accounts it is at most `4 + 13 × ⌈n / CHUNK⌉` — once per batch the latest analysis run and
+/// the facts loader's managers, run and run totals; per chunk of [`CHUNK`] accounts one
+/// `IN (...)` query each for accounts, profiles, relationship events, competitors,
+/// stakeholders, managers and snapshots, and the facts loader's six (accounts, snapshots,
+/// profiles, competitors, history, roles). Without an analysis run the snapshot queries and
+/// the totals query are skipped, as is the managers query of a chunk whose accounts have none;
+/// an empty batch runs no query. 200 accounts with a run: 17 queries, as for one account.
+pub async fn prepare(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    recipients: &[Recipient],
+) -> Result<Vec<Result<Prepared, ContentError>>, DbErr> {
+    prepare_chunked(db, now, recipients, CHUNK).await
+}
+
+/// [`prepare`] with `chunk` accounts per `IN (...)` list (tests use small chunks).
+pub(crate) async fn prepare_chunked(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    recipients: &[Recipient],
+    chunk: usize,
+) -> Result<Vec<Result<Prepared, ContentError>>, DbErr> {
+    let chunk_size = chunk.max(1);
+    if recipients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut keys: Vec<&AccountKey> = Vec::new();
+    let mut seen = HashSet::new();
+    for r in recipients {
+        if seen.insert(&r.account) {
+            keys.push(&r.account);
+        }
+    }
+    let mut accounts: HashMap<i64, account::Model> = HashMap::new();
+    for chunk in keys.chunks(chunk_size) {
+        let ids: Vec<i64> = chunk
+            .iter()
+            .filter_map(|k| match k {
+                AccountKey::Id(id) => Some(*id),
+                AccountKey::External(_) => None,
+            })
+            .collect();
+        let externals: Vec<&str> = chunk
+            .iter()
+            .filter_map(|k| match k {
+                AccountKey::External(e) => Some(e.as_str()),
+                AccountKey::Id(_) => None,
+            })
+            .collect();
+        let mut wanted = Condition::any();
+        if !ids.is_empty() {
+            wanted = wanted.add(account::Column::Id.is_in(ids));
+        }
+        if !externals.is_empty() {
+            wanted = wanted.add(account::Column::ExternalId.is_in(externals));
+        }
+        for a in account::Entity::find().filter(wanted).all(db).await? {
+            accounts.insert(a.id, a);
+        }
+    }
+    let by_external: HashMap<String, i64> = accounts
+        .values()
+        .map(|a| (a.external_id.clone(), a.id))
+        .collect();
+
+    let run = crate::segments::facts::latest_run(db).await?;
+    let facts_loader =
+        crate::segments::facts::Loader::new(db, now, crate::segments::facts::Needs::all()).await?;
+    let mut ids: Vec<i64> = accounts.keys().copied().collect();
+    ids.sort_unstable();
+    let mut loaded: HashMap<i64, AccountData> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(chunk_size) {
+        load_chunk(
+            db,
+            now,
+            chunk,
+            run.as_ref().map(|r| r.id),
+            &facts_loader,
+            &mut accounts,
+            &mut loaded,
+        )
+        .await?;
+    }
+
+    Ok(recipients
+        .iter()
+        .map(|r| {
+            let id = match &r.account {
+                AccountKey::Id(id) => Some(*id),
+                AccountKey::External(e) => by_external.get(e).copied(),
+            };
+            let l = id
+                .and_then(|id| loaded.get(&id))
+                .ok_or_else(|| ContentError::AccountNotFound(r.account.to_string()))?;
+            let person = match r.stakeholder {
+                None => None,
+                Some(sid) => {
+                    let found = l.people.iter().find(|p| p.id == sid).cloned();
+                    let missing = || {
+                        ContentError::field(
+                            "/stakeholder",
+                            format!("no stakeholder {sid} at this account"),
+                        )
+                    };
+                    Some(found.ok_or_else(missing)?)
+                }
+            };
+            let mut facts = l.facts.clone();
+            let mut context = l.context.clone();
+            if let Some(p) = &person {
+                facts.set("stakeholder.role", Some(p.role.clone()));
+                facts.set("stakeholder.language", p.language.clone());
+                facts.set("stakeholder.influence", Some(f64::from(p.influence)));
+                facts.set("stakeholder.consent", Some(p.consent.clone()));
+                context.stakeholder = Some(StakeholderCtx::from(p));
+            }
+            Ok(Prepared {
+                account: l.account.clone(),
+                stakeholder: person,
+                facts,
+                context,
+            })
+        })
+        .collect())
+}
+
+/// Loads one chunk of accounts (ids sorted, at most [`CHUNK`]) into `loaded`.
+async fn load_chunk(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    chunk: &[i64],
+    run_id: Option<i64>,
+    facts_loader: &crate::segments::facts::Loader,
+    accounts: &mut HashMap<i64, account::Model>,
+    loaded: &mut HashMap<i64, AccountData>,
+) -> Result<(), DbErr> {
+    let mut facts: HashMap<i64, Facts> = facts_loader
+        .load(db, crate::segments::facts::Span::Ids(chunk))
+        .await?
+        .into_iter()
+        .map(|f| (f.account_id, f.facts))
+        .collect();
+    let ids = || chunk.iter().copied();
+    let mut profiles: HashMap<i64, dossier_profile::Model> = dossier_profile::Entity::find()
+        .filter(dossier_profile::Column::AccountId.is_in(ids()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.account_id, p))
+        .collect();
+    let events = group(
+        relationship_event::Entity::find()
+            .filter(relationship_event::Column::AccountId.is_in(ids()))
+            .order_by_desc(relationship_event::Column::OccurredOn)
+            .order_by_desc(relationship_event::Column::Id)
+            .all(db)
+            .await?,
+        |e| e.account_id,
+    );
+    let mut competitors = group(
+        competitor::Entity::find()
+            .filter(competitor::Column::AccountId.is_in(ids()))
+            .order_by_asc(competitor::Column::Id)
+            .all(db)
+            .await?,
+        |c| c.account_id,
+    );
+    let mut people = group(
+        stakeholder::Entity::find()
+            .filter(stakeholder::Column::AccountId.is_in(ids()))
+            .order_by_desc(stakeholder::Column::Influence)
+            .order_by_asc(stakeholder::Column::Id)
+            .all(db)
+            .await?,
+        |p| p.account_id,
+    );
+    let manager_ids: HashSet<i64> = chunk
+        .iter()
+        .filter_map(|id| accounts.get(id)?.manager_id)
+        .collect();
+    let managers: HashMap<i64, manager::Model> = if manager_ids.is_empty() {
+        HashMap::new()
+    } else {
+        manager::Entity::find()
+            .filter(manager::Column::Id.is_in(manager_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect()
     };
+    let mut snapshots: HashMap<i64, account_snapshot::Model> = HashMap::new();
+    if let Some(run_id) = run_id {
+        for s in account_snapshot::Entity::find()
+            .filter(account_snapshot::Column::RunId.eq(run_id))
+            .filter(account_snapshot::Column::AccountId.is_in(ids()))
+            .all(db)
+            .await?
+        {
+            snapshots.entry(s.account_id).or_insert(s);
+        }
+    }
+
+    for &id in chunk {
+        // An account deleted between the queries is left out: its recipients are not found.
+        let (Some(a), Some(facts)) = (accounts.remove(&id), facts.remove(&id)) else {
+            continue;
+        };
+        let tz: chrono_tz::Tz = a.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let today = now.with_timezone(&tz).date_naive();
+        let events = events.get(&id).map(Vec::as_slice).unwrap_or_default();
+        let rows = Rows {
+            profile: profiles.remove(&id),
+            events,
+            competitors: competitors.remove(&id).unwrap_or_default(),
+            people: people.get(&id).map(Vec::as_slice).unwrap_or_default(),
+            manager: a.manager_id.and_then(|m| managers.get(&m)),
+            snapshot: snapshots.get(&id),
+        };
+        let context = base_context(&a, today, rows);
+        loaded.insert(
+            id,
+            AccountData {
+                people: people.remove(&id).unwrap_or_default(),
+                account: a,
+                facts,
+                context,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Rows by account, each list in query order.
+fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
+    let mut out: HashMap<i64, Vec<T>> = HashMap::new();
+    for r in rows {
+        out.entry(key(&r)).or_default().push(r);
+    }
+    out
+}
+
+/// One account's rows from its chunk's queries.
+struct Rows<'a> {
+    profile: Option<dossier_profile::Model>,
+    /// Newest first.
+    events: &'a [relationship_event::Model],
+    competitors: Vec<competitor::Model>,
+    /// Highest influence first.
+    people: &'a [stakeholder::Model],
+    manager: Option<&'a manager::Model>,
+    snapshot: Option<&'a account_snapshot::Model>,
+}
+
+/// The context of one account with no stakeholder, locale, offer or event: plain data in,
+/// plain data out.
+fn base_context(a: &account::Model, today: NaiveDate, rows: Rows<'_>) -> Context {
+    let Rows {
+        profile,
+        events,
+        competitors,
+        people,
+        manager: mgr,
+        snapshot,
+    } = rows;
     let open_tenders = events
         .iter()
         .filter(|e| e.kind == "tender" && e.outcome.as_deref().is_none_or(|o| o == "pending"))
@@ -368,7 +659,7 @@ pub async fn build(
         last_outcome: last_outcome.and_then(|e| e.outcome.clone()),
         last_outcome_reason: last_outcome.and_then(|e| e.reason.clone()),
     };
-    Ok(Context {
+    Context {
         locale: String::new(),
         today: today.to_string(),
         account: AccountCtx {
@@ -386,20 +677,17 @@ pub async fn build(
             attributes: a.attributes.clone(),
         },
         dossier,
-        stakeholder: person.map(StakeholderCtx::from),
+        stakeholder: None,
         manager: mgr.map(|m| ManagerCtx {
-            name: m.name,
-            email: m.email,
-            phone: m.phone,
+            name: m.name.clone(),
+            email: m.email.clone(),
+            phone: m.phone.clone(),
         }),
-        analytics: snapshot
-            .as_ref()
-            .map(AnalyticsCtx::from)
-            .unwrap_or_default(),
+        analytics: snapshot.map(AnalyticsCtx::from).unwrap_or_default(),
         offer: None,
         links: LinksCtx::placeholders(),
         event: None,
-    })
+    }
 }
 
 /// Generated contexts for linting: a full one (every optional part present, hostile text

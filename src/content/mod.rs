@@ -1,11 +1,20 @@
 //! Personalised content: the template registry (shipped files under `templates/` and versions
 //! created through the API), selection of the best template for one account and stakeholder
 //! with the reasons every other candidate lost, and rendering with a typed context.
+//!
+//! Layers: this module, [`render`] and [`lint`] are plain data; [`context`] (batch loading of
+//! render contexts), [`library`] (the compiled template cache) and [`service`] touch the
+//! database and return [`ContentError`]; [`routes`] is HTTP only.
 
 pub mod context;
+pub mod error;
+pub mod library;
 pub mod lint;
 pub mod render;
 pub mod routes;
+pub mod service;
+
+pub use error::ContentError;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -498,3 +507,6 @@ pub fn select<'a>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod service_tests;

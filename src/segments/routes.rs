@@ -11,7 +11,7 @@ use crate::api::extract::{JsonBody, PageQuery, Paged, Query, double_option, fetc
 use crate::entities::{account, segment, segment_event, segment_membership};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::segments::rules::fields::{FIELDS, FieldType};
-use crate::segments::rules::{Location, Rule, RuleError};
+use crate::segments::rules::{Rule, rule_problem};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_fields)
@@ -38,18 +38,6 @@ pub struct RuleInput {
     /// The text form, e.g. `abc in (A, B) and lost = false`.
     #[serde(default, deserialize_with = "non_null")]
     pub rule_text: Option<String>,
-}
-
-/// Maps a rule error to the body field it came from: a JSON pointer below `json_field` for the
-/// JSON form, or `text_field` with the column in the message for the text form.
-pub fn rule_problem(e: RuleError, json_field: &str, text_field: &str) -> (String, String) {
-    match e.location {
-        Location::Json(p) => (format!("{json_field}{p}"), e.message),
-        Location::Text { column, .. } => (
-            text_field.to_string(),
-            format!("column {column}: {}", e.message),
-        ),
-    }
 }
 
 impl RuleInput {

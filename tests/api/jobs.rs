@@ -70,9 +70,16 @@ async fn two_schedulers_firing_the_same_moment_run_the_job_once(b: Backend) {
         abm::jobs::schedule::fire(&c, "tick", moment)
     );
     let queued = [fa.expect("fire a"), fc.expect("fire c")];
-    assert_eq!(queued.iter().filter(|q| q.is_some()).count(), 1, "{queued:?}");
+    assert_eq!(
+        queued.iter().filter(|q| q.is_some()).count(),
+        1,
+        "{queued:?}"
+    );
     let (ra, rc) = tokio::join!(worker::run_once(&a), worker::run_once(&c));
-    let ran: Vec<_> = [ra.expect("a"), rc.expect("c")].into_iter().flatten().collect();
+    let ran: Vec<_> = [ra.expect("a"), rc.expect("c")]
+        .into_iter()
+        .flatten()
+        .collect();
     assert_eq!(ran.len(), 1, "exactly one instance ran it: {ran:?}");
     assert_eq!(counter.load(Ordering::SeqCst), 1);
     assert_eq!(ran[0].status, "succeeded");
@@ -111,8 +118,9 @@ async fn a_holder_that_stops_renewing_is_taken_over_and_the_takeover_is_recorded
         "a live lease is respected"
     );
 
-    app.clock
-        .advance(chrono::Duration::seconds(i64::from(app.settings.jobs.lease_seconds) + 1));
+    app.clock.advance(chrono::Duration::seconds(
+        i64::from(app.settings.jobs.lease_seconds) + 1,
+    ));
     let done = worker::run_once(&taker)
         .await
         .expect("step")
@@ -123,7 +131,10 @@ async fn a_holder_that_stops_renewing_is_taken_over_and_the_takeover_is_recorded
     assert_eq!(done.instance_id.as_deref(), Some("taker"));
     assert_eq!(counter.load(Ordering::SeqCst), 1);
 
-    let old = runs::get(&app.db, held.id).await.expect("get").expect("row");
+    let old = runs::get(&app.db, held.id)
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(old.status, "abandoned");
     let why = old.error.unwrap_or_default();
     assert!(why.contains("crashed") && why.contains("taker"), "{why}");
@@ -286,20 +297,26 @@ async fn metrics_count_requests_by_route_template_and_status(b: Backend) {
         .text()
         .await
         .expect("text");
-    let lines = body.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("exposition format parses");
+    let exposition = openmetrics_parser::prometheus::parse_prometheus(&body)
+        .expect("the exposition format parses");
+    let family = |name: &str| {
+        exposition
+            .families
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is exposed"))
+    };
+    let requests = family("abm_http_requests_total");
     let count = |route: &str, status: &str| -> f64 {
-        scrape
-            .samples
-            .iter()
+        requests
+            .iter_samples()
             .filter(|s| {
-                s.metric == "abm_http_requests_total"
-                    && s.labels.get("route") == Some(route)
-                    && s.labels.get("status") == Some(status)
-                    && s.labels.get("method") == Some("GET")
+                let labels = s.get_labelset().expect("labels");
+                labels.get_label_value("route") == Some(route)
+                    && labels.get_label_value("status") == Some(status)
+                    && labels.get_label_value("method") == Some("GET")
             })
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v) => v,
+            .map(|s| match &s.value {
+                openmetrics_parser::PrometheusValue::Counter(c) => c.value.as_f64(),
                 _ => 0.0,
             })
             .sum()
@@ -307,17 +324,18 @@ async fn metrics_count_requests_by_route_template_and_status(b: Backend) {
     assert_eq!(count("/api/v1/accounts/{external_id}", "200"), 3.0);
     assert_eq!(count("/api/v1/accounts/{external_id}", "404"), 1.0);
     assert!(
-        scrape
-            .samples
-            .iter()
-            .any(|s| s.metric == "abm_http_request_duration_seconds_count"),
+        family("abm_http_request_duration_seconds")
+            .iter_samples()
+            .next()
+            .is_some(),
         "latency histogram present"
     );
     assert!(
-        scrape
-            .samples
-            .iter()
-            .any(|s| s.metric == "abm_db_pool_connections" && s.labels.get("state") == Some("max")),
+        family("abm_db_pool_connections").iter_samples().any(|s| s
+            .get_labelset()
+            .expect("labels")
+            .get_label_value("state")
+            == Some("max")),
         "pool gauges present"
     );
     // Job runs are counted by job and outcome.

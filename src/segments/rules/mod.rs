@@ -142,6 +142,19 @@ pub struct RuleError {
     pub message: String,
 }
 
+/// Maps a rule error to the input field it came from: a JSON pointer below `json_field` for the
+/// JSON form, or `text_field` with the column in the message for the text form. Shared by every
+/// part that takes a rule in either form (segment rules, template `when` conditions).
+pub fn rule_problem(e: RuleError, json_field: &str, text_field: &str) -> (String, String) {
+    match e.location {
+        Location::Json(p) => (format!("{json_field}{p}"), e.message),
+        Location::Text { column, .. } => (
+            text_field.to_string(),
+            format!("column {column}: {}", e.message),
+        ),
+    }
+}
+
 impl RuleError {
     fn at(&self) -> String {
         match &self.location {
