@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod problems;
 
 use std::sync::Arc;
@@ -143,11 +144,12 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// The OpenAPI document of the routes registered by [`configure`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa_actix_web::AppExt;
-    let (_, api) = actix_web::App::new()
+    let (_, mut api) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
+    openapi::complete(&mut api);
     api
 }
 

@@ -227,6 +227,7 @@ impl Runtime {
 
 /// One run as the API and the CLI show it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = JobRunView)]
 pub struct RunView {
     pub id: i64,
     pub job: String,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Duration;
-use sea_orm::DbErr;
+use sea_orm::{DbErr, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
 use super::{JobError, JobFn, JobScope, RunStatus, Trigger, runs};
@@ -164,8 +164,11 @@ pub async fn execute(
         ),
         None => (RunStatus::Abandoned, Some("lease lost".to_string()), None),
     };
+    // An interrupted run is queued again in the same transaction that records it, so no
+    // crash in between can lose the work.
+    let txn = ctx.db.begin().await?;
     let recorded = runs::finish(
-        &ctx.db,
+        &txn,
         run.id,
         &ctx.instance_id,
         status,
@@ -175,8 +178,18 @@ pub async fn execute(
     )
     .await?;
     if recorded && status == RunStatus::Interrupted {
-        runs::enqueue(&ctx.db, &run.job, Trigger::Requeue, None, None, now).await?;
+        // A savepoint: a run of the job already queued makes this a no-op, not an abort.
+        let sp = txn.begin().await?;
+        if runs::enqueue(&sp, &run.job, Trigger::Requeue, None, None, now)
+            .await?
+            .is_some()
+        {
+            sp.commit().await?;
+        } else {
+            sp.rollback().await?;
+        }
     }
+    txn.commit().await?;
     ctx.metrics.job_finished(&run.job, status.as_str(), elapsed);
     match &error {
         Some(e) => {

@@ -126,7 +126,7 @@ pub async fn recompute_now(
         let only = only.clone();
         async move {
             let changes = recompute_held(&ctx.db, ctx.clock.as_ref(), only.as_deref()).await?;
-            Ok(Some(serde_json::to_value(&changes)?))
+            Ok(Some(serde_json::json!({ "segments": changes })))
         }
     });
     let run = crate::jobs::worker::run_inline(
@@ -144,7 +144,7 @@ pub async fn recompute_now(
     }
     Ok(run
         .detail
-        .and_then(|d| serde_json::from_value(d).ok())
+        .and_then(|mut d| serde_json::from_value(d["segments"].take()).ok())
         .unwrap_or_default())
 }
 
