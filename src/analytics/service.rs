@@ -571,3 +571,16 @@ fn changes(
     }
     out
 }
+
+/// The latest succeeded analysis run, or run `run_id` if given and it succeeded; `None` when
+/// there is no such run.
+pub async fn latest_succeeded(
+    db: &impl sea_orm::ConnectionTrait,
+    run_id: Option<i64>,
+) -> Result<Option<analysis_run::Model>, sea_orm::DbErr> {
+    let mut q = analysis_run::Entity::find().filter(analysis_run::Column::Status.eq("succeeded"));
+    if let Some(id) = run_id {
+        q = q.filter(analysis_run::Column::Id.eq(id));
+    }
+    q.order_by_desc(analysis_run::Column::Id).one(db).await
+}

@@ -1,0 +1,46 @@
+//! `abm demo`: deterministic synthetic data.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::migrate::connect_migrated;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+
+/// Generates `accounts` accounts with dossiers and two years of orders ending `end` (default:
+/// today) from `seed` into the database and/or `orders_csv` (only there with `csv_only`), and
+/// prints what it made.
+pub async fn demo(
+    settings: &Settings,
+    clock: SharedClock,
+    accounts: u32,
+    seed: u64,
+    end: Option<String>,
+    orders_csv: Option<PathBuf>,
+    csv_only: bool,
+) -> anyhow::Result<ExitCode> {
+    let end = match end {
+        Some(e) => crate::domain::parse_date(&e).map_err(|m| anyhow::anyhow!("--end: {m}"))?,
+        None => clock.now().date_naive(),
+    };
+    let opts = crate::demo::DemoOptions {
+        accounts,
+        seed,
+        end,
+        orders_csv,
+    };
+    let started = Instant::now();
+    let db = if csv_only {
+        None
+    } else {
+        Some(connect_migrated(settings).await?)
+    };
+    let stats = crate::demo::generate(db.as_ref(), clock.as_ref(), settings, &opts).await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "demo data: {} accounts, {} managers, {} stakeholders, {} orders in {:.1}s (seed {seed}, history ending {end})",
+        stats.accounts, stats.managers, stats.stakeholders, stats.orders, secs
+    );
+    Ok(ExitCode::SUCCESS)
+}
