@@ -249,3 +249,73 @@ fn templates_lint_passes_the_shipped_library_and_fails_on_a_broken_one() {
     );
     assert!(err.contains("2 problem(s)"), "{err}");
 }
+
+/// A raw HTTP/1.1 GET on loopback; returns the status line and the whole response.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn serve_with_every_role_stops_on_sigterm_and_exits_0() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}/abm.db?mode=rwc", dir.path().display());
+    let mut child = abm()
+        .env("ABM_DATABASE__URL", &url)
+        .env("ABM_SERVER__PORT", "0")
+        .env("ABM_LOG__LEVEL", "info")
+        .args(["serve", "--role", "api", "--role", "worker,scheduler"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start abm serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut log = String::new();
+    let port: u16 = loop {
+        let line = lines
+            .next()
+            .expect("abm serve logs that it listens")
+            .expect("line");
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(at) = line.find("http://127.0.0.1:") {
+            let digits: String = line[at + "http://127.0.0.1:".len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            break digits.parse().expect("port");
+        }
+    };
+    assert!(http_get(port, "/health/ready").starts_with("HTTP/1.1 200"));
+    let metrics = http_get(port, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("abm_db_pool_connections"), "{metrics}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(status.code(), Some(0), "{}", rest.join("\n"));
+    let starting = rest
+        .iter()
+        .find(|l| l.contains("starting"))
+        .cloned()
+        .unwrap_or_default();
+    for role in ["api", "worker", "scheduler"] {
+        assert!(starting.contains(role), "{starting}");
+    }
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+}
