@@ -10,7 +10,11 @@ seconds="${1:-120}"
 work="$(mktemp -d)"
 venv="${ABM_FUZZ_VENV:-${TMPDIR:-/tmp}/abm-schemathesis-venv}"
 if [ ! -x "$venv/bin/schemathesis" ]; then
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    # Debian splits venv support out of python3.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/pip" install --quiet schemathesis
 fi
 cargo build --locked --quiet
