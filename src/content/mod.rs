@@ -3,6 +3,7 @@
 //! with the reasons every other candidate lost, and rendering with a typed context.
 
 pub mod context;
+pub mod limits;
 pub mod lint;
 pub mod render;
 pub mod routes;

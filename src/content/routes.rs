@@ -659,10 +659,14 @@ pub async fn preview_for(
             ctx.locale = t.locale.clone();
             ctx.offer = input.offer.clone();
             ctx.event = input.event.clone();
-            let rendered = lib.render(id, &ctx).map_err(|p| ApiError::Conflict {
-                code: "render_failed",
-                detail: format!("{p}"),
-            })?;
+            let rendered = lib
+                .clone()
+                .render_blocking(id.clone(), ctx)
+                .await
+                .map_err(|p| ApiError::Conflict {
+                    code: "render_failed",
+                    detail: format!("{p}"),
+                })?;
             (Some(TemplateView::from(t)), Some(rendered))
         }
         None => (None, None),
