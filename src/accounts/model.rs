@@ -316,12 +316,32 @@ impl AccountInput {
                 },
             });
         }
+        if let Some(map) = &self.attributes {
+            for (key, value) in map {
+                if key.contains('\0') || holds_nul(value) {
+                    errors.push(
+                        &format!("attributes/{}", key.replace('~', "~0").replace('/', "~1")),
+                        "must not contain NUL (U+0000) characters",
+                    );
+                }
+            }
+        }
         d.attributes = match &self.attributes {
             Some(map) => Some(serde_json::Value::Object(map.clone())),
             None if creating => Some(serde_json::Value::Object(Default::default())),
             None => None,
         };
         d
+    }
+}
+
+/// Whether a JSON value holds NUL anywhere (PostgreSQL's `json` type cannot store it).
+fn holds_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 

@@ -225,6 +225,13 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        // No database can search for NUL; PostgreSQL fails the whole query on it.
+        if let Some((name, _)) = pairs.clone().find(|(_, v)| v.contains('\0')) {
+            return std::future::ready(Err(ApiError::field(
+                name.into_owned(),
+                "must not contain NUL (U+0000) characters",
+            )));
+        }
         let de = serde_urlencoded::Deserializer::new(pairs);
         std::future::ready(
             serde_path_to_error::deserialize(de)

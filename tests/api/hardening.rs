@@ -662,6 +662,50 @@ async fn subjects_rendered_from_legacy_data_cannot_carry_line_breaks(b: Backend)
     assert!(!subject.chars().any(char::is_control), "{subject:?}");
 }
 
+/// NUL cannot be stored or searched for by PostgreSQL: it is refused where it is read, and
+/// anywhere else it is a client error, not a 500.
+async fn nul_characters_never_cause_a_server_error(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("N", json!({})).await;
+    let body = problem(app.get("/api/v1/accounts?industry=a%00b").await, 422).await;
+    assert_eq!(paths(&body), ["industry"], "{body}");
+    let body = problem(
+        app.post(
+            "/api/v1/accounts",
+            &json!({"external_id": "AT", "name": "x", "attributes": {"k/1": ["a\u{0}b"]}}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(paths(&body), ["/attributes/k~11"], "{body}");
+    for path in [
+        "/api/v1/accounts/a%00b",
+        "/api/v1/segments/a%00b",
+        "/api/v1/templates/a%00b",
+        "/api/v1/orders/a%00b",
+        "/api/v1/accounts/N/stakeholders?q=a%00b",
+    ] {
+        let status = app.get(path).await.status();
+        assert!(status.is_client_error(), "{path}: {status}");
+    }
+    for (path, input) in [
+        (
+            "/api/v1/templates/preview",
+            json!({"account": "a\u{0}b", "purpose": "outreach"}),
+        ),
+        (
+            "/api/v1/templates",
+            json!({"id": "t", "purpose": "outreach", "channel": "task", "locale": "en",
+                   "description": "a\u{0}b", "parts": {"task": "x"}}),
+        ),
+    ] {
+        let status = app.post(path, &input).await.status();
+        assert!(!status.is_server_error(), "{path}: {status}");
+    }
+    assert_eq!(app.count("accounts").await, 1);
+}
+
 db_tests!(
     templates_nested_thousands_deep_are_refused_with_the_part_named_and_the_service_keeps_answering,
     a_preview_looping_over_many_attributes_stops_with_a_clear_error_instead_of_running_long,
@@ -674,4 +718,5 @@ db_tests!(
     control_characters_in_one_line_fields_are_refused_and_allowed_in_notes,
     imports_name_the_row_and_column_of_control_characters_and_huge_amounts,
     subjects_rendered_from_legacy_data_cannot_carry_line_breaks,
+    nul_characters_never_cause_a_server_error,
 );
