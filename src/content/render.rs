@@ -94,7 +94,9 @@ fn describe_render_error(e: &RenderError) -> (usize, String) {
 
 /// Where a byte offset of `src` is, as a 1-based line.
 fn line_at(src: &str, offset: usize) -> usize {
-    src[..offset.min(src.len())].matches('\n').count() + 1
+    // Bytes, not a `str` slice: an offset inside a character must not panic.
+    let before = &src.as_bytes()[..offset.min(src.len())];
+    before.iter().filter(|b| **b == b'\n').count() + 1
 }
 
 /// Unescaped output, inline partials/decorators, partial references (name captured).
