@@ -23,8 +23,9 @@ impl ExternalId {
         if s.chars().count() > Self::MAX_LEN {
             return Err(format!("must be at most {} characters", Self::MAX_LEN));
         }
-        if s.chars().any(|c| c.is_control() || c == '/') {
-            return Err("must not contain control characters or '/'".into());
+        one_line(s)?;
+        if s.contains('/') {
+            return Err("must not contain '/'".into());
         }
         Ok(Self(s.to_string()))
     }
@@ -36,6 +37,59 @@ impl ExternalId {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// What is wrong with a character that has no place in text: its code point and position.
+fn control_at(s: &str, bad: impl Fn(char) -> bool, what: &str) -> Result<(), String> {
+    match s.chars().enumerate().find(|(_, c)| bad(*c)) {
+        Some((i, c)) => Err(format!(
+            "must not contain {what} (found U+{:04X} at character {})",
+            u32::from(c),
+            i + 1
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks a one-line field (a name, an id, a title, an e-mail address): no control characters
+/// at all (Unicode category Cc: CR, LF, TAB, ESC, NUL, DEL, C1) and no line or paragraph
+/// separator. Such fields end up in subjects, headers, CSV cells and logs, where a line break
+/// would start a new header or record.
+pub fn one_line(s: &str) -> Result<(), String> {
+    control_at(
+        s,
+        |c| c.is_control() || c == '\u{2028}' || c == '\u{2029}',
+        "line breaks or other control characters",
+    )
+}
+
+/// Checks a multi-line field (notes, descriptions): line breaks and tabs are text there, other
+/// control characters (NUL, ESC, …) are not — PostgreSQL cannot even store NUL.
+pub fn multi_line(s: &str) -> Result<(), String> {
+    control_at(
+        s,
+        |c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'),
+        "control characters other than line breaks and tabs",
+    )
+}
+
+/// Replaces every run of control characters and line separators with one space and trims the
+/// ends, so that rendered text can be used where one line is required (an e-mail subject).
+pub fn to_one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut gap = false;
+    for c in s.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            gap = true;
+        } else {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
 }
 
 impl fmt::Display for ExternalId {
@@ -54,6 +108,7 @@ impl Email {
         if s.len() > 254 {
             return Err("must be at most 254 characters".into());
         }
+        one_line(s)?;
         email_address::EmailAddress::from_str(s)
             .map_err(|e| format!("`{s}` is not a valid e-mail address ({e})"))?;
         Ok(Self(s.to_string()))
@@ -118,9 +173,20 @@ impl Currency {
         self.0.exponent().map(u32::from).unwrap_or(2)
     }
 
-    /// Parses a decimal amount in major units ("1234.5") into exact minor units.
+    /// Parses a decimal amount in major units ("1234.5") into exact minor units, at most
+    /// [`MAX_AMOUNT_MINOR`] either way.
     pub fn parse_amount(&self, raw: &str) -> Result<i64, String> {
-        parse_decimal(raw, self.exponent()).map_err(|e| format!("{e} (currency {})", self.code()))
+        let v = parse_decimal(raw, self.exponent())
+            .map_err(|e| format!("{e} (currency {})", self.code()))?;
+        if v.unsigned_abs() > MAX_AMOUNT_MINOR.unsigned_abs() {
+            return Err(format!(
+                "`{}` is too large: amounts are at most {} {}",
+                raw.trim(),
+                self.format_amount(MAX_AMOUNT_MINOR),
+                self.code()
+            ));
+        }
+        Ok(v)
     }
 
     /// Formats minor units as a decimal string with the currency's decimals ("1234.50").
@@ -128,6 +194,12 @@ impl Currency {
         format_decimal(minor, self.exponent())
     }
 }
+
+/// The largest money amount accepted anywhere (order amounts and margins, budgets, relationship
+/// values), in minor units: 10^15, i.e. 10,000,000,000,000.00 USD or 1,000,000,000,000,000 VND.
+/// Far above any real order, and small enough that thousands of them still add up within an
+/// `i64`; every total is nevertheless summed saturating or in `i128`.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
 
 impl<'de> Deserialize<'de> for Currency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -203,12 +275,17 @@ pub fn check_slug(key: &str) -> Result<(), String> {
 
 /// Formats an integer scaled by 10^`scale` as a decimal string.
 pub fn format_decimal(value: i64, scale: u32) -> String {
+    format_wide_decimal(i128::from(value), scale)
+}
+
+/// [`format_decimal`] for totals, which may exceed an `i64`.
+pub fn format_wide_decimal(value: i128, scale: u32) -> String {
     if scale == 0 {
         return value.to_string();
     }
     let sign = if value < 0 { "-" } else { "" };
     let abs = value.unsigned_abs();
-    let div = 10u64.pow(scale);
+    let div = 10u128.pow(scale);
     format!(
         "{sign}{}.{:0width$}",
         abs / div,
@@ -497,6 +574,54 @@ mod tests {
         assert_eq!(
             StakeholderRole::parse("Decision_Maker"),
             Ok(StakeholderRole::DecisionMaker)
+        );
+    }
+
+    #[test]
+    fn one_line_fields_refuse_every_control_character_and_multi_line_ones_keep_line_breaks() {
+        assert!(one_line("Acme Corp – Ngân hàng").is_ok());
+        for bad in [
+            "Acme\r\nBcc: x",
+            "a\nb",
+            "a\tb",
+            "a\u{1b}[31m",
+            "a\0b",
+            "a\u{7f}",
+            "a\u{85}b",
+            "a\u{2028}b",
+        ] {
+            assert!(one_line(bad).is_err(), "{bad:?}");
+        }
+        let e = one_line("Acme\r\nBcc: x").expect_err("CR");
+        assert!(e.contains("U+000D at character 5"), "{e}");
+        assert!(multi_line("line 1\r\nline 2\tend").is_ok());
+        assert!(multi_line("a\0b").is_err());
+        assert!(multi_line("a\u{1b}b").is_err());
+        assert!(ExternalId::parse("A\nB").is_err());
+        assert!(Email::parse("\"a\r\nb\"@example.com").is_err());
+        assert_eq!(
+            to_one_line("Hi Acme\r\nBcc: evil@x\n"),
+            "Hi Acme Bcc: evil@x"
+        );
+        assert_eq!(to_one_line("\u{1b}[1mBold\u{2028}"), "[1mBold");
+    }
+
+    #[test]
+    fn amounts_are_bounded_whatever_the_currency() {
+        let usd = Currency::parse("USD").expect("USD");
+        assert_eq!(usd.parse_amount("10000000000000.00"), Ok(MAX_AMOUNT_MINOR));
+        assert_eq!(usd.parse_amount("-10000000000000"), Ok(-MAX_AMOUNT_MINOR));
+        let e = usd
+            .parse_amount("922337203685477.58")
+            .expect_err("too large");
+        assert!(e.contains("at most 10000000000000.00 USD"), "{e}");
+        let vnd = Currency::parse("VND").expect("VND");
+        assert_eq!(vnd.parse_amount("1000000000000000"), Ok(MAX_AMOUNT_MINOR));
+        assert!(vnd.parse_amount("1000000000000001").is_err());
+        // Totals of many maximum amounts still print.
+        assert_eq!(
+            format_wide_decimal(i128::from(i64::MAX) * 1_000, 2),
+            "92233720368547758070.00"
         );
     }
 

@@ -237,6 +237,9 @@ impl From<sea_orm::DbErr> for ApiError {
         if crate::db::is_contention(&e) {
             return ApiError::Busy(e.into());
         }
+        if crate::db::is_unstorable_text(&e) {
+            return ApiError::BadRequest("text must not contain NUL (U+0000) characters".into());
+        }
         ApiError::Internal(e.into())
     }
 }

@@ -178,6 +178,12 @@ pub async fn import_accounts(
             if let Some(email) = &r.manager_email {
                 fe.check("manager_email", crate::domain::Email::parse(email));
             }
+            if let Some(name) = &r.manager_name {
+                if name.chars().count() > 200 {
+                    fe.push("manager_name", "must be at most 200 characters");
+                }
+                fe.check("manager_name", crate::domain::one_line(name));
+            }
             let ext = r.input.external_id.clone().unwrap_or_default();
             if !ext.is_empty()
                 && let Some(first) = seen.insert(ext.clone(), row.line)

@@ -9,20 +9,40 @@ use crate::api::extract::{AmountInput, double_option, non_null};
 use crate::config::DefaultSettings;
 use crate::domain::{
     Consent, CountryCode, Currency, Email, ExternalId, LanguageTag, Outcome, RelationshipKind,
-    StakeholderRole, Timezone, parse_date,
+    StakeholderRole, Timezone, multi_line, one_line, parse_date,
 };
 use crate::entities::{
     account, competitor, dossier_profile, manager, relationship_event, stakeholder,
 };
 use crate::error::FieldErrors;
 
-fn text(errors: &mut FieldErrors, field: &str, raw: &str, max: usize) -> Option<String> {
+/// Trimmed text of at most `max` characters. One-line fields (names, titles, phones) refuse
+/// every control character; multi-line ones (notes, reasons, products) keep line breaks and tabs.
+fn text(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: &str,
+    max: usize,
+    lines: Lines,
+) -> Option<String> {
     let s = raw.trim();
     if s.chars().count() > max {
         errors.push(field, format!("must be at most {max} characters"));
         return None;
     }
+    let checked = match lines {
+        Lines::One => one_line(s),
+        Lines::Many => multi_line(s),
+    };
+    errors.check(field, checked)?;
     Some(s.to_string())
+}
+
+/// Whether a text field may hold line breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    One,
+    Many,
 }
 
 /// Optional text: empty means "no value".
@@ -31,10 +51,12 @@ fn opt_text(
     field: &str,
     raw: Option<&str>,
     max: usize,
+    lines: Lines,
 ) -> Option<String> {
-    text(errors, field, raw?, max).filter(|s| !s.is_empty())
+    text(errors, field, raw?, max, lines).filter(|s| !s.is_empty())
 }
 
+/// A required one-line field.
 fn required_text(
     errors: &mut FieldErrors,
     field: &str,
@@ -46,7 +68,7 @@ fn required_text(
             errors.push(field, "is required");
             None
         }
-        Some(s) => text(errors, field, s, max),
+        Some(s) => text(errors, field, s, max, Lines::One),
     }
 }
 
@@ -97,7 +119,7 @@ impl ManagerInput {
             d.name = required_text(errors, "name", self.name.as_deref(), 200);
         }
         if let Some(p) = &self.phone {
-            d.phone = Some(opt_text(errors, "phone", p.as_deref(), 50));
+            d.phone = Some(opt_text(errors, "phone", p.as_deref(), 50, Lines::One));
         }
         if let Some(w) = &self.webhook_url {
             d.webhook_url = Some(
@@ -241,10 +263,10 @@ impl AccountInput {
             d.name = required_text(errors, "name", self.name.as_deref(), 300);
         }
         if let Some(v) = &self.industry {
-            d.industry = Some(opt_text(errors, "industry", v.as_deref(), 100));
+            d.industry = Some(opt_text(errors, "industry", v.as_deref(), 100, Lines::One));
         }
         if let Some(v) = &self.region {
-            d.region = Some(opt_text(errors, "region", v.as_deref(), 100));
+            d.region = Some(opt_text(errors, "region", v.as_deref(), 100, Lines::One));
         }
         if let Some(v) = &self.country {
             d.country = Some(
@@ -294,12 +316,32 @@ impl AccountInput {
                 },
             });
         }
+        if let Some(map) = &self.attributes {
+            for (key, value) in map {
+                if key.contains('\0') || holds_nul(value) {
+                    errors.push(
+                        &format!("attributes/{}", key.replace('~', "~0").replace('/', "~1")),
+                        "must not contain NUL (U+0000) characters",
+                    );
+                }
+            }
+        }
         d.attributes = match &self.attributes {
             Some(map) => Some(serde_json::Value::Object(map.clone())),
             None if creating => Some(serde_json::Value::Object(Default::default())),
             None => None,
         };
         d
+    }
+}
+
+/// Whether a JSON value holds NUL anywhere (PostgreSQL's `json` type cannot store it).
+fn holds_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 
@@ -362,8 +404,13 @@ impl From<&crate::entities::account_snapshot::Model> for AnalyticsSummary {
 }
 
 pub fn format_money(currency: &str, minor: i64) -> String {
+    format_total(currency, i128::from(minor))
+}
+
+/// [`format_money`] for a total of many amounts (which may exceed an `i64`).
+pub fn format_total(currency: &str, minor: i128) -> String {
     match Currency::parse(currency) {
-        Ok(c) => c.format_amount(minor),
+        Ok(c) => crate::domain::format_wide_decimal(minor, c.exponent()),
         Err(_) => minor.to_string(),
     }
 }
@@ -426,8 +473,12 @@ impl ProfileInput {
             ("org_structure", &self.org_structure),
             ("business_environment", &self.business_environment),
         ] {
-            if value.as_ref().is_some_and(|v| v.len() > 100_000) {
-                errors.push(field, "must be at most 100000 bytes");
+            match value.as_deref() {
+                Some(v) if v.len() > 100_000 => errors.push(field, "must be at most 100000 bytes"),
+                Some(v) => {
+                    errors.check(field, multi_line(v));
+                }
+                None => {}
             }
         }
     }
@@ -549,10 +600,22 @@ impl RelationshipEventInput {
             );
         }
         if let Some(v) = &self.reason {
-            d.reason = Some(opt_text(errors, "reason", v.as_deref(), 10_000));
+            d.reason = Some(opt_text(
+                errors,
+                "reason",
+                v.as_deref(),
+                10_000,
+                Lines::Many,
+            ));
         }
         if let Some(v) = &self.notes {
-            d.notes = Some(opt_text(errors, "notes", v.as_deref(), 100_000));
+            d.notes = Some(opt_text(
+                errors,
+                "notes",
+                v.as_deref(),
+                100_000,
+                Lines::Many,
+            ));
         }
         d
     }
@@ -647,7 +710,7 @@ impl StakeholderInput {
             d.name = required_text(errors, "name", self.name.as_deref(), 200);
         }
         if let Some(v) = &self.title {
-            d.title = Some(opt_text(errors, "title", v.as_deref(), 200));
+            d.title = Some(opt_text(errors, "title", v.as_deref(), 200, Lines::One));
         }
         if let Some(v) = &self.email {
             d.email = Some(
@@ -658,7 +721,7 @@ impl StakeholderInput {
             );
         }
         if let Some(v) = &self.phone {
-            d.phone = Some(opt_text(errors, "phone", v.as_deref(), 50));
+            d.phone = Some(opt_text(errors, "phone", v.as_deref(), 50, Lines::One));
         }
         match &self.role {
             Some(r) => {
@@ -799,7 +862,13 @@ impl CompetitorInput {
             d.name = required_text(errors, "name", self.name.as_deref(), 200);
         }
         if let Some(v) = &self.products {
-            d.products = Some(opt_text(errors, "products", v.as_deref(), 10_000));
+            d.products = Some(opt_text(
+                errors,
+                "products",
+                v.as_deref(),
+                10_000,
+                Lines::Many,
+            ));
         }
         if let Some(v) = self.strength {
             d.strength = Some(match v {
@@ -812,7 +881,13 @@ impl CompetitorInput {
             });
         }
         if let Some(v) = &self.notes {
-            d.notes = Some(opt_text(errors, "notes", v.as_deref(), 100_000));
+            d.notes = Some(opt_text(
+                errors,
+                "notes",
+                v.as_deref(),
+                100_000,
+                Lines::Many,
+            ));
         }
         d
     }

@@ -107,7 +107,7 @@ pub async fn list_managers(
 ) -> Result<Paged<ManagerView>, ApiError> {
     let mut query = manager::Entity::find();
     if let Some(q) = q.filter(|q| !q.trim().is_empty()) {
-        let pattern = like_pattern(q);
+        let pattern = like_pattern(q)?;
         query = query.filter(
             sea_orm::Condition::any()
                 .add(
@@ -131,15 +131,25 @@ pub async fn list_managers(
     })
 }
 
-/// Lower-cased `%text%` with LIKE wildcards escaped.
-fn like_pattern(q: &str) -> sea_orm::sea_query::LikeExpr {
+/// The longest `?q=` search text, in characters. SQLite refuses long LIKE patterns ("pattern too
+/// complex"), and a search for more than a name's worth of text is a mistake or an attack.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Lower-cased `%text%` with LIKE wildcards escaped; a 422 on `q` when the text is too long.
+fn like_pattern(q: &str) -> Result<sea_orm::sea_query::LikeExpr, ApiError> {
+    if q.trim().chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::field(
+            "q",
+            format!("must be at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
     let escaped = q
         .trim()
         .to_lowercase()
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");
-    sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')
+    Ok(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 // ---------------------------------------------------------------- accounts
@@ -344,7 +354,7 @@ pub async fn list_accounts(
         query = query.filter(account::Column::Country.eq(v.trim().to_ascii_uppercase()));
     }
     if let Some(q) = f.q.as_deref().filter(|q| !q.trim().is_empty()) {
-        let pattern = like_pattern(q);
+        let pattern = like_pattern(q)?;
         query = query.filter(
             sea_orm::Condition::any()
                 .add(
@@ -679,7 +689,7 @@ pub async fn page_stakeholders(
         q = q.filter(C::Consent.eq(c.trim().to_ascii_lowercase()));
     }
     if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
-        let pattern = like_pattern(text);
+        let pattern = like_pattern(text)?;
         q = q.filter(
             sea_orm::Condition::any()
                 .add(Expr::expr(Func::lower(Expr::col(C::Name))).like(pattern.clone()))
@@ -714,7 +724,7 @@ pub async fn page_competitors(
     use competitor::Column as C;
     let mut q = competitor::Entity::find().filter(C::AccountId.eq(account_id));
     if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
-        let pattern = like_pattern(text);
+        let pattern = like_pattern(text)?;
         q = q.filter(
             sea_orm::Condition::any()
                 .add(Expr::expr(Func::lower(Expr::col(C::Name))).like(pattern.clone()))

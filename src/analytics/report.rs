@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::routes::ChurnRow;
-use crate::accounts::model::format_money;
+use crate::accounts::model::{format_money, format_total};
 use crate::entities::{account, account_class_event, account_snapshot, analysis_run};
 use crate::error::ApiError;
 
@@ -157,7 +157,7 @@ pub async fn churn_rows(
 }
 
 /// Accounts and value per ABC (row) × XYZ (column) cell.
-type CellTotals = ([[u64; 3]; 3], [[i64; 3]; 3]);
+type CellTotals = ([[u64; 3]; 3], [[i128; 3]; 3]);
 
 /// The workbook of a run: sheet "ABC-XYZ" (matrix), "Accounts" (every account's figures and
 /// reasons) and "Churn" (lost and recovered per month).
@@ -205,12 +205,12 @@ pub async fn workbook(
             let (counts, values) = by_currency.entry(s.currency.as_str()).or_default();
             let (ai, xi) = ("ABC".find(a).unwrap_or(2), "XYZ".find(x).unwrap_or(2));
             counts[ai][xi] += 1;
-            values[ai][xi] += s.revenue;
+            values[ai][xi] += i128::from(s.revenue);
         }
     }
     let mut row = 2u32;
     for (currency, (counts, values)) in &by_currency {
-        let total: i64 = values.iter().flatten().sum();
+        let total: i128 = values.iter().flatten().sum();
         sheet
             .write_string_with_format(
                 row,
@@ -234,7 +234,7 @@ pub async fn workbook(
                 sheet
                     .write_number(r, c, counts[ai][xi] as f64)
                     .map_err(xl)?;
-                let value: f64 = format_money(currency, values[ai][xi])
+                let value: f64 = format_total(currency, values[ai][xi])
                     .parse()
                     .unwrap_or(0.0);
                 sheet.write_number(r, c + 1, value).map_err(xl)?;

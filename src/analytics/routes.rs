@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::service;
-use crate::accounts::model::format_money;
+use crate::accounts::model::{format_money, format_total};
 use crate::api::State;
 use crate::api::extract::{PageQuery, Paged, Query, fetch_page};
 use crate::entities::{account, account_snapshot, analysis_run};
@@ -288,6 +288,16 @@ async fn account_analytics(
     }))
 }
 
+/// A cell of the matrix (`AX` … `CZ`, any case) as its ABC and XYZ letters; `None` for
+/// anything else, whatever its characters.
+fn parse_cell(raw: &str) -> Option<(char, char)> {
+    let mut chars = raw.chars().map(|c| c.to_ascii_uppercase());
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some(a @ 'A'..='C'), Some(x @ 'X'..='Z'), None) => Some((a, x)),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MatrixQuery {
@@ -344,15 +354,11 @@ pub struct Matrix {
 async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, ApiError> {
     let run = pick_run(&state, q.run_id).await?;
     let currency = market(&state, q.currency.as_deref())?;
-    let cell = match q.cell.as_deref().map(str::to_ascii_uppercase) {
+    let cell = match q.cell.as_deref() {
         None => None,
-        Some(c) if c.len() == 2 && "ABC".contains(&c[..1]) && "XYZ".contains(&c[1..]) => Some(c),
-        Some(c) => {
-            return Err(ApiError::field(
-                "cell",
-                format!("`{c}` is not a cell like AX or CZ"),
-            ));
-        }
+        Some(raw) => Some(parse_cell(raw).ok_or_else(|| {
+            ApiError::field("cell", format!("`{raw}` is not a cell like AX or CZ"))
+        })?),
     };
     let rows: Vec<CellRow> = account_snapshot::Entity::find()
         .select_only()
@@ -369,7 +375,8 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
         .await?;
     let profit = run.measure == "profit";
     let mut counts = [[0u64; 3]; 3];
-    let mut values = [[0i64; 3]; 3];
+    // Totals in i128: a sum of many large (or legacy, out-of-range) amounts cannot wrap.
+    let mut values = [[0i128; 3]; 3];
     let mut unclassified = 0;
     for (abc, xyz, revenue, p) in &rows {
         let v = if profit { p.unwrap_or(0) } else { *revenue };
@@ -378,12 +385,12 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
                 let ai = "ABC".find(a).unwrap_or(2);
                 let xi = "XYZ".find(x).unwrap_or(2);
                 counts[ai][xi] += 1;
-                values[ai][xi] += v;
+                values[ai][xi] += i128::from(v);
             }
             _ => unclassified += 1,
         }
     }
-    let total: i64 = values.iter().flatten().sum();
+    let total: i128 = values.iter().flatten().sum();
     let mut cells = Vec::new();
     for (ai, a) in ["A", "B", "C"].iter().enumerate() {
         for (xi, x) in ["X", "Y", "Z"].iter().enumerate() {
@@ -391,7 +398,7 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
                 abc: a.to_string(),
                 xyz: x.to_string(),
                 accounts: counts[ai][xi],
-                value: format_money(&currency, values[ai][xi]),
+                value: format_total(&currency, values[ai][xi]),
                 share: if total > 0 {
                     values[ai][xi] as f64 / total as f64
                 } else {
@@ -412,8 +419,8 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
             let query = account_snapshot::Entity::find()
                 .filter(account_snapshot::Column::RunId.eq(run.id))
                 .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
-                .filter(account_snapshot::Column::Abc.eq(&c[..1]))
-                .filter(account_snapshot::Column::Xyz.eq(&c[1..]));
+                .filter(account_snapshot::Column::Abc.eq(c.0.to_string()))
+                .filter(account_snapshot::Column::Xyz.eq(c.1.to_string()));
             let (items, total) = fetch_page(
                 &state.db,
                 query,
@@ -613,4 +620,18 @@ async fn workbook(state: State, q: Query<WorkbookQuery>) -> Result<HttpResponse,
             format!("attachment; filename=\"abm-abc-xyz-run-{}.xlsx\"", run.id),
         ))
         .body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cell;
+
+    #[test]
+    fn cells_are_two_letters_of_any_case_and_other_text_is_refused_without_panicking() {
+        assert_eq!(parse_cell("AX"), Some(('A', 'X')));
+        assert_eq!(parse_cell("cz"), Some(('C', 'Z')));
+        for bad in ["", "A", "AXX", "XA", "DX", "¾", "Aé", "éA", "A¾", "ÀX"] {
+            assert_eq!(parse_cell(bad), None, "{bad}");
+        }
+    }
 }

@@ -64,10 +64,11 @@ pub fn payload_error(e: &actix_web::Error, limit: usize) -> ApiError {
     }
 }
 
-/// Parses JSON with the failing field's path in the error.
+/// Parses JSON with the failing field's path in the error. The body must hold exactly one
+/// value: anything but whitespace after it (`{…}{…}`) is a 400, not silently dropped.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let inner = e.inner();
         let path = json_pointer(e.path());
         match inner.classify() {
@@ -77,7 +78,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             )]),
             _ => ApiError::BadRequest(format!("malformed JSON: {inner}")),
         }
-    })
+    })?;
+    de.end().map_err(|e| {
+        ApiError::BadRequest(format!(
+            "malformed JSON: only one JSON value may be sent, but more follows it ({e})"
+        ))
+    })?;
+    Ok(value)
 }
 
 fn strip_position(msg: &str) -> String {
@@ -218,6 +225,13 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        // No database can search for NUL; PostgreSQL fails the whole query on it.
+        if let Some((name, _)) = pairs.clone().find(|(_, v)| v.contains('\0')) {
+            return std::future::ready(Err(ApiError::field(
+                name.into_owned(),
+                "must not contain NUL (U+0000) characters",
+            )));
+        }
         let de = serde_urlencoded::Deserializer::new(pairs);
         std::future::ready(
             serde_path_to_error::deserialize(de)

@@ -9,6 +9,7 @@
 pub mod context;
 pub mod error;
 pub mod library;
+pub mod limits;
 pub mod lint;
 pub mod render;
 pub mod routes;
@@ -147,7 +148,9 @@ struct Meta {
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
-    src[..offset.min(src.len())].matches('\n').count() + 1
+    // Bytes, not a `str` slice: an offset inside a character must not panic.
+    let before = &src.as_bytes()[..offset.min(src.len())];
+    before.iter().filter(|b| **b == b'\n').count() + 1
 }
 
 /// What was read from a templates folder.

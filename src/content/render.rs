@@ -12,6 +12,7 @@ use handlebars::{
 use serde_json::Value as Json;
 
 use super::context::Context;
+use super::limits::{self, Budget, Depth, MeteredEach, RenderFailure, TooDeep};
 use super::{Problem, Template};
 use crate::domain::Currency;
 
@@ -61,6 +62,8 @@ fn registry(escape: Escape) -> Handlebars<'static> {
     for (name, f) in HELPERS {
         h.register_helper(name, Box::new(ValueHelper(*f)));
     }
+    // The engine's loop, charging the render budget for every iteration.
+    h.register_helper("each", Box::new(MeteredEach));
     if escape == Escape::Json {
         h.register_helper("json", Box::new(RawJson));
     }
@@ -91,7 +94,9 @@ fn describe_render_error(e: &RenderError) -> (usize, String) {
 
 /// Where a byte offset of `src` is, as a 1-based line.
 fn line_at(src: &str, offset: usize) -> usize {
-    src[..offset.min(src.len())].matches('\n').count() + 1
+    // Bytes, not a `str` slice: an offset inside a character must not panic.
+    let before = &src.as_bytes()[..offset.min(src.len())];
+    before.iter().filter(|b| **b == b'\n').count() + 1
 }
 
 /// Unescaped output, inline partials/decorators, partial references (name captured).
@@ -153,6 +158,34 @@ fn unsafe_constructs(
     out
 }
 
+/// How deep every partial nests, counting the partials it includes, or why it nests too deep
+/// (see [`limits::measure`]). Partials never parsed: this runs before the engine sees them.
+fn partial_depths(
+    partials: &BTreeMap<String, (String, String)>,
+) -> BTreeMap<String, Result<Depth, TooDeep>> {
+    let mut depths: BTreeMap<String, Result<Depth, TooDeep>> = partials
+        .keys()
+        .map(|n| (n.clone(), Ok(Depth::default())))
+        .collect();
+    // Each round settles one more level of partials including partials; a chain is at most
+    // as long as there are partials (cycles are refused separately).
+    for _ in 0..=partials.len() {
+        let mut next = BTreeMap::new();
+        for (name, (_, src)) in partials {
+            let lookup = |n: &str| match depths.get(n) {
+                Some(Ok(d)) => *d,
+                _ => Depth::default(),
+            };
+            next.insert(name.clone(), limits::measure(src, &lookup));
+        }
+        if next == depths {
+            break;
+        }
+        depths = next;
+    }
+    depths
+}
+
 /// Partials that include themselves, directly or through others.
 fn partial_cycles(partials: &BTreeMap<String, (String, String)>) -> Vec<String> {
     let refs = |src: &str| -> Vec<String> {
@@ -198,6 +231,11 @@ impl Library {
         let mut plain = registry(Escape::None);
         let mut json = registry(Escape::Json);
         let cyclic = partial_cycles(partials);
+        let depths = partial_depths(partials);
+        let depth_of = |n: &str| match depths.get(n) {
+            Some(Ok(d)) => *d,
+            _ => Depth::default(),
+        };
         for (name, (file, src)) in partials {
             if cyclic.contains(name) {
                 problems.push(Problem {
@@ -206,6 +244,14 @@ impl Library {
                     message: format!(
                         "partial `{name}` includes itself (directly or through others)"
                     ),
+                });
+                continue;
+            }
+            if let Some(Err(e)) = depths.get(name) {
+                problems.push(Problem {
+                    file: file.clone(),
+                    line: e.line,
+                    message: e.message.clone(),
                 });
                 continue;
             }
@@ -250,6 +296,17 @@ impl Library {
                         message,
                     });
                     ok = false;
+                }
+                // Measured before the engine parses it: too deep a source would overflow
+                // the parser's or the renderer's stack.
+                if let Err(e) = limits::measure(src, &depth_of) {
+                    problems.push(Problem {
+                        file: t.part_path(part),
+                        line: e.line,
+                        message: e.message,
+                    });
+                    ok = false;
+                    continue;
                 }
                 let reg = match escape_of(part) {
                     Escape::Html => &mut html,
@@ -306,7 +363,9 @@ impl Library {
         self.render_parts(id, data)?.into_iter().collect()
     }
 
-    /// Every part rendered, each with its own outcome (lint reports them all).
+    /// Every part rendered, each with its own outcome (lint reports them all). Each part
+    /// renders within [`Budget::PART`]; a rendered `subject` is made one line (control
+    /// characters and line breaks become spaces), so no data can add a header to a message.
     pub fn render_parts(&self, id: &str, data: &HbContext) -> Result<Vec<PartResult>, Problem> {
         let t = self.get(id).ok_or_else(|| Problem {
             file: id.to_string(),
@@ -321,18 +380,46 @@ impl Library {
                     Escape::None => &self.plain,
                     Escape::Json => &self.json,
                 };
-                reg.render_with_context(&format!("{id}/{part}"), data)
-                    .map(|text| (part.clone(), text))
-                    .map_err(|e| {
+                match limits::render_bounded(reg, &format!("{id}/{part}"), data, Budget::PART) {
+                    Ok(text) if part == "subject" => {
+                        Ok((part.clone(), crate::domain::to_one_line(&text)))
+                    }
+                    Ok(text) => Ok((part.clone(), text)),
+                    Err(RenderFailure::Template(e)) => {
                         let (line, message) = describe_render_error(&e);
-                        Problem {
+                        Err(Problem {
                             file: t.part_path(part),
                             line,
                             message,
-                        }
-                    })
+                        })
+                    }
+                    Err(RenderFailure::Budget(e)) => Err(Problem {
+                        file: t.part_path(part),
+                        line: 1,
+                        message: e.message(),
+                    }),
+                }
             })
             .collect())
+    }
+
+    /// [`Library::render`] on the blocking thread pool: a render may take up to its time
+    /// budget per part, which must not stall the async workers serving other requests.
+    pub async fn render_blocking(
+        self: std::sync::Arc<Self>,
+        id: String,
+        ctx: Context,
+    ) -> Result<Rendered, Problem> {
+        let file = id.clone();
+        tokio::task::spawn_blocking(move || self.render(&id, &ctx))
+            .await
+            .unwrap_or_else(|e| {
+                Err(Problem {
+                    file,
+                    line: 1,
+                    message: format!("rendering failed: {e}"),
+                })
+            })
     }
 }
 

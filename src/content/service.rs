@@ -402,18 +402,34 @@ pub async fn select_and_render(
         .await?
         .into_iter();
     let lib = ctx.templates.library(&ctx.db).await?;
-    let default_locale = ctx.settings.templates.default_locale.as_str();
-    Ok(requests
+    let default_locale = ctx.settings.templates.default_locale.clone();
+    let work: Vec<(RenderRequest, Result<Prepared, ContentError>)> = requests
         .iter()
         .zip(checked)
         .map(|(req, checked)| {
-            checked?;
-            let p = prepared.next().ok_or_else(|| {
-                ContentError::AccountNotFound(req.recipient.account.to_string())
-            })??;
-            choose_and_render(&lib, default_locale, req, p)
+            let p = checked.and_then(|()| {
+                prepared.next().ok_or_else(|| {
+                    ContentError::AccountNotFound(req.recipient.account.to_string())
+                })?
+            });
+            (req.clone(), p)
         })
-        .collect())
+        .collect();
+    // Rendering is CPU work bounded per part (see `limits`); it runs on the blocking pool so a
+    // large batch never stalls the async workers serving other requests.
+    tokio::task::spawn_blocking(move || {
+        work.into_iter()
+            .map(|(req, p)| choose_and_render(&lib, &default_locale, &req, p?))
+            .collect()
+    })
+    .await
+    .map_err(|e| {
+        ContentError::RenderFailed(crate::content::Problem {
+            file: "batch".into(),
+            line: 1,
+            message: format!("rendering stopped: {e}"),
+        })
+    })
 }
 
 /// Checks what a request names before any data is read.

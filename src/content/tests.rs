@@ -433,3 +433,138 @@ fn the_shipped_library_lints_clean_and_covers_both_languages() {
         }
     }
 }
+
+#[test]
+fn subjects_stay_one_line_whatever_the_data() {
+    let (lib, problems) = Library::build(vec![email("t", "en", 0, "true")], &BTreeMap::new());
+    assert!(problems.is_empty(), "{problems:?}");
+    let (_, mut ctx) = samples("en").remove(0);
+    ctx.account.name = "Acme Corp\r\nBcc: victim@example.com\u{1b}[0m".into();
+    let out = lib.render("t", &ctx).expect("render");
+    assert_eq!(
+        out["subject"],
+        "Hello Acme Corp Bcc: victim@example.com [0m"
+    );
+    // The body keeps the text as it is (escaped in HTML, line breaks and all).
+    assert_eq!(out["text"], ctx.account.name);
+}
+
+#[test]
+fn sources_nesting_too_deep_are_refused_before_the_engine_parses_them() {
+    let deep_ifs = format!(
+        "{}x{}",
+        "{{#if account.name}}\n".repeat(2_000),
+        "{{/if}}".repeat(2_000)
+    );
+    let deep_loops = format!(
+        "{}x{}",
+        "{{#each dossier.competitors}}".repeat(1_000),
+        "{{/each}}".repeat(1_000)
+    );
+    let mut ifs = email("ifs", "en", 0, "true");
+    ifs.parts.insert("html".into(), deep_ifs.clone());
+    let mut loops = email("loops", "en", 0, "true");
+    loops.parts.insert("text".into(), deep_loops);
+    // Two loops here and two in the partial: four levels.
+    let mut via = email("via", "en", 0, "true");
+    via.parts.insert(
+        "text".into(),
+        "{{#each dossier.competitors}}{{#each dossier.decision_map}}{{> rows}}{{/each}}{{/each}}"
+            .into(),
+    );
+    let partials: BTreeMap<String, (String, String)> = [
+        (
+            "rows".to_string(),
+            (
+                "_partials/rows.hbs".to_string(),
+                "{{#each dossier.competitors}}{{#each dossier.relationships}}.{{/each}}{{/each}}"
+                    .to_string(),
+            ),
+        ),
+        (
+            "deep".to_string(),
+            ("_partials/deep.hbs".to_string(), deep_ifs),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let (lib, problems) = Library::build(
+        vec![ifs, loops, via, email("fine", "en", 0, "true")],
+        &partials,
+    );
+    let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let has = |prefix: &str, needle: &str| {
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with(prefix) && s.contains(needle)),
+            "expected `{prefix}` … `{needle}` in:\n{}",
+            shown.join("\n")
+        );
+    };
+    has(
+        "templates/ifs@v1/parts/html:33:",
+        "nest more than 32 levels",
+    );
+    has(
+        "templates/loops@v1/parts/text:1:",
+        "loops nest more than 3 levels",
+    );
+    has(
+        "templates/via@v1/parts/text:1:",
+        "loops nest more than 3 levels deep here (counting partial `rows`)",
+    );
+    has("_partials/deep.hbs:33:", "nest more than 32 levels");
+    assert_eq!(shown.len(), 4, "{}", shown.join("\n"));
+    let kept: Vec<&str> = lib.templates.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(kept, ["fine"]);
+}
+
+#[test]
+fn lint_reports_too_deep_nesting_in_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let eaches = format!(
+        "{}x{}",
+        "{{#each dossier.competitors}}\n".repeat(4),
+        "{{/each}}".repeat(4)
+    );
+    write(
+        d,
+        &[
+            ("deep/template.toml", META),
+            ("deep/subject.hbs", "x"),
+            ("deep/html.hbs", "x"),
+            ("deep/text.hbs", &eaches),
+        ],
+    );
+    let problems = lint::lint_dir(d);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].file.ends_with("deep/text.hbs"), "{problems:?}");
+    assert_eq!(problems[0].line, 4);
+    assert!(
+        problems[0].message.contains("loops nest more than 3"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_render_over_large_data_stops_with_a_clear_problem() {
+    let mut t = email("wide", "en", 0, "true");
+    t.parts.insert(
+        "text".into(),
+        "{{#each account.attributes}}{{#each ../account.attributes}}{{#each ../../account.attributes}}\
+         {{@key}} {{this}} and some more text to make it long\n{{/each}}{{/each}}{{/each}}"
+            .into(),
+    );
+    let (lib, problems) = Library::build(vec![t], &BTreeMap::new());
+    assert!(problems.is_empty(), "{problems:?}");
+    let (_, mut ctx) = samples("en").remove(0);
+    ctx.account.attributes = (0..40)
+        .map(|i| (format!("attribute_{i}"), serde_json::json!(i)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let p = lib.render("wide", &ctx).expect_err("too large");
+    assert_eq!(p.file, "templates/wide@v1/parts/text");
+    assert!(p.message.contains("larger than 1024 KiB"), "{p}");
+}

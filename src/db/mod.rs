@@ -84,6 +84,14 @@ pub fn is_contention(e: &DbErr) -> bool {
         || text.contains("(code: 517)")
 }
 
+/// Whether PostgreSQL refused a text or JSON value because it holds NUL (U+0000), which its
+/// `text` and `json` types cannot store: a client's mistake, not the server's.
+pub fn is_unstorable_text(e: &DbErr) -> bool {
+    let text = e.to_string();
+    (text.contains("invalid byte sequence for encoding") && text.contains("0x00"))
+        || text.contains("unsupported Unicode escape sequence")
+}
+
 /// Whether this connection talks to PostgreSQL.
 pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres

@@ -102,8 +102,11 @@ impl RawOrder<'_> {
             errors.push("margin", e);
         }
         let offer_code = non_empty(self.offer_code).map(str::to_string);
-        if offer_code.as_ref().is_some_and(|c| c.chars().count() > 64) {
-            errors.push("offer_code", "must be at most 64 characters");
+        if let Some(c) = &offer_code {
+            if c.chars().count() > 64 {
+                errors.push("offer_code", "must be at most 64 characters");
+            }
+            errors.check("offer_code", crate::domain::one_line(c));
         }
         let external_id = match non_empty(self.external_id) {
             Some(e) => errors.check("external_id", ExternalId::parse(e).map(|e| e.into_string())),

@@ -205,22 +205,24 @@ impl Loader {
         {
             loader.run_id = Some(run.id);
             // Totals over the whole run, for shares (summed by the database; plain SQL that
-            // both backends read alike, the run id bound by the query builder).
+            // both backends read alike, the run id bound by the query builder). Summed as
+            // floating point: SQLite fails a query whose integer SUM overflows, so one
+            // account's huge figures would break every account's facts.
             use sea_orm::sea_query::Expr;
             let totals: Option<(f64, f64, i64)> = account_snapshot::Entity::find()
                 .filter(account_snapshot::Column::RunId.eq(run.id))
                 .select_only()
                 .column_as(
                     Expr::cust(
-                        "CAST(COALESCE(SUM(CASE WHEN revenue > 0 THEN revenue ELSE 0 END), 0) \
-                         AS DOUBLE PRECISION)",
+                        "CAST(COALESCE(SUM(CAST(CASE WHEN revenue > 0 THEN revenue ELSE 0 END \
+                         AS DOUBLE PRECISION)), 0) AS DOUBLE PRECISION)",
                     ),
                     "revenue_total",
                 )
                 .column_as(
                     Expr::cust(
-                        "CAST(COALESCE(SUM(CASE WHEN profit > 0 THEN profit ELSE 0 END), 0) \
-                         AS DOUBLE PRECISION)",
+                        "CAST(COALESCE(SUM(CAST(CASE WHEN profit > 0 THEN profit ELSE 0 END \
+                         AS DOUBLE PRECISION)), 0) AS DOUBLE PRECISION)",
                     ),
                     "profit_total",
                 )

@@ -392,8 +392,13 @@ async fn create_segment(
             errors.push("name", "must be at most 200 characters");
             None
         }
-        Some(n) => Some(n.to_string()),
+        Some(n) => errors
+            .check("name", crate::domain::one_line(n))
+            .map(|()| n.to_string()),
     };
+    if let Some(Some(d)) = &input.description {
+        errors.check("description", crate::domain::multi_line(d));
+    }
     let key = input
         .key
         .clone()
@@ -480,11 +485,15 @@ async fn update_segment(
         errors.push("key", "cannot be changed");
     }
     let name = input.name.as_deref().map(str::trim).map(String::from);
-    if name
-        .as_deref()
-        .is_some_and(|n| n.is_empty() || n.chars().count() > 200)
-    {
-        errors.push("name", "must be 1 to 200 characters");
+    if let Some(n) = name.as_deref() {
+        if n.is_empty() || n.chars().count() > 200 {
+            errors.push("name", "must be 1 to 200 characters");
+        } else {
+            errors.check("name", crate::domain::one_line(n));
+        }
+    }
+    if let Some(Some(d)) = &input.description {
+        errors.check("description", crate::domain::multi_line(d));
     }
     let rule = RuleInput {
         rule: input.rule.clone(),

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod demo;
 mod dossier;
+mod hardening;
 mod idempotency;
 mod imports;
 mod jobs;

@@ -7,13 +7,50 @@
 use serde_json::{Map, Value as Json, json};
 
 use super::fields::Scope;
-use super::{Location, MAX_DEPTH, Op, Rule, RuleError, Value, check_leaf};
+use super::{Location, MAX_DEPTH, MAX_PARTS, MAX_TEXT, Op, Rule, RuleError, Value, check_leaf};
 
 pub fn parse(v: &Json, scopes: &[Scope]) -> Result<Rule, RuleError> {
+    let mut budget = Budget {
+        parts: MAX_PARTS,
+        text: MAX_TEXT,
+    };
     super::check_depth(
-        node(v, "", scopes, 0)?.normalize(),
+        node(v, "", scopes, 0, &mut budget)?.normalize(),
         Location::Json(String::new()),
     )
+}
+
+/// What the rule being read may still hold: the caps of the text form ([`MAX_PARTS`] parts,
+/// [`MAX_TEXT`] bytes of text values), counted as it is read so that a huge tree is refused at
+/// the first part over the limit, with its pointer.
+struct Budget {
+    parts: usize,
+    text: usize,
+}
+
+impl Budget {
+    fn take_parts(&mut self, n: usize, path: &str) -> Result<(), RuleError> {
+        match self.parts.checked_sub(n) {
+            Some(left) => {
+                self.parts = left;
+                Ok(())
+            }
+            None => Err(err(path, super::too_many_parts())),
+        }
+    }
+
+    fn take_text(&mut self, bytes: usize, path: &str) -> Result<(), RuleError> {
+        match self.text.checked_sub(bytes) {
+            Some(left) => {
+                self.text = left;
+                Ok(())
+            }
+            None => Err(err(
+                path,
+                format!("the rule's text values add up to more than {MAX_TEXT} bytes"),
+            )),
+        }
+    }
 }
 
 /// A key as a JSON pointer segment (RFC 6901: `~` → `~0`, `/` → `~1`).
@@ -28,13 +65,20 @@ fn err(path: &str, message: impl Into<String>) -> RuleError {
     }
 }
 
-fn node(v: &Json, path: &str, scopes: &[Scope], depth: usize) -> Result<Rule, RuleError> {
+fn node(
+    v: &Json,
+    path: &str,
+    scopes: &[Scope],
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<Rule, RuleError> {
     if depth > 2 * MAX_DEPTH {
         return Err(err(
             path,
             format!("the rule nests deeper than {MAX_DEPTH} levels"),
         ));
     }
+    budget.take_parts(1, path)?;
     let Json::Object(obj) = v else {
         return Err(err(
             path,
@@ -60,7 +104,7 @@ fn node(v: &Json, path: &str, scopes: &[Scope], depth: usize) -> Result<Rule, Ru
             let parts = parts
                 .iter()
                 .enumerate()
-                .map(|(i, p)| node(p, &format!("{path}/{key}/{i}"), scopes, depth + 1))
+                .map(|(i, p)| node(p, &format!("{path}/{key}/{i}"), scopes, depth + 1, budget))
                 .collect::<Result<Vec<_>, _>>()?;
             return Ok(if key == "all" {
                 Rule::All(parts)
@@ -76,6 +120,7 @@ fn node(v: &Json, path: &str, scopes: &[Scope], depth: usize) -> Result<Rule, Ru
             &format!("{path}/not"),
             scopes,
             depth + 1,
+            budget,
         )?)));
     }
     if let Some(role) = obj.get("has_role") {
@@ -86,10 +131,15 @@ fn node(v: &Json, path: &str, scopes: &[Scope], depth: usize) -> Result<Rule, Ru
         let loc = |_: &str| Location::Json(format!("{path}/has_role"));
         return check_leaf(Rule::HasRole(role.clone()), &loc, scopes);
     }
-    comparison(obj, path, scopes)
+    comparison(obj, path, scopes, budget)
 }
 
-fn comparison(obj: &Map<String, Json>, path: &str, scopes: &[Scope]) -> Result<Rule, RuleError> {
+fn comparison(
+    obj: &Map<String, Json>,
+    path: &str,
+    scopes: &[Scope],
+    budget: &mut Budget,
+) -> Result<Rule, RuleError> {
     if let Some(extra) = obj
         .keys()
         .find(|k| !["field", "op", "value"].contains(&k.as_str()))
@@ -128,18 +178,20 @@ fn comparison(obj: &Map<String, Json>, path: &str, scopes: &[Scope]) -> Result<R
             let Json::Array(items) = need_value()? else {
                 return Err(err(&value_path, "`in` needs an array of values"));
             };
+            // Refused before reading any of them: a million values cost nothing here.
+            budget.take_parts(items.len(), &value_path)?;
             let values = items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| scalar(v, &format!("{value_path}/{i}")))
+                .map(|(i, v)| scalar(v, &format!("{value_path}/{i}"), budget))
                 .collect::<Result<_, _>>()?;
             Rule::In { field, values }
         }
         "between" => match need_value()? {
             Json::Array(ends) if ends.len() == 2 => Rule::Between {
                 field,
-                low: scalar(&ends[0], &format!("{value_path}/0"))?,
-                high: scalar(&ends[1], &format!("{value_path}/1"))?,
+                low: scalar(&ends[0], &format!("{value_path}/0"), budget)?,
+                high: scalar(&ends[1], &format!("{value_path}/1"), budget)?,
             },
             _ => return Err(err(&value_path, "`between` needs [low, high]")),
         },
@@ -156,7 +208,7 @@ fn comparison(obj: &Map<String, Json>, path: &str, scopes: &[Scope]) -> Result<R
             Some(op) => Rule::Cmp {
                 field,
                 op,
-                value: scalar(need_value()?, &value_path)?,
+                value: scalar(need_value()?, &value_path, budget)?,
             },
             None => {
                 return Err(err(
@@ -180,14 +232,17 @@ fn comparison(obj: &Map<String, Json>, path: &str, scopes: &[Scope]) -> Result<R
     check_leaf(rule, &loc, scopes)
 }
 
-fn scalar(v: &Json, path: &str) -> Result<Value, RuleError> {
+fn scalar(v: &Json, path: &str, budget: &mut Budget) -> Result<Value, RuleError> {
     match v {
         Json::Bool(b) => Ok(Value::Bool(*b)),
         Json::Number(n) => n
             .as_f64()
             .map(Value::Num)
             .ok_or_else(|| err(path, "number out of range")),
-        Json::String(s) => Ok(Value::Text(s.clone())),
+        Json::String(s) => {
+            budget.take_text(s.len(), path)?;
+            Ok(Value::Text(s.clone()))
+        }
         _ => Err(err(path, "must be text, a number or a boolean")),
     }
 }

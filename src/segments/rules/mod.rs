@@ -181,8 +181,30 @@ fn check_depth(rule: Rule, location: Location) -> Result<Rule, RuleError> {
     Ok(rule)
 }
 
-/// The longest text form accepted, in bytes.
+/// The longest text form accepted, in bytes. The JSON form is held to the same: its text
+/// values may add up to this many bytes.
 pub const MAX_TEXT: usize = 10_000;
+
+/// The most parts a rule may have in either form: conditions, groups (`all`, `any`, `not`) and
+/// the values listed after `in`. Every rule is evaluated once per account, so a rule with a
+/// million listed values would make each recomputation crawl.
+pub const MAX_PARTS: usize = 1_000;
+
+/// The message for a rule with more than [`MAX_PARTS`] parts.
+fn too_many_parts() -> String {
+    format!("the rule has more than {MAX_PARTS} parts (conditions, groups and listed values)")
+}
+
+/// Refuses a rule with more than [`MAX_PARTS`] parts.
+fn check_parts(rule: Rule, location: Location) -> Result<Rule, RuleError> {
+    if rule.parts() > MAX_PARTS {
+        return Err(RuleError {
+            location,
+            message: too_many_parts(),
+        });
+    }
+    Ok(rule)
+}
 
 /// Every field scope: what template selection may read.
 pub const ALL_SCOPES: &[Scope] = &[
@@ -234,6 +256,16 @@ impl Rule {
                 1 + parts.iter().map(Rule::depth).max().unwrap_or(0)
             }
             Rule::Not(inner) => 1 + inner.depth(),
+            _ => 1,
+        }
+    }
+
+    /// Conditions, groups and listed values: what [`MAX_PARTS`] bounds.
+    pub fn parts(&self) -> usize {
+        match self {
+            Rule::All(parts) | Rule::Any(parts) => 1 + parts.iter().map(Rule::parts).sum::<usize>(),
+            Rule::Not(inner) => 1 + inner.parts(),
+            Rule::In { values, .. } => 1 + values.len(),
             _ => 1,
         }
     }

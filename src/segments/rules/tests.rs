@@ -232,6 +232,48 @@ fn limits_keep_hostile_rules_out() {
 }
 
 #[test]
+fn both_forms_are_capped_at_the_same_size_and_the_json_form_names_the_place() {
+    // A million listed values are refused at the list, before any of them is read.
+    let many: Vec<serde_json::Value> = (0..1_000_000).map(|i| json!(i)).collect();
+    let e = Rule::from_json(&json!({"field": "orders", "op": "in", "value": many}))
+        .expect_err("too many values");
+    assert_eq!(e.location, Location::Json("/value".into()));
+    assert!(e.message.contains("more than 1000 parts"), "{e}");
+    // At the cap a rule is accepted and reads back from its text form.
+    let values: Vec<usize> = (0..MAX_PARTS - 1).collect();
+    let rule = Rule::from_json(&json!({"field": "orders", "op": "in", "value": values}))
+        .expect("1000 parts");
+    assert_eq!(rule.parts(), MAX_PARTS);
+    assert_eq!(Rule::parse_text(&rule.to_text()), Ok(rule.clone()));
+    // The text form counts alike, though it is shorter than its length cap.
+    let text = format!(
+        "orders in ({})",
+        (0..MAX_PARTS)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert!(text.len() < MAX_TEXT);
+    let e = Rule::parse_text(&text).expect_err("1001 parts");
+    assert!(e.message.contains("more than 1000 parts"), "{e}");
+    // Conditions and groups count too; the pointer names the first part over the cap.
+    let conditions: Vec<serde_json::Value> = (0..MAX_PARTS)
+        .map(|_| json!({"field": "orders", "op": "gt", "value": 1}))
+        .collect();
+    let e = Rule::from_json(&json!({ "any": conditions })).expect_err("1001 parts");
+    assert_eq!(e.location, Location::Json("/any/999".into()));
+    // Text values add up to the text form's length cap at most.
+    let long = "x".repeat(MAX_TEXT / 2 + 1);
+    let e = Rule::from_json(&json!({"any": [
+        {"field": "name", "op": "eq", "value": long},
+        {"field": "name", "op": "eq", "value": long},
+    ]}))
+    .expect_err("too much text");
+    assert_eq!(e.location, Location::Json("/any/1/value".into()));
+    assert!(e.message.contains("more than 10000 bytes"), "{e}");
+}
+
+#[test]
 fn values_and_names_the_text_form_cannot_print_are_refused() {
     let e = Rule::from_json(&json!({"field": "created_at", "op": "gte", "value": "+10000-01-01"}))
         .expect_err("year");

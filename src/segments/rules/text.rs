@@ -201,12 +201,13 @@ pub fn parse(src: &str, scopes: &[Scope]) -> Result<Rule, RuleError> {
             ),
         ));
     }
-    super::check_depth(
-        rule.normalize(),
-        Location::Text {
-            column: 1,
-            offset: 0,
-        },
+    let at_start = Location::Text {
+        column: 1,
+        offset: 0,
+    };
+    super::check_parts(
+        super::check_depth(rule.normalize(), at_start.clone())?,
+        at_start,
     )
 }
 
