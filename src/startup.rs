@@ -284,7 +284,7 @@ fn metrics_server(ctx: Arc<AppContext>, listener: TcpListener) -> anyhow::Result
 }
 
 /// `GET /metrics`: Prometheus text exposition format, no token.
-async fn metrics(state: api::State) -> HttpResponse {
+async fn metrics(state: api::state::State) -> HttpResponse {
     let body = state
         .metrics
         .render(&state.db, state.settings.database.max_connections);
@@ -299,7 +299,7 @@ async fn count_requests(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let state = req.app_data::<api::State>().cloned();
+    let state = req.app_data::<api::state::State>().cloned();
     let method = req.method().as_str().to_string();
     let res = next.call(req).await?;
     if let Some(state) = state {

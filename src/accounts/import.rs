@@ -19,9 +19,9 @@ use sea_orm::{
 
 use super::model::{AccountInput, StakeholderInput};
 use super::service::{apply_account, apply_stakeholder};
-use crate::api::extract::AmountInput;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::input::AmountInput;
 use crate::domain::parse_bool;
 use crate::entities::{account, manager, stakeholder};
 use crate::error::FieldErrors;

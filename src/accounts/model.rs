@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::extract::{AmountInput, double_option, non_null};
 use crate::config::DefaultSettings;
+use crate::domain::input::{AmountInput, double_option, non_null};
 use crate::domain::{
     Consent, CountryCode, Currency, Email, ExternalId, LanguageTag, Outcome, RelationshipKind,
     StakeholderRole, Timezone, multi_line, one_line, parse_date,

@@ -5,8 +5,8 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 
 use super::model::*;
 use super::service::{self as svc, AccountFilter, finish};
-use crate::api::State;
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
+use crate::api::state::State;
 use crate::error::{ApiError, FieldErrors, Problem};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

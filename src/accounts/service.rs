@@ -19,8 +19,8 @@ macro_rules! apply_fields {
         )+
     };
 }
-use crate::api::extract::{Page, Paged, fetch_page};
 use crate::clock::Clock;
+use crate::db::page::{Page, Paged, fetch_page};
 use crate::entities::{
     account, competitor, dossier_profile, manager, relationship_event, stakeholder,
 };
@@ -657,7 +657,7 @@ pub async fn page_events(
         "kind" => C::Kind,
         _ => C::Id,
     };
-    fetch_page(db, q, page, col, C::Id).await
+    Ok(fetch_page(db, q, page, col, C::Id).await?)
 }
 
 /// Filters for an account's stakeholders.
@@ -702,7 +702,7 @@ pub async fn page_stakeholders(
         "name" => C::Name,
         _ => C::Id,
     };
-    fetch_page(db, q, page, col, C::Id).await
+    Ok(fetch_page(db, q, page, col, C::Id).await?)
 }
 
 /// Filters for an account's competitors.
@@ -736,5 +736,5 @@ pub async fn page_competitors(
         "strength" => C::Strength,
         _ => C::Id,
     };
-    fetch_page(db, q, page, col, C::Id).await
+    Ok(fetch_page(db, q, page, col, C::Id).await?)
 }

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use super::service;
 use crate::accounts::model::{format_money, format_total};
-use crate::api::State;
 use crate::api::extract::{PageQuery, Paged, Query, fetch_page};
+use crate::api::state::State;
 use crate::entities::{account, account_snapshot, analysis_run};
 use crate::error::{ApiError, Problem};
 

@@ -6,10 +6,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::context::AppContext;
+pub use crate::db::page::{Page, Paged, fetch_page};
+pub use crate::domain::input::{AmountInput, double_option, non_null};
 use crate::error::{ApiError, FieldError};
 
 /// A JSON request body. Unlike `web::Json`, errors name the field path (`/orders/2/amount`).
@@ -123,15 +125,6 @@ pub struct PageQuery {
     pub sort: Option<String>,
 }
 
-/// A validated page request.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub limit: u64,
-    pub offset: u64,
-    pub sort_field: String,
-    pub descending: bool,
-}
-
 impl PageQuery {
     /// Validates limit and sort against the allowed fields; `default` (e.g. `-ordered_at`)
     /// applies when no sort is given.
@@ -179,36 +172,6 @@ impl PageQuery {
     }
 }
 
-/// A page of results.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Paged<T> {
-    pub items: Vec<T>,
-    /// Number of items matching the filters, over all pages.
-    pub total: u64,
-    pub limit: u64,
-    pub offset: u64,
-}
-
-/// Deserializes a field that distinguishes "absent" (None) from "null" (Some(None)),
-/// so PATCH can clear a value.
-pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// Deserializes an optional field that may be absent but must not be `null` (a PATCH cannot
-/// clear a required field): `null` is a type error with the field's path.
-pub fn non_null<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    T::deserialize(d).map(Some)
-}
-
 /// Query parameters. Unlike `web::Query`, an error names the parameter (`limit`, `manager_id`).
 pub struct Query<T>(pub T);
 
@@ -247,48 +210,4 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
                 }),
         )
     }
-}
-
-/// A money amount in major units, given as a JSON string ("1234.50") or number (1234.5).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AmountInput(pub String);
-
-impl<'de> Deserialize<'de> for AmountInput {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(AmountInput(s)),
-            serde_json::Value::Number(n) => Ok(AmountInput(n.to_string())),
-            other => Err(serde::de::Error::custom(format!(
-                "expected a decimal amount as string or number, found {other}"
-            ))),
-        }
-    }
-}
-
-/// Runs a list query for one page: total count, then the rows sorted by `col` (ties by id).
-pub async fn fetch_page<E: sea_orm::EntityTrait>(
-    db: &impl sea_orm::ConnectionTrait,
-    query: sea_orm::Select<E>,
-    page: &Page,
-    col: E::Column,
-    id: E::Column,
-) -> Result<(Vec<E::Model>, u64), ApiError>
-where
-    E::Model: Send + Sync,
-{
-    use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
-    let order = if page.descending {
-        sea_orm::Order::Desc
-    } else {
-        sea_orm::Order::Asc
-    };
-    let total = query.clone().count(db).await?;
-    let items = query
-        .order_by(col, order)
-        .order_by_asc(id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
-    Ok((items, total))
 }

@@ -15,7 +15,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
-use super::{State, TokenId};
+use super::state::{State, TokenId};
 use crate::entities::idempotency_key as idem;
 use crate::error::ApiError;
 

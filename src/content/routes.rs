@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use super::error::ContentError;
 use super::service::{self, PreviewInput, Rendition, TemplateDraft, TemplateView};
-use crate::api::State;
 use crate::api::extract::{JsonBody, non_null};
+use crate::api::state::State;
 use crate::error::{ApiError, Problem as ApiProblem};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

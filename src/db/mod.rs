@@ -1,7 +1,7 @@
 //! Database connection and the few places where SQLite and PostgreSQL differ.
 //! Everything else uses portable sea-orm / sea-query code.
 
-pub mod lock;
+pub mod page;
 pub mod pg;
 
 use std::time::Duration;

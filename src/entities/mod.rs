@@ -8,7 +8,6 @@ pub mod api_token;
 pub mod competitor;
 pub mod dossier_profile;
 pub mod idempotency_key;
-pub mod job_lock;
 pub mod job_run;
 pub mod manager;
 pub mod order;

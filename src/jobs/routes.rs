@@ -5,8 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{JobInfo, RunView, Trigger};
-use crate::api::State;
 use crate::api::extract::{PageQuery, Paged, Query};
+use crate::api::state::State;
 use crate::error::{ApiError, Problem};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

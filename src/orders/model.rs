@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::accounts::model::{derive_id, format_money};
-use crate::api::extract::AmountInput;
+use crate::domain::input::AmountInput;
 use crate::domain::{Currency, ExternalId, parse_timestamp};
 use crate::entities::order;
 use crate::error::FieldErrors;

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 
 use super::model::*;
 use super::service::{self as svc, OrderFilter};
-use crate::api::State;
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
+use crate::api::state::State;
 use crate::error::{ApiError, Problem};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -12,8 +12,8 @@ use sea_orm::{
 };
 
 use super::model::*;
-use crate::api::extract::{Page, Paged, fetch_page};
 use crate::clock::Clock;
+use crate::db::page::{Page, Paged, fetch_page};
 use crate::entities::{account, order};
 use crate::error::{ApiError, FieldError, FieldErrors};
 

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::facts;
-use crate::api::State;
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query, double_option, fetch_page, non_null};
+use crate::api::state::State;
 use crate::entities::{account, segment, segment_event, segment_membership};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::segments::rules::fields::{FIELDS, FieldType};

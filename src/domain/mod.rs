@@ -2,6 +2,9 @@
 //! edge (API, CSV/XLSX import, config); inside, functions take the parsed type. Every parser
 //! returns a short human message that callers attach to a field path or a CSV column.
 
+pub mod input;
+pub mod validation;
+
 use std::fmt;
 use std::str::FromStr;
 
