@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use abm::content::context::samples;
 use abm::content::render::Library;
-use abm::content::{load_dir, locale_chain, select};
+use abm::content::{Channel, Purpose, load_dir, locale_chain, select};
 use abm::segments::rules::{Compiled, FactValue, Facts, Rule};
 use rand::{Rng, SeedableRng};
 
@@ -114,13 +114,19 @@ fn main() {
             (facts, ctx, locales)
         })
         .collect();
-    let purposes = ["outreach", "nurture", "winback"];
+    let purposes = [Purpose::Outreach, Purpose::Nurture, Purpose::Winback];
     let run = |range: std::ops::Range<usize>| -> (usize, usize) {
         let (mut sent, mut bytes) = (0, 0);
         for n in range {
             let (facts, ctx, locales) = &people[n % people.len()];
             let purpose = purposes[n % purposes.len()];
-            let s = select(lib.templates.iter(), purpose, "email", locales, facts);
+            let s = select(
+                lib.templates.iter(),
+                purpose,
+                Channel::Email,
+                locales,
+                facts,
+            );
             if let Some(id) = s.chosen {
                 let mut ctx = ctx.clone();
                 ctx.locale = lib.get(&id).map(|t| t.locale.clone()).unwrap_or_default();

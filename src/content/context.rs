@@ -150,8 +150,7 @@ pub struct AnalyticsCtx {
 pub struct OfferCtx {
     #[serde(default)]
     pub code: Option<String>,
-    /// `discount`, `gift` or `terms`.
-    pub kind: String,
+    pub kind: crate::domain::kinds::OfferKind,
     #[serde(default, serialize_with = "whole")]
     pub discount_percent: Option<f64>,
     #[serde(default)]
@@ -783,7 +782,7 @@ pub fn samples(locale: &str) -> Vec<(&'static str, Context)> {
         },
         offer: Some(OfferCtx {
             code: Some("WINBACK10".into()),
-            kind: "discount".into(),
+            kind: crate::domain::kinds::OfferKind::Discount,
             discount_percent: Some(10.0),
             gift: Some("A site visit by our engineers".into()),
             terms: Some("60-day payment terms".into()),

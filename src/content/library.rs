@@ -123,8 +123,8 @@ pub(crate) fn from_version(v: &template_version::Model) -> Option<Template> {
         .collect::<Option<BTreeMap<_, _>>>()?;
     Some(Template {
         id: v.template_id.clone(),
-        purpose: v.purpose.clone(),
-        channel: v.channel.clone(),
+        purpose: super::Purpose::parse(&v.purpose)?,
+        channel: super::Channel::parse(&v.channel)?,
         locale: v.locale.clone(),
         priority: v.priority,
         when: Rule::from_json(&v.when_rule).ok()?,

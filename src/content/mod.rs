@@ -24,29 +24,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::segments::rules::{Facts, Rule};
 
-/// What a template is for.
-pub const PURPOSES: &[&str] = &[
-    "outreach",
-    "nurture",
-    "winback",
-    "negotiation_brief",
-    "manager_task",
-    "event_notification",
-];
+pub use crate::domain::kinds::{Channel, OfferKind, Purpose};
 
-/// How it is delivered, and the parts each channel needs.
-pub const CHANNELS: &[(&str, &[&str])] = &[
-    ("email", &["subject", "html", "text"]),
-    ("webhook", &["body.json"]),
-    ("task", &["task"]),
-];
-
-/// The parts a channel needs (`None` for an unknown channel).
+/// The parts a channel needs (`None` for an unknown channel name).
 pub fn parts_of(channel: &str) -> Option<&'static [&'static str]> {
-    CHANNELS
-        .iter()
-        .find(|(c, _)| *c == channel)
-        .map(|(_, parts)| *parts)
+    Channel::parse(channel).map(Channel::parts)
 }
 
 /// `en`, `vi`, `pt-BR`, `zh-Hant-TW`: a language code (2–3 lowercase letters) and optional
@@ -95,8 +77,8 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct Template {
     pub id: String,
-    pub purpose: String,
-    pub channel: String,
+    pub purpose: Purpose,
+    pub channel: Channel,
     pub locale: String,
     pub priority: i32,
     pub when: Rule,
@@ -260,24 +242,28 @@ fn load_template(folder: &Path, name: &str, problems: &mut Vec<Problem>) -> Opti
         ));
     }
     let at = |s: &toml::Spanned<String>| line_of(&src, s.span().start);
-    if !PURPOSES.contains(&meta.purpose.get_ref().as_str()) {
+    let purpose = Purpose::parse(meta.purpose.get_ref());
+    if purpose.is_none() {
         problems.push(problem(
             at(&meta.purpose),
             format!(
                 "unknown purpose `{}`; purposes are {}",
                 meta.purpose.get_ref(),
-                PURPOSES.join(", ")
+                Purpose::names()
             ),
         ));
     }
-    let channel = meta.channel.get_ref().clone();
-    let Some(needed) = parts_of(&channel) else {
+    let Some(channel) = Channel::parse(meta.channel.get_ref()) else {
         problems.push(problem(
             at(&meta.channel),
-            format!("unknown channel `{channel}`; channels are email, webhook, task"),
+            format!(
+                "unknown channel `{}`; channels are email, webhook, task",
+                meta.channel.get_ref()
+            ),
         ));
         return None;
     };
+    let needed = channel.parts();
     if !valid_locale(&canonical_locale(meta.locale.get_ref())) {
         problems.push(problem(
             at(&meta.locale),
@@ -339,7 +325,7 @@ fn load_template(folder: &Path, name: &str, problems: &mut Vec<Problem>) -> Opti
     }
     Some(Template {
         id,
-        purpose: meta.purpose.into_inner(),
+        purpose: purpose?,
         channel,
         locale: canonical_locale(meta.locale.get_ref()),
         priority: meta.priority,
@@ -410,8 +396,8 @@ pub fn locale_chain(
 /// smallest id.
 pub fn select<'a>(
     templates: impl Iterator<Item = &'a Template> + Clone,
-    purpose: &str,
-    channel: &str,
+    purpose: Purpose,
+    channel: Channel,
     locales: &[(String, &'static str)],
     facts: &Facts,
 ) -> Selection {

@@ -17,7 +17,7 @@ use super::context::{
 use super::error::{ContentError, check};
 use super::library::from_version;
 use super::render::{Library, Rendered};
-use super::{Origin, PURPOSES, Selection, Template, locale_chain, parts_of, select};
+use super::{Channel, Origin, Purpose, Selection, Template, locale_chain, select};
 use crate::context::AppContext;
 use crate::entities::{template, template_version};
 use crate::error::FieldErrors;
@@ -29,8 +29,8 @@ use crate::segments::rules::{FactValue, Rule, rule_problem};
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TemplateView {
     pub id: String,
-    pub purpose: String,
-    pub channel: String,
+    pub purpose: Purpose,
+    pub channel: Channel,
     pub locale: String,
     pub priority: i32,
     #[schema(value_type = Object)]
@@ -47,8 +47,8 @@ impl From<&Template> for TemplateView {
     fn from(t: &Template) -> Self {
         Self {
             id: t.id.clone(),
-            purpose: t.purpose.clone(),
-            channel: t.channel.clone(),
+            purpose: t.purpose,
+            channel: t.channel,
             locale: t.locale.clone(),
             priority: t.priority,
             when: t.when.to_json(),
@@ -198,12 +198,12 @@ fn parse_draft(
     if let Err(m) = crate::domain::check_slug(&id) {
         errors.push("id", m);
     }
-    let purpose = input.purpose.unwrap_or_default();
-    if !PURPOSES.contains(&purpose.as_str()) {
-        errors.push("purpose", format!("must be one of {}", PURPOSES.join(", ")));
+    let purpose = Purpose::parse(input.purpose.as_deref().unwrap_or_default());
+    if purpose.is_none() {
+        errors.push("purpose", format!("must be one of {}", Purpose::names()));
     }
-    let channel = input.channel.unwrap_or_default();
-    let needed = parts_of(&channel);
+    let channel = Channel::parse(input.channel.as_deref().unwrap_or_default());
+    let needed = channel.map(Channel::parts);
     if needed.is_none() {
         errors.push("channel", "must be one of email, webhook, task");
     }
@@ -232,7 +232,7 @@ fn parse_draft(
         (None, None) => Some(Rule::always()),
     };
     let parts = input.parts.unwrap_or_default();
-    if let Some(needed) = needed {
+    if let (Some(needed), Some(channel)) = (needed, channel) {
         for p in needed {
             if !parts.contains_key(*p) {
                 errors.push(
@@ -248,6 +248,9 @@ fn parse_draft(
             );
         }
     }
+    let (Some(purpose), Some(channel)) = (purpose, channel) else {
+        return Err(ContentError::Invalid(errors.errors));
+    };
     check(errors)?;
     let t = Template {
         id,
@@ -289,8 +292,8 @@ async fn save_version(
     if creating {
         let row = template::ActiveModel {
             id: Set(t.id.clone()),
-            purpose: Set(t.purpose.clone()),
-            channel: Set(t.channel.clone()),
+            purpose: Set(t.purpose.as_str().to_string()),
+            channel: Set(t.channel.as_str().to_string()),
             locale: Set(t.locale.clone()),
             priority: Set(t.priority),
             when_rule: Set(t.when.to_json()),
@@ -307,8 +310,8 @@ async fn save_version(
         })?;
     } else {
         let updated = template::Entity::update_many()
-            .col_expr(template::Column::Purpose, Expr::value(t.purpose.clone()))
-            .col_expr(template::Column::Channel, Expr::value(t.channel.clone()))
+            .col_expr(template::Column::Purpose, Expr::value(t.purpose.as_str()))
+            .col_expr(template::Column::Channel, Expr::value(t.channel.as_str()))
             .col_expr(template::Column::Locale, Expr::value(t.locale.clone()))
             .col_expr(template::Column::Priority, Expr::value(t.priority))
             .col_expr(template::Column::WhenRule, Expr::value(t.when.to_json()))
@@ -337,8 +340,8 @@ async fn save_version(
     template_version::ActiveModel {
         template_id: Set(t.id.clone()),
         version: Set(version),
-        purpose: Set(t.purpose.clone()),
-        channel: Set(t.channel.clone()),
+        purpose: Set(t.purpose.as_str().to_string()),
+        channel: Set(t.channel.as_str().to_string()),
         locale: Set(t.locale.clone()),
         priority: Set(t.priority),
         when_rule: Set(t.when.to_json()),
@@ -359,10 +362,8 @@ async fn save_version(
 #[derive(Debug, Clone)]
 pub struct RenderRequest {
     pub recipient: Recipient,
-    /// One of [`PURPOSES`].
-    pub purpose: String,
-    /// `email`, `webhook` or `task`.
-    pub channel: String,
+    pub purpose: Purpose,
+    pub channel: Channel,
     /// The offer being made (win-back).
     pub offer: Option<OfferCtx>,
     /// The sales event being announced (event notifications).
@@ -435,21 +436,12 @@ pub async fn select_and_render(
 /// Checks what a request names before any data is read.
 fn check_request(r: &RenderRequest) -> Result<(), ContentError> {
     let mut errors = FieldErrors::default();
-    if !PURPOSES.contains(&r.purpose.as_str()) {
-        errors.push("purpose", format!("must be one of {}", PURPOSES.join(", ")));
-    }
-    if parts_of(&r.channel).is_none() {
-        errors.push("channel", "must be one of email, webhook, task");
-    }
-    if let Some(o) = &r.offer {
-        if !crate::segments::rules::fields::OFFER_KINDS.contains(&o.kind.as_str()) {
-            errors.push("offer/kind", "must be one of discount, gift, terms");
-        }
-        if o.discount_percent
-            .is_some_and(|p| !(0.0..=100.0).contains(&p))
-        {
-            errors.push("offer/discount_percent", "must be between 0 and 100");
-        }
+    if r.offer
+        .as_ref()
+        .and_then(|o| o.discount_percent)
+        .is_some_and(|p| !(0.0..=100.0).contains(&p))
+    {
+        errors.push("offer/discount_percent", "must be between 0 and 100");
     }
     check(errors)
 }
@@ -468,7 +460,7 @@ fn choose_and_render(
         mut context,
     } = p;
     if let Some(o) = &req.offer {
-        facts.set("offer.kind", Some(o.kind.clone()));
+        facts.set("offer.kind", Some(o.kind.as_str().to_string()));
         facts.set(
             "offer.discount_percent",
             o.discount_percent.map_or(FactValue::Null, FactValue::Num),
@@ -481,8 +473,8 @@ fn choose_and_render(
     );
     let selection = select(
         lib.templates.iter(),
-        &req.purpose,
-        &req.channel,
+        req.purpose,
+        req.channel,
         &locales,
         &facts,
     );
@@ -532,13 +524,30 @@ pub struct PreviewInput {
 /// one.
 pub async fn preview(ctx: &AppContext, input: PreviewInput) -> Result<Rendition, ContentError> {
     let account = AccountKey::External(input.account);
+    // Parse, don't validate: the wire names become the typed request here, every bad field
+    // reported at once.
+    let mut errors = FieldErrors::default();
+    let purpose = Purpose::parse(&input.purpose);
+    if purpose.is_none() {
+        errors.push("purpose", format!("must be one of {}", Purpose::names()));
+    }
+    let channel = match input.channel.as_deref() {
+        None => Some(Channel::Email),
+        Some(c) => Channel::parse(c),
+    };
+    if channel.is_none() {
+        errors.push("channel", "must be one of email, webhook, task");
+    }
+    let (Some(purpose), Some(channel)) = (purpose, channel) else {
+        return Err(ContentError::Invalid(errors.errors));
+    };
     let request = RenderRequest {
         recipient: Recipient {
             account: account.clone(),
             stakeholder: input.stakeholder,
         },
-        purpose: input.purpose,
-        channel: input.channel.unwrap_or_else(|| "email".into()),
+        purpose,
+        channel,
         offer: input.offer,
         event: input.event,
     };

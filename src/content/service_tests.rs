@@ -10,6 +10,7 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use super::context::{AccountKey, Recipient, prepare, prepare_chunked};
 use super::error::ContentError;
 use super::service::{self, PreviewInput, RenderRequest};
+use super::{Channel, Purpose};
 use crate::clock::ManualClock;
 use crate::config::{ConfigSource, Settings};
 use crate::context::AppContext;
@@ -144,8 +145,8 @@ fn outreach(account: AccountKey, stakeholder: Option<i64>) -> RenderRequest {
             account,
             stakeholder,
         },
-        purpose: "outreach".into(),
-        channel: "email".into(),
+        purpose: Purpose::Outreach,
+        channel: Channel::Email,
         offer: None,
         event: None,
     }
@@ -227,8 +228,15 @@ async fn an_invalid_request_names_its_fields_and_does_not_stop_the_rest_of_the_b
     let t = TestContext::new().await;
     insert_account(t.db(), "ACME-US", Some("US"), None, serde_json::json!({})).await;
     let mut bad = outreach(AccountKey::External("ACME-US".into()), None);
-    bad.purpose = "spam".into();
-    bad.channel = "fax".into();
+    bad.offer = Some(super::context::OfferCtx {
+        code: None,
+        kind: crate::domain::kinds::OfferKind::Discount,
+        discount_percent: Some(150.0),
+        gift: None,
+        terms: None,
+        valid_until: None,
+        description: None,
+    });
     let good = outreach(AccountKey::External("ACME-US".into()), None);
 
     let out = service::select_and_render(&t.ctx, &[bad, good])
@@ -238,7 +246,7 @@ async fn an_invalid_request_names_its_fields_and_does_not_stop_the_rest_of_the_b
     match &out[0] {
         Err(ContentError::Invalid(errors)) => assert_eq!(
             errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
-            vec!["/purpose", "/channel"]
+            vec!["/offer/discount_percent"]
         ),
         other => panic!("expected invalid fields, got {other:?}"),
     }

@@ -8,8 +8,8 @@ use super::*;
 fn email(id: &str, locale: &str, priority: i32, when: &str) -> Template {
     Template {
         id: id.into(),
-        purpose: "outreach".into(),
-        channel: "email".into(),
+        purpose: Purpose::Outreach,
+        channel: Channel::Email,
         locale: locale.into(),
         priority,
         when: Rule::parse_text(when).expect("rule"),
@@ -49,8 +49,8 @@ fn the_most_specific_then_highest_priority_then_smallest_id_wins() {
     ];
     let s = select(
         ts.iter(),
-        "outreach",
-        "email",
+        Purpose::Outreach,
+        Channel::Email,
         &chain(None, None),
         &facts("A", true),
     );
@@ -78,8 +78,8 @@ fn the_most_specific_then_highest_priority_then_smallest_id_wins() {
     // Without `lost`: a-two and z-tie have one condition and priority 9; the id decides.
     let s = select(
         ts.iter(),
-        "outreach",
-        "email",
+        Purpose::Outreach,
+        Channel::Email,
         &chain(None, None),
         &facts("A", false),
     );
@@ -107,8 +107,8 @@ fn locales_fall_back_from_stakeholder_to_account_to_default() {
     // The stakeholder speaks vi and a vi template holds.
     let s = select(
         ts.iter(),
-        "outreach",
-        "email",
+        Purpose::Outreach,
+        Channel::Email,
         &chain(Some("vi"), Some("fr")),
         &facts("A", false),
     );
@@ -124,8 +124,8 @@ fn locales_fall_back_from_stakeholder_to_account_to_default() {
     // No vi template holds: the account's language is next.
     let s = select(
         ts.iter(),
-        "outreach",
-        "email",
+        Purpose::Outreach,
+        Channel::Email,
         &chain(Some("vi"), Some("fr")),
         &facts("B", false),
     );
@@ -137,8 +137,8 @@ fn locales_fall_back_from_stakeholder_to_account_to_default() {
     // Unknown languages fall through to the default.
     let s = select(
         ts.iter(),
-        "outreach",
-        "email",
+        Purpose::Outreach,
+        Channel::Email,
         &chain(Some("de"), None),
         &facts("B", false),
     );
@@ -151,7 +151,13 @@ fn locales_fall_back_from_stakeholder_to_account_to_default() {
         c.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
         vec!["vi-VN", "vi", "en"]
     );
-    let s = select(ts.iter(), "outreach", "email", &c, &facts("A", false));
+    let s = select(
+        ts.iter(),
+        Purpose::Outreach,
+        Channel::Email,
+        &c,
+        &facts("A", false),
+    );
     assert_eq!(s.chosen.as_deref(), Some("vi-a"));
     let c = chain(Some("zh-hant-tw"), None);
     assert_eq!(
@@ -167,8 +173,8 @@ fn no_match_is_an_explicit_outcome() {
     let ts = [email("a-only", "en", 0, "abc = A")];
     let s = select(
         ts.iter(),
-        "outreach",
-        "email",
+        Purpose::Outreach,
+        Channel::Email,
         &chain(None, None),
         &facts("C", false),
     );
@@ -181,8 +187,8 @@ fn no_match_is_an_explicit_outcome() {
     );
     let s = select(
         ts.iter(),
-        "winback",
-        "email",
+        Purpose::Winback,
+        Channel::Email,
         &chain(None, None),
         &facts("A", false),
     );
@@ -212,7 +218,7 @@ fn hostile_data_is_escaped_in_html_only() {
 #[test]
 fn webhook_bodies_escape_values_inside_json_strings() {
     let mut t = email("hook", "en", 0, "true");
-    t.channel = "webhook".into();
+    t.channel = Channel::Webhook;
     t.parts = [(
         "body.json".to_string(),
         "{\"who\": \"{{stakeholder.name}}\", \"account\": {{json account.name}}, \"n\": {{json analytics.orders}}}"
@@ -421,7 +427,7 @@ fn the_shipped_library_lints_clean_and_covers_both_languages() {
     let problems = lint::lint_dir(&dir);
     assert!(problems.is_empty(), "{problems:#?}");
     let loaded = load_dir(&dir);
-    for purpose in PURPOSES {
+    for purpose in Purpose::ALL {
         for locale in ["en", "vi"] {
             assert!(
                 loaded

@@ -3,6 +3,7 @@
 //! returns a short human message that callers attach to a field path or a CSV column.
 
 pub mod input;
+pub mod kinds;
 pub mod validation;
 
 use std::fmt;
