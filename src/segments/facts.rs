@@ -109,13 +109,11 @@ fn major(minor: i64, currency: &str) -> f64 {
     minor as f64 / 10f64.powi(exp as i32)
 }
 
-/// The latest succeeded analysis run, if any.
+/// The latest succeeded analysis run, if any: the one whose snapshots rules read (for
+/// `content::context`). The query is analytics' own
+/// ([`crate::analytics::service::latest_succeeded`]).
 pub async fn latest_run(db: &impl ConnectionTrait) -> Result<Option<analysis_run::Model>, DbErr> {
-    analysis_run::Entity::find()
-        .filter(analysis_run::Column::Status.eq("succeeded"))
-        .order_by_desc(analysis_run::Column::Id)
-        .one(db)
-        .await
+    crate::analytics::service::latest_succeeded(db, None).await
 }
 
 /// Which accounts to load.
@@ -201,7 +199,7 @@ impl Loader {
             profits_known: false,
         };
         if needs.snapshots
-            && let Some(run) = latest_run(db).await?
+            && let Some(run) = crate::analytics::service::latest_succeeded(db, None).await?
         {
             loader.run_id = Some(run.id);
             // Totals over the whole run, for shares (summed by the database; plain SQL that
