@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Duration;
+use futures_util::FutureExt;
 use sea_orm::{DbErr, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
@@ -122,7 +123,20 @@ pub async fn execute(
     let renew_every = std::time::Duration::from_millis(
         (u64::from(ctx.settings.jobs.lease_seconds) * 1000 / 3).max(50),
     );
-    let body = f(ctx.clone(), scope);
+    // A panicking job is a failed run, not a dead worker and a run stuck until its lease
+    // passes (after which the takeover would panic again).
+    let body = std::panic::AssertUnwindSafe(f(ctx.clone(), scope))
+        .catch_unwind()
+        .map(|r| {
+            r.unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                Err(anyhow::anyhow!("the job panicked: {what}"))
+            })
+        });
     tokio::pin!(body);
     let mut ticker = tokio::time::interval(renew_every);
     ticker.tick().await;

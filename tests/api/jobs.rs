@@ -191,6 +191,40 @@ async fn graceful_shutdown_releases_held_leases(b: Backend) {
     assert!(worker::claim_next(&leaving).await.expect("claim").is_none());
 }
 
+async fn a_job_that_panics_is_a_failed_run_and_the_worker_goes_on(b: Backend) {
+    let app = spawn_app(b).await;
+    let counter = Arc::new(AtomicUsize::new(0));
+    let ctx = instance(
+        &app,
+        "w",
+        vec![
+            JobDef {
+                name: "boom".into(),
+                description: "panics".into(),
+                schedule: String::new(),
+                run: job_fn(|_, _| async { panic!("bad data") }),
+            },
+            counting("tick", counter.clone()),
+        ],
+    );
+    abm::jobs::trigger(&ctx, "boom", Trigger::Api)
+        .await
+        .expect("queue");
+    abm::jobs::trigger(&ctx, "tick", Trigger::Api)
+        .await
+        .expect("queue");
+    let done = worker::drain(&ctx).await.expect("drain");
+    assert_eq!(done.len(), 2);
+    assert_eq!(done[0].status, "failed");
+    assert!(
+        done[0].error.as_deref().unwrap_or("").contains("bad data"),
+        "{:?}",
+        done[0].error
+    );
+    assert_eq!(done[1].status, "succeeded");
+    assert_eq!(counter.load(Ordering::SeqCst), 1);
+}
+
 async fn a_triggered_job_answers_202_and_then_409_while_it_runs(b: Backend) {
     let app = spawn_app(b).await;
     let resp = app.post("/api/v1/jobs/analysis/run", &json!({})).await;
@@ -362,6 +396,7 @@ db_tests!(
     two_schedulers_firing_the_same_moment_run_the_job_once,
     a_holder_that_stops_renewing_is_taken_over_and_the_takeover_is_recorded,
     graceful_shutdown_releases_held_leases,
+    a_job_that_panics_is_a_failed_run_and_the_worker_goes_on,
     a_triggered_job_answers_202_and_then_409_while_it_runs,
     unknown_jobs_are_404_and_bad_pages_are_422,
     a_recompute_running_elsewhere_is_503_for_callers_and_queued_for_rule_changes,
