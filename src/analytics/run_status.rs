@@ -4,9 +4,11 @@
 use serde::Serialize;
 
 /// The status of an analysis run. A run is inserted `running` and ends `succeeded` (its
-/// snapshots and events are stored) or `failed` (nothing stored, `error` says why).
+/// snapshots and events are stored) or `failed` (nothing stored, `error` says why). Its
+/// OpenAPI schema is `AnalysisRunStatus`: `RunStatus` there names the job runs' statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = AnalysisRunStatus)]
 pub enum RunStatus {
     Running,
     Succeeded,
