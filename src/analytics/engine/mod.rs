@@ -2,7 +2,7 @@
 //! `abm churn fit|predict`, which read an orders CSV and need no database) and the in-database
 //! analysis run (`super::service`, which builds the book from stored orders).
 //!
-//! `read` turns a file into a [`OrderBook`] (`book`), `analyze` classifies every account of a
+//! `read` turns a file into an [`OrderBook`] (`book`), `analyze` classifies every account of a
 //! book, and `output` writes the offline commands' results.
 
 mod analyze;
