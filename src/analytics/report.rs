@@ -3,13 +3,65 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
 
-use super::routes::ChurnRow;
+use super::error::AnalyticsError;
+use super::matrix::CellTotals;
+use super::service::latest_succeeded;
 use crate::accounts::model::{format_money, format_total};
 use crate::entities::{account, account_class_event, account_snapshot, analysis_run};
-use crate::error::ApiError;
+
+/// Lost and recovered accounts of one month and group.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChurnRow {
+    /// `YYYY-MM` of the run that found the change.
+    pub month: String,
+    /// The group (cell, manager id, industry, region; `all` without a direction).
+    pub group: String,
+    pub lost: u64,
+    pub recovered: u64,
+}
+
+/// What churn is split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChurnDirection {
+    /// The account's ABC-XYZ cell in the latest succeeded run.
+    Segment,
+    Manager,
+    Industry,
+    Region,
+}
+
+impl ChurnDirection {
+    /// The `direction` parameter; blank means no split (`None`).
+    pub fn parse(raw: &str) -> Result<Option<Self>, AnalyticsError> {
+        Ok(match raw.trim() {
+            "" => None,
+            "segment" => Some(ChurnDirection::Segment),
+            "manager" => Some(ChurnDirection::Manager),
+            "industry" => Some(ChurnDirection::Industry),
+            "region" => Some(ChurnDirection::Region),
+            other => {
+                return Err(AnalyticsError::field(
+                    "direction",
+                    format!("`{other}` is not one of: segment, manager, industry, region"),
+                ));
+            }
+        })
+    }
+}
+
+/// The `from` parameter (`YYYY-MM`) as the first day of that month.
+pub fn parse_from_month(raw: &str) -> Result<NaiveDate, AnalyticsError> {
+    month_of(raw)
+        .and_then(|(y, m)| {
+            NaiveDate::from_ymd_opt(y, m, 1)
+                .ok_or_else(|| format!("`{raw}` is not a month (YYYY-MM)"))
+        })
+        .map_err(|e| AnalyticsError::field("from", e))
+}
 
 fn month_of(s: &str) -> Result<(i32, u32), String> {
     let (y, m) = s
@@ -28,31 +80,22 @@ fn month_of(s: &str) -> Result<(i32, u32), String> {
     Ok((y, m))
 }
 
-/// Lost and recovered accounts per month (of the run that saw the change) and group.
+/// Lost and recovered accounts per month (of the run that saw the change) and group, from
+/// the month of `from` (default: 12 months up to `now`'s).
 pub async fn churn_rows(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
-    direction: Option<&str>,
-    from: Option<&str>,
-) -> Result<Vec<ChurnRow>, ApiError> {
-    let direction = match direction.map(str::trim).filter(|d| !d.is_empty()) {
-        None => None,
-        Some(d @ ("segment" | "manager" | "industry" | "region")) => Some(d),
-        Some(other) => {
-            return Err(ApiError::field(
-                "direction",
-                format!("`{other}` is not one of: segment, manager, industry, region"),
-            ));
-        }
-    };
-    let (fy, fm) = match from {
-        Some(f) => month_of(f).map_err(|e| ApiError::field("from", e))?,
+    direction: Option<ChurnDirection>,
+    from: Option<NaiveDate>,
+) -> Result<Vec<ChurnRow>, AnalyticsError> {
+    let first_day = match from {
+        Some(f) => f.with_day(1),
         None => {
             let m = now.year() * 12 + now.month0() as i32 - 11;
-            (m.div_euclid(12), m.rem_euclid(12) as u32 + 1)
+            NaiveDate::from_ymd_opt(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, 1)
         }
     };
-    let start = chrono::NaiveDate::from_ymd_opt(fy, fm, 1)
+    let start = first_day
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|d| d.and_utc())
         .unwrap_or(now);
@@ -66,43 +109,34 @@ pub async fn churn_rows(
     ids.dedup();
     let groups: HashMap<i64, String> = match direction {
         None => HashMap::new(),
-        Some("segment") => {
-            let latest = analysis_run::Entity::find()
-                .filter(analysis_run::Column::Status.eq("succeeded"))
-                .order_by_desc(analysis_run::Column::Id)
-                .one(db)
-                .await?;
-            match latest {
-                None => HashMap::new(),
-                Some(run) => {
-                    let mut map = HashMap::new();
-                    for chunk in ids.chunks(10_000) {
-                        let rows = account_snapshot::Entity::find()
-                            .select_only()
-                            .columns([
-                                account_snapshot::Column::AccountId,
-                                account_snapshot::Column::Abc,
-                                account_snapshot::Column::Xyz,
-                            ])
-                            .filter(account_snapshot::Column::RunId.eq(run.id))
-                            .filter(
-                                account_snapshot::Column::AccountId.is_in(chunk.iter().copied()),
-                            )
-                            .into_tuple::<(i64, Option<String>, Option<String>)>()
-                            .all(db)
-                            .await?;
-                        for (id, a, x) in rows {
-                            let cell = match (a, x) {
-                                (Some(a), Some(x)) => format!("{a}{x}"),
-                                _ => "unclassified".to_string(),
-                            };
-                            map.insert(id, cell);
-                        }
+        Some(ChurnDirection::Segment) => match latest_succeeded(db, None).await? {
+            None => HashMap::new(),
+            Some(run) => {
+                let mut map = HashMap::new();
+                for chunk in ids.chunks(10_000) {
+                    let rows = account_snapshot::Entity::find()
+                        .select_only()
+                        .columns([
+                            account_snapshot::Column::AccountId,
+                            account_snapshot::Column::Abc,
+                            account_snapshot::Column::Xyz,
+                        ])
+                        .filter(account_snapshot::Column::RunId.eq(run.id))
+                        .filter(account_snapshot::Column::AccountId.is_in(chunk.iter().copied()))
+                        .into_tuple::<(i64, Option<String>, Option<String>)>()
+                        .all(db)
+                        .await?;
+                    for (id, a, x) in rows {
+                        let cell = match (a, x) {
+                            (Some(a), Some(x)) => format!("{a}{x}"),
+                            _ => "unclassified".to_string(),
+                        };
+                        map.insert(id, cell);
                     }
-                    map
                 }
+                map
             }
-        }
+        },
         Some(d) => {
             let mut map = HashMap::new();
             for chunk in ids.chunks(10_000) {
@@ -112,8 +146,8 @@ pub async fn churn_rows(
                     .await?
                 {
                     let g = match d {
-                        "manager" => a.manager_id.map(|m| m.to_string()),
-                        "industry" => a.industry,
+                        ChurnDirection::Manager => a.manager_id.map(|m| m.to_string()),
+                        ChurnDirection::Industry => a.industry,
                         _ => a.region,
                     };
                     map.insert(a.id, g.unwrap_or_else(|| "none".into()));
@@ -156,18 +190,15 @@ pub async fn churn_rows(
         .collect())
 }
 
-/// Accounts and value per ABC (row) × XYZ (column) cell.
-type CellTotals = ([[u64; 3]; 3], [[i128; 3]; 3]);
-
 /// The workbook of a run: sheet "ABC-XYZ" (matrix), "Accounts" (every account's figures and
 /// reasons) and "Churn" (lost and recovered per month).
 pub async fn workbook(
     db: &DatabaseConnection,
     run: &analysis_run::Model,
     churn: &[ChurnRow],
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Vec<u8>, AnalyticsError> {
     use rust_xlsxwriter::{Format, Workbook};
-    let xl = |e: rust_xlsxwriter::XlsxError| ApiError::internal(anyhow::anyhow!("xlsx: {e}"));
+    let xl = |e: rust_xlsxwriter::XlsxError| AnalyticsError::Report(format!("xlsx: {e}"));
     let snapshots = account_snapshot::Entity::find()
         .filter(account_snapshot::Column::RunId.eq(run.id))
         .order_by_desc(account_snapshot::Column::Revenue)
@@ -202,15 +233,14 @@ pub async fn workbook(
     let mut by_currency: BTreeMap<&str, CellTotals> = BTreeMap::new();
     for s in &snapshots {
         if let (Some(a), Some(x)) = (s.abc.as_deref(), s.xyz.as_deref()) {
-            let (counts, values) = by_currency.entry(s.currency.as_str()).or_default();
-            let (ai, xi) = ("ABC".find(a).unwrap_or(2), "XYZ".find(x).unwrap_or(2));
-            counts[ai][xi] += 1;
-            values[ai][xi] += i128::from(s.revenue);
+            by_currency
+                .entry(s.currency.as_str())
+                .or_default()
+                .add(Some(a), Some(x), s.revenue);
         }
     }
     let mut row = 2u32;
-    for (currency, (counts, values)) in &by_currency {
-        let total: i128 = values.iter().flatten().sum();
+    for (currency, cells) in &by_currency {
         sheet
             .write_string_with_format(
                 row,
@@ -232,18 +262,15 @@ pub async fn workbook(
             for xi in 0..3 {
                 let c = 1 + xi as u16 * 3;
                 sheet
-                    .write_number(r, c, counts[ai][xi] as f64)
+                    .write_number(r, c, cells.counts[ai][xi] as f64)
                     .map_err(xl)?;
-                let value: f64 = format_total(currency, values[ai][xi])
+                let value: f64 = format_total(currency, cells.values[ai][xi])
                     .parse()
                     .unwrap_or(0.0);
                 sheet.write_number(r, c + 1, value).map_err(xl)?;
-                let share = if total > 0 {
-                    values[ai][xi] as f64 / total as f64
-                } else {
-                    0.0
-                };
-                sheet.write_number(r, c + 2, share).map_err(xl)?;
+                sheet
+                    .write_number(r, c + 2, cells.share(ai, xi))
+                    .map_err(xl)?;
             }
         }
         row += 7;

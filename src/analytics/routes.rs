@@ -1,18 +1,36 @@
 //! HTTP routes of the analytics: runs, an account's classes and their history, and the
-//! ABC-XYZ matrix with drill-down.
+//! ABC-XYZ matrix with drill-down. Handlers parse the request, call a service
+//! (`super::queries`, `super::report`, `super::service`) and shape the response; the one
+//! mapping of [`AnalyticsError`] to HTTP statuses is here.
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::service;
+use super::error::AnalyticsError;
+use super::report::{ChurnDirection, ChurnRow};
+use super::run_status::RunStatus;
+use super::{queries, report, service};
 use crate::accounts::model::{format_money, format_total};
-use crate::api::extract::{PageQuery, Paged, Query, fetch_page};
+use crate::api::extract::{PageQuery, Paged, Query};
 use crate::api::state::State;
-use crate::entities::{account, account_snapshot, analysis_run};
+use crate::entities::{account_snapshot, analysis_run};
 use crate::error::{ApiError, Problem};
+
+impl From<AnalyticsError> for ApiError {
+    fn from(e: AnalyticsError) -> Self {
+        match e {
+            AnalyticsError::Invalid(errors) => ApiError::Validation(errors),
+            AnalyticsError::NotFound(detail) => ApiError::NotFound(detail),
+            AnalyticsError::NoRunYet => {
+                ApiError::NotFound("no analysis has run yet (POST /api/v1/analytics/runs)".into())
+            }
+            AnalyticsError::RunFailed { .. } | AnalyticsError::Report(_) => ApiError::internal(e),
+            AnalyticsError::Database(e) => ApiError::from(e),
+        }
+    }
+}
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(start_run)
@@ -29,8 +47,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub struct RunView {
     pub id: i64,
     pub trigger: String,
-    /// running, succeeded or failed.
-    pub status: String,
+    pub status: RunStatus,
     pub as_of: NaiveDate,
     pub window_start: NaiveDate,
     pub measure: String,
@@ -48,7 +65,7 @@ impl From<analysis_run::Model> for RunView {
         Self {
             id: r.id,
             trigger: r.trigger,
-            status: r.status,
+            status: RunStatus::parse(&r.status),
             as_of: r.as_of,
             window_start: r.window_start,
             measure: r.measure,
@@ -181,14 +198,7 @@ async fn start_run(state: State, q: Query<StartRun>) -> Result<HttpResponse, Api
 #[get("/analytics/runs")]
 async fn list_runs(state: State, page: Query<PageQuery>) -> Result<HttpResponse, ApiError> {
     let page = page.validate(&state, &["id"], "-id")?;
-    let (items, total) = fetch_page(
-        &state.db,
-        analysis_run::Entity::find(),
-        &page,
-        analysis_run::Column::Id,
-        analysis_run::Column::Id,
-    )
-    .await?;
+    let (items, total) = queries::runs(&state.db, &page).await?;
     Ok(HttpResponse::Ok().json(Paged {
         items: items.into_iter().map(RunView::from).collect(),
         total,
@@ -201,10 +211,7 @@ async fn list_runs(state: State, page: Query<PageQuery>) -> Result<HttpResponse,
 #[utoipa::path(tag = "analytics", responses((status = 200, body = RunView), (status = 404, body = Problem)))]
 #[get("/analytics/runs/{id}")]
 async fn get_run(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let run = analysis_run::Entity::find_by_id(*id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("analysis run {id} not found")))?;
+    let run = queries::run(&state.db, *id).await?;
     Ok(HttpResponse::Ok().json(RunView::from(run)))
 }
 
@@ -217,23 +224,6 @@ fn market(state: &State, currency: Option<&str>) -> Result<String, ApiError> {
             .to_string(),
         None => state.settings.defaults.currency.code().to_string(),
     })
-}
-
-/// The latest succeeded run, or the one asked for.
-pub async fn pick_run(state: &State, run_id: Option<i64>) -> Result<analysis_run::Model, ApiError> {
-    let mut q = analysis_run::Entity::find().filter(analysis_run::Column::Status.eq("succeeded"));
-    if let Some(id) = run_id {
-        q = q.filter(analysis_run::Column::Id.eq(id));
-    }
-    q.order_by_desc(analysis_run::Column::Id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| match run_id {
-            Some(id) => ApiError::NotFound(format!("no succeeded analysis run {id}")),
-            None => {
-                ApiError::NotFound("no analysis has run yet (POST /api/v1/analytics/runs)".into())
-            }
-        })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -263,12 +253,7 @@ async fn account_analytics(
     external_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let a = crate::accounts::service::find_account(&state.db, &external_id).await?;
-    let snapshots = account_snapshot::Entity::find()
-        .filter(account_snapshot::Column::AccountId.eq(a.id))
-        .order_by_desc(account_snapshot::Column::RunId)
-        .limit(25)
-        .all(&state.db)
-        .await?;
+    let snapshots = queries::account_snapshots(&state.db, a.id).await?;
     let history = snapshots
         .iter()
         .skip(1)
@@ -311,9 +296,6 @@ pub struct MatrixQuery {
     pub offset: Option<u64>,
 }
 
-/// abc, xyz, revenue, profit of one snapshot.
-type CellRow = (Option<String>, Option<String>, i64, Option<i64>);
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MatrixCell {
     pub abc: String,
@@ -352,7 +334,7 @@ pub struct Matrix {
     responses((status = 200, body = Matrix), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/analytics/abc-xyz")]
 async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, ApiError> {
-    let run = pick_run(&state, q.run_id).await?;
+    let run = queries::succeeded_run(&state.db, q.run_id).await?;
     let currency = market(&state, q.currency.as_deref())?;
     let cell = match q.cell.as_deref() {
         None => None,
@@ -360,50 +342,16 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
             ApiError::field("cell", format!("`{raw}` is not a cell like AX or CZ"))
         })?),
     };
-    let rows: Vec<CellRow> = account_snapshot::Entity::find()
-        .select_only()
-        .columns([
-            account_snapshot::Column::Abc,
-            account_snapshot::Column::Xyz,
-            account_snapshot::Column::Revenue,
-            account_snapshot::Column::Profit,
-        ])
-        .filter(account_snapshot::Column::RunId.eq(run.id))
-        .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
-        .into_tuple()
-        .all(&state.db)
-        .await?;
-    let profit = run.measure == "profit";
-    let mut counts = [[0u64; 3]; 3];
-    // Totals in i128: a sum of many large (or legacy, out-of-range) amounts cannot wrap.
-    let mut values = [[0i128; 3]; 3];
-    let mut unclassified = 0;
-    for (abc, xyz, revenue, p) in &rows {
-        let v = if profit { p.unwrap_or(0) } else { *revenue };
-        match (abc.as_deref(), xyz.as_deref()) {
-            (Some(a), Some(x)) => {
-                let ai = "ABC".find(a).unwrap_or(2);
-                let xi = "XYZ".find(x).unwrap_or(2);
-                counts[ai][xi] += 1;
-                values[ai][xi] += i128::from(v);
-            }
-            _ => unclassified += 1,
-        }
-    }
-    let total: i128 = values.iter().flatten().sum();
+    let totals = queries::matrix(&state.db, &run, &currency).await?;
     let mut cells = Vec::new();
     for (ai, a) in ["A", "B", "C"].iter().enumerate() {
         for (xi, x) in ["X", "Y", "Z"].iter().enumerate() {
             cells.push(MatrixCell {
                 abc: a.to_string(),
                 xyz: x.to_string(),
-                accounts: counts[ai][xi],
-                value: format_total(&currency, values[ai][xi]),
-                share: if total > 0 {
-                    values[ai][xi] as f64 / total as f64
-                } else {
-                    0.0
-                },
+                accounts: totals.counts[ai][xi],
+                value: format_total(&currency, totals.values[ai][xi]),
+                share: totals.share(ai, xi),
             });
         }
     }
@@ -416,48 +364,18 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
                 sort: None,
             }
             .validate(&state, &["revenue"], "-revenue")?;
-            let query = account_snapshot::Entity::find()
-                .filter(account_snapshot::Column::RunId.eq(run.id))
-                .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
-                .filter(account_snapshot::Column::Abc.eq(c.0.to_string()))
-                .filter(account_snapshot::Column::Xyz.eq(c.1.to_string()));
-            let (items, total) = fetch_page(
-                &state.db,
-                query,
-                &page,
-                account_snapshot::Column::Revenue,
-                account_snapshot::Column::AccountId,
-            )
-            .await?;
-            let ids: Vec<i64> = items.iter().map(|s| s.account_id).collect();
-            let names: std::collections::HashMap<i64, (String, String)> = account::Entity::find()
-                .select_only()
-                .columns([
-                    account::Column::Id,
-                    account::Column::ExternalId,
-                    account::Column::Name,
-                ])
-                .filter(account::Column::Id.is_in(ids))
-                .into_tuple::<(i64, String, String)>()
-                .all(&state.db)
-                .await?
-                .into_iter()
-                .map(|(id, e, n)| (id, (e, n)))
-                .collect();
+            let (items, total) =
+                queries::cell_accounts(&state.db, run.id, &currency, c, &page).await?;
             Some(Paged {
                 items: items
                     .into_iter()
-                    .map(|s| {
-                        let (external_id, name) =
-                            names.get(&s.account_id).cloned().unwrap_or_default();
-                        CellAccount {
-                            external_id,
-                            name,
-                            revenue: format_money(&s.currency, s.revenue),
-                            abc_reason: s.abc_reason,
-                            xyz_reason: s.xyz_reason,
-                            lost: s.lost,
-                        }
+                    .map(|n| CellAccount {
+                        external_id: n.external_id,
+                        name: n.name,
+                        revenue: format_money(&n.snapshot.currency, n.snapshot.revenue),
+                        abc_reason: n.snapshot.abc_reason,
+                        xyz_reason: n.snapshot.xyz_reason,
+                        lost: n.snapshot.lost,
                     })
                     .collect(),
                 total,
@@ -472,7 +390,7 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
         currency,
         measure: run.measure,
         cells,
-        unclassified,
+        unclassified: totals.unclassified,
         drill_down,
     }))
 }
@@ -504,7 +422,7 @@ pub struct AtRiskAccount {
     responses((status = 200, body = Paged<AtRiskAccount>), (status = 404, body = Problem)))]
 #[get("/analytics/at-risk")]
 async fn at_risk(state: State, q: Query<AtRiskQuery>) -> Result<HttpResponse, ApiError> {
-    let run = pick_run(&state, q.run_id).await?;
+    let run = queries::succeeded_run(&state.db, q.run_id).await?;
     let currency = market(&state, q.currency.as_deref())?;
     let page = PageQuery {
         limit: q.limit,
@@ -512,34 +430,20 @@ async fn at_risk(state: State, q: Query<AtRiskQuery>) -> Result<HttpResponse, Ap
         sort: None,
     }
     .validate(&state, &["value_at_risk"], "-value_at_risk")?;
-    let query = account_snapshot::Entity::find()
-        .filter(account_snapshot::Column::RunId.eq(run.id))
-        .filter(account_snapshot::Column::Currency.eq(currency.as_str()))
-        .filter(account_snapshot::Column::ValueAtRisk.gt(0));
-    let (items, total) = fetch_page(
-        &state.db,
-        query,
-        &page,
-        account_snapshot::Column::ValueAtRisk,
-        account_snapshot::Column::AccountId,
-    )
-    .await?;
-    let ids: Vec<i64> = items.iter().map(|s| s.account_id).collect();
-    let accounts: std::collections::HashMap<i64, account::Model> = account::Entity::find()
-        .filter(account::Column::Id.is_in(ids))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect();
+    let (items, total) = queries::at_risk(&state.db, run.id, &currency, &page).await?;
     let items = items
         .into_iter()
-        .map(|s| {
-            let a = accounts.get(&s.account_id);
-            AtRiskAccount {
-                external_id: a.map(|a| a.external_id.clone()).unwrap_or_default(),
-                name: a.map(|a| a.name.clone()).unwrap_or_default(),
-                manager_id: a.and_then(|a| a.manager_id),
+        .map(
+            |queries::AtRisk {
+                 snapshot: s,
+                 account: a,
+             }| AtRiskAccount {
+                external_id: a
+                    .as_ref()
+                    .map(|a| a.external_id.clone())
+                    .unwrap_or_default(),
+                name: a.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+                manager_id: a.as_ref().and_then(|a| a.manager_id),
                 value_at_risk: format_money(&s.currency, s.value_at_risk),
                 revenue: format_money(&s.currency, s.revenue),
                 abc: s.abc,
@@ -550,8 +454,8 @@ async fn at_risk(state: State, q: Query<AtRiskQuery>) -> Result<HttpResponse, Ap
                 } else {
                     format!("P(alive) {:.2}", s.p_alive.unwrap_or(1.0))
                 },
-            }
-        })
+            },
+        )
         .collect();
     Ok(HttpResponse::Ok().json(Paged {
         items,
@@ -571,29 +475,22 @@ pub struct ChurnQuery {
     pub from: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChurnRow {
-    /// `YYYY-MM` of the run that found the change.
-    pub month: String,
-    /// The group (cell, manager id, industry, region; `all` without a direction).
-    pub group: String,
-    pub lost: u64,
-    pub recovered: u64,
-}
-
 /// Churn dynamics: accounts that became lost and that recovered, per month, split by a
 /// direction.
 #[utoipa::path(tag = "analytics", params(ChurnQuery),
     responses((status = 200, body = Vec<ChurnRow>), (status = 422, body = Problem)))]
 #[get("/analytics/churn")]
 async fn churn(state: State, q: Query<ChurnQuery>) -> Result<HttpResponse, ApiError> {
-    let rows = super::report::churn_rows(
-        &state.db,
-        state.clock.now(),
-        q.direction.as_deref(),
-        q.from.as_deref(),
-    )
-    .await?;
+    let direction = match q.direction.as_deref() {
+        Some(raw) => ChurnDirection::parse(raw)?,
+        None => None,
+    };
+    let from = q
+        .from
+        .as_deref()
+        .map(report::parse_from_month)
+        .transpose()?;
+    let rows = report::churn_rows(&state.db, state.clock.now(), direction, from).await?;
     Ok(HttpResponse::Ok().json(rows))
 }
 
@@ -610,9 +507,9 @@ pub struct WorkbookQuery {
               (status = 404, body = Problem)))]
 #[get("/analytics/abc-xyz.xlsx")]
 async fn workbook(state: State, q: Query<WorkbookQuery>) -> Result<HttpResponse, ApiError> {
-    let run = pick_run(&state, q.run_id).await?;
-    let churn_rows = super::report::churn_rows(&state.db, state.clock.now(), None, None).await?;
-    let bytes = super::report::workbook(&state.db, &run, &churn_rows).await?;
+    let run = queries::succeeded_run(&state.db, q.run_id).await?;
+    let churn_rows = report::churn_rows(&state.db, state.clock.now(), None, None).await?;
+    let bytes = report::workbook(&state.db, &run, &churn_rows).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         .insert_header((

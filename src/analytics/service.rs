@@ -12,11 +12,13 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use futures_util::TryStreamExt;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 
-use super::offline::{self, AccountAgg, AnalyzeOptions, OrderBook, day_number, month_index};
+use super::engine::{self, AccountAgg, AnalyzeOptions, OrderBook, day_number, month_index};
+use super::error::AnalyticsError;
+use super::run_status::RunStatus;
 use crate::clock::Clock;
 use crate::config::{AnalyticsSettings, Measure};
 use crate::domain::Currency;
@@ -25,23 +27,15 @@ use crate::entities::{
     stakeholder,
 };
 
-/// Why a run did not happen or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("analysis run {run_id} failed: {message}")]
-    Failed { run_id: i64, message: String },
-    #[error(transparent)]
-    Database(#[from] sea_orm::DbErr),
-}
-
 /// Runs an analysis now (`trigger`: api, cli, schedule…) and returns the finished run. The
 /// caller holds the `analysis` job (see `crate::jobs`), which keeps runs one at a time.
+/// `AnalyticsError::RunFailed` when the analysis failed (the run is stored as failed).
 pub async fn run(
     db: &DatabaseConnection,
     clock: &dyn Clock,
     cfg: &AnalyticsSettings,
     trigger: &str,
-) -> Result<analysis_run::Model, RunError> {
+) -> Result<analysis_run::Model, AnalyticsError> {
     run_locked(db, clock, cfg, trigger, clock.now()).await
 }
 
@@ -51,7 +45,7 @@ pub async fn run_now(
     ctx: &std::sync::Arc<crate::context::AppContext>,
     trigger: crate::jobs::Trigger,
 ) -> Result<analysis_run::Model, crate::jobs::JobError> {
-    use crate::jobs::{JobError, RunStatus};
+    use crate::jobs::{JobError, RunStatus as JobStatus};
     let job =
         crate::jobs::worker::run_inline(ctx, crate::jobs::builtin::ANALYSIS, trigger, None).await?;
     let id = job
@@ -59,7 +53,7 @@ pub async fn run_now(
         .as_ref()
         .and_then(|d| d.get("analysis_run_id"))
         .and_then(|v| v.as_i64());
-    match (job.status == RunStatus::Succeeded.as_str(), id) {
+    match (job.status == JobStatus::Succeeded.as_str(), id) {
         (true, Some(id)) => analysis_run::Entity::find_by_id(id)
             .one(&ctx.db)
             .await?
@@ -82,7 +76,7 @@ async fn run_locked(
     cfg: &AnalyticsSettings,
     trigger: &str,
     now: DateTime<Utc>,
-) -> Result<analysis_run::Model, RunError> {
+) -> Result<analysis_run::Model, AnalyticsError> {
     let as_of = now.with_timezone(&cfg.month_timezone.0).date_naive();
     // The window is the last `window_months` complete months before the as-of month, so a
     // nightly run never sees a half-finished month as a weak one.
@@ -103,7 +97,7 @@ async fn run_locked(
     });
     let run = analysis_run::ActiveModel {
         trigger: Set(trigger.to_string()),
-        status: Set("running".into()),
+        status: Set(RunStatus::Running.as_str().into()),
         as_of: Set(as_of),
         window_start: Set(window_start),
         measure: Set(match cfg.measure {
@@ -119,7 +113,7 @@ async fn run_locked(
     match compute_and_store(db, cfg, &run).await {
         Ok(summary) => {
             let mut done: analysis_run::ActiveModel = run.into();
-            done.status = Set("succeeded".into());
+            done.status = Set(RunStatus::Succeeded.as_str().into());
             done.summary = Set(Some(summary));
             done.finished_at = Set(Some(clock.now()));
             let done = done.update(db).await?;
@@ -128,11 +122,11 @@ async fn run_locked(
         Err(message) => {
             let run_id = run.id;
             let mut failed: analysis_run::ActiveModel = run.into();
-            failed.status = Set("failed".into());
+            failed.status = Set(RunStatus::Failed.as_str().into());
             failed.error = Set(Some(message.clone()));
             failed.finished_at = Set(Some(clock.now()));
             failed.update(db).await?;
-            Err(RunError::Failed { run_id, message })
+            Err(AnalyticsError::RunFailed { run_id, message })
         }
     }
 }
@@ -287,7 +281,7 @@ async fn compute_and_store(
         let margins = members.iter().any(|&i| has_margin[i]);
         let exponent = Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
         let book = OrderBook::from_aggs(names, group_aggs, exponent.min(4), margins);
-        let analysis = offline::analyze(&book, &opts, cfg)?;
+        let analysis = engine::analyze(&book, &opts, cfg)?;
         if let Some(f) = &analysis.fit {
             fits.insert(
                 currency.clone(),
@@ -319,13 +313,7 @@ async fn compute_and_store(
     }
 
     // Events: differences from the previous successful run.
-    let previous = analysis_run::Entity::find()
-        .filter(analysis_run::Column::Status.eq("succeeded"))
-        .filter(analysis_run::Column::Id.lt(run.id))
-        .order_by_desc(analysis_run::Column::Id)
-        .one(db)
-        .await
-        .map_err(err)?;
+    let previous = previous_succeeded(db, run.id).await.map_err(err)?;
     let mut events = Vec::new();
     if let Some(prev) = &previous {
         let before: HashMap<i64, account_snapshot::Model> = account_snapshot::Entity::find()
@@ -394,7 +382,7 @@ async fn compute_and_store(
 fn snapshot(
     run: &analysis_run::Model,
     meta: &AccountMeta,
-    r: offline::AccountResult,
+    r: engine::AccountResult,
     cfg: &AnalyticsSettings,
     min_budget: i64,
     deciders: &HashSet<i64>,
@@ -572,15 +560,35 @@ fn changes(
     out
 }
 
+/// Succeeded runs, newest first: the one definition of which runs hold results to show and
+/// compare against (a running or failed run has no snapshots).
+fn succeeded_runs() -> Select<analysis_run::Entity> {
+    analysis_run::Entity::find()
+        .filter(analysis_run::Column::Status.eq(RunStatus::Succeeded.as_str()))
+        .order_by_desc(analysis_run::Column::Id)
+}
+
 /// The latest succeeded analysis run, or run `run_id` if given and it succeeded; `None` when
 /// there is no such run.
 pub async fn latest_succeeded(
-    db: &impl sea_orm::ConnectionTrait,
+    db: &impl ConnectionTrait,
     run_id: Option<i64>,
-) -> Result<Option<analysis_run::Model>, sea_orm::DbErr> {
-    let mut q = analysis_run::Entity::find().filter(analysis_run::Column::Status.eq("succeeded"));
+) -> Result<Option<analysis_run::Model>, DbErr> {
+    let mut q = succeeded_runs();
     if let Some(id) = run_id {
         q = q.filter(analysis_run::Column::Id.eq(id));
     }
-    q.order_by_desc(analysis_run::Column::Id).one(db).await
+    q.one(db).await
+}
+
+/// The latest run that succeeded before run `run_id`: what a new run's class changes are
+/// measured against.
+async fn previous_succeeded(
+    db: &impl ConnectionTrait,
+    run_id: i64,
+) -> Result<Option<analysis_run::Model>, DbErr> {
+    succeeded_runs()
+        .filter(analysis_run::Column::Id.lt(run_id))
+        .one(db)
+        .await
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::migrate::connect_migrated;
 use super::output::report_input_error;
-use crate::analytics::offline::{AnalyzeOptions, analyze, load, matrix_text, write_analysis};
+use crate::analytics::engine::{AnalyzeOptions, analyze, load, matrix_text, write_analysis};
 use crate::clock::SharedClock;
 use crate::config::{Measure, Settings};
 

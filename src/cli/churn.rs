@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use super::output::report_input_error;
 use crate::analytics::bgnbd::{Customer, Fit};
-use crate::analytics::offline::OrderBook;
+use crate::analytics::engine::OrderBook;
 use crate::config::{ModelUnit, Settings};
 
 /// Fits BG/NBD on the orders up to `calibration_end` and prints the parameters as JSON.
@@ -73,7 +73,7 @@ pub fn predict(
     let file = std::fs::File::create(out)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    crate::analytics::offline::write_predictions(&book, &customers, &fit, horizon, &mut w)?;
+    crate::analytics::engine::write_predictions(&book, &customers, &fit, horizon, &mut w)?;
     eprintln!(
         "fitted r={:.4} alpha={:.4} a={:.4} b={:.4} on {} accounts; wrote {}",
         fit.r,
@@ -111,11 +111,11 @@ impl Fitted {
         let end = crate::domain::parse_date(calibration_end)
             .map_err(|m| anyhow::anyhow!("--calibration-end: {m}"))?;
         let book =
-            match crate::analytics::offline::load(orders, cfg.month_timezone.0, false, Some(end)) {
+            match crate::analytics::engine::load(orders, cfg.month_timezone.0, false, Some(end)) {
                 Ok(b) => b,
                 Err(e) => return Ok(Err(report_input_error(orders, e))),
             };
-        let customers = crate::analytics::offline::customers(&book, end, unit.days());
+        let customers = crate::analytics::engine::customers(&book, end, unit.days());
         let input: Vec<_> = customers.iter().map(|(_, c)| *c).collect();
         let started = Instant::now();
         let fit = crate::analytics::bgnbd::fit(&input)?;

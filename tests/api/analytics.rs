@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use abm::analytics::bgnbd;
-use abm::analytics::offline;
+use abm::analytics::engine as offline;
 use chrono::NaiveDate;
 
 fn cdnow() -> std::path::PathBuf {

@@ -1,174 +1,26 @@
-//! The offline commands `abm analyze`, `abm churn fit` and `abm churn predict`: they read an
-//! orders CSV (`account_id,ordered_at,amount[,margin]`), need no database, and write their
-//! results as CSV/JSON. Input errors are reported per row and column, and nothing is written.
+//! Reading an orders CSV (`account_id,ordered_at,amount[,margin]`) into an [`OrderBook`]:
+//! the file is split at newlines and read on several threads without the CSV parser when no
+//! field is quoted (with it otherwise), each row checked and its errors reported by file line
+//! and column. Any bad row fails the load, and nothing is written.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-use super::bgnbd::{self, Customer, Fit};
-use super::classify::{self, Abc, ChurnPolicy, ChurnRule, Share, Thresholds, Xyz};
-use crate::config::{AnalyticsSettings, Measure};
-use crate::domain::{format_decimal, parse_decimal, parse_timestamp};
+use super::book::{AccountAgg, MonthAgg, OrderBook, SCALE, date_of, day_number, month_index};
+use super::par::par_map;
+use crate::domain::{parse_decimal, parse_timestamp};
 use crate::import::{Errors, ImportError, RowError};
 
 /// A quick (non-DoS-resistant) hash map for account ids read from a trusted local file.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// Amounts are read with this many decimals (exact integers of 1/10,000).
-const SCALE: u32 = 4;
-
-/// One account's orders in one calendar month, summed.
-#[derive(Debug, Clone, Copy)]
-struct MonthAgg {
-    month: i32,
-    amount: i64,
-    margin: i64,
-    orders: u32,
-    has_margin: bool,
-}
-
-/// What the analyses need of one account's orders: monthly sums and the order days. Much
-/// smaller than the orders themselves, so millions of rows fit in little memory.
-#[derive(Debug, Clone, Default)]
-pub struct AccountAgg {
-    months: Vec<MonthAgg>,
-    /// Order days; sorted and distinct once loading is done.
-    days: Vec<i32>,
-}
-
-impl AccountAgg {
-    /// Adds one order: its day and month (as numbered by [`day_number`] / [`month_index`]).
-    pub fn add(&mut self, day: i32, month: i32, amount: i64, margin: Option<i64>) {
-        if self.days.last() != Some(&day) {
-            self.days.push(day);
-        }
-        let slot = match self.months.iter().rposition(|m| m.month == month) {
-            Some(i) => &mut self.months[i],
-            None => {
-                self.months.push(MonthAgg {
-                    month,
-                    amount: 0,
-                    margin: 0,
-                    orders: 0,
-                    has_margin: false,
-                });
-                let last = self.months.len() - 1;
-                &mut self.months[last]
-            }
-        };
-        // Saturating: a total beyond ±9.2e14 major units is not a real account; it stays at
-        // the limit instead of wrapping around.
-        slot.amount = slot.amount.saturating_add(amount);
-        slot.orders = slot.orders.saturating_add(1);
-        if let Some(m) = margin {
-            slot.margin = slot.margin.saturating_add(m);
-            slot.has_margin = true;
-        }
-    }
-
-    /// Builds an account's aggregate from its orders sorted by day.
-    fn from_sorted(entries: &[Entry]) -> Self {
-        // Exact capacities: a hundred thousand half-empty vectors add up.
-        let days = 1 + entries.windows(2).filter(|w| w[0].day != w[1].day).count();
-        let months = match (entries.first(), entries.last()) {
-            (Some(f), Some(l)) => month_index(date_of(l.day)) - month_index(date_of(f.day)) + 1,
-            _ => 0,
-        };
-        let mut agg = AccountAgg {
-            months: Vec::with_capacity((months.max(0) as usize).min(days)),
-            days: Vec::with_capacity(days),
-        };
-        let mut month = 0;
-        for e in entries {
-            if agg.days.last() != Some(&e.day) {
-                agg.days.push(e.day);
-                month = month_index(date_of(e.day));
-            }
-            let margin = (e.margin != NO_MARGIN).then_some(e.margin);
-            match agg.months.last_mut() {
-                Some(m) if m.month == month => {
-                    m.amount = m.amount.saturating_add(e.amount);
-                    m.orders = m.orders.saturating_add(1);
-                    if let Some(v) = margin {
-                        m.margin = m.margin.saturating_add(v);
-                        m.has_margin = true;
-                    }
-                }
-                _ => agg.months.push(MonthAgg {
-                    month,
-                    amount: e.amount,
-                    margin: margin.unwrap_or(0),
-                    orders: 1,
-                    has_margin: margin.is_some(),
-                }),
-            }
-        }
-        agg
-    }
-
-    /// Sorts and de-duplicates; call once all orders are added.
-    pub fn finish(&mut self) {
-        self.days.sort_unstable();
-        self.days.dedup();
-        self.months.sort_unstable_by_key(|m| m.month);
-    }
-}
-
-/// All accounts of an orders file (or of the database), aggregated.
-pub struct OrderBook {
-    pub accounts: Vec<String>,
-    aggs: Vec<AccountAgg>,
-    /// Most decimals seen in an amount, to print sums the way they came in.
-    decimals: u32,
-    pub has_margin: bool,
-    pub rows: u64,
-}
-
-/// Days since 1970-01-01.
-pub fn day_number(d: NaiveDate) -> i32 {
-    d.num_days_from_ce() - 719_163 // days since 1970-01-01
-}
-
-/// The date of a [`day_number`].
-pub fn date_of(day: i32) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default()
-}
-
-/// Months since year 0 (year × 12 + month − 1).
-pub fn month_index(d: NaiveDate) -> i32 {
-    d.year() * 12 + d.month0() as i32
-}
 
 fn decimals_of(raw: &str) -> u32 {
     raw.trim()
         .split_once('.')
         .map(|(_, f)| f.trim_end_matches('0').len() as u32)
         .unwrap_or(0)
-}
-
-impl OrderBook {
-    /// A book built elsewhere (e.g. from the database); amounts in any fixed scale whose
-    /// decimals are `decimals`.
-    pub fn from_aggs(
-        accounts: Vec<String>,
-        mut aggs: Vec<AccountAgg>,
-        decimals: u32,
-        has_margin: bool,
-    ) -> Self {
-        for a in &mut aggs {
-            a.finish();
-        }
-        Self {
-            accounts,
-            aggs,
-            decimals,
-            has_margin,
-            rows: 0,
-        }
-    }
 }
 
 /// Account ids to account numbers. Ids shorter than 24 bytes (nearly all) are kept inline in
@@ -225,6 +77,48 @@ struct Entry {
     day: i32,
     amount: i64,
     margin: i64,
+}
+
+impl AccountAgg {
+    /// Builds an account's aggregate from its orders sorted by day.
+    fn from_sorted(entries: &[Entry]) -> Self {
+        // Exact capacities: a hundred thousand half-empty vectors add up.
+        let days = 1 + entries.windows(2).filter(|w| w[0].day != w[1].day).count();
+        let months = match (entries.first(), entries.last()) {
+            (Some(f), Some(l)) => month_index(date_of(l.day)) - month_index(date_of(f.day)) + 1,
+            _ => 0,
+        };
+        let mut agg = AccountAgg {
+            months: Vec::with_capacity((months.max(0) as usize).min(days)),
+            days: Vec::with_capacity(days),
+        };
+        let mut month = 0;
+        for e in entries {
+            if agg.days.last() != Some(&e.day) {
+                agg.days.push(e.day);
+                month = month_index(date_of(e.day));
+            }
+            let margin = (e.margin != NO_MARGIN).then_some(e.margin);
+            match agg.months.last_mut() {
+                Some(m) if m.month == month => {
+                    m.amount = m.amount.saturating_add(e.amount);
+                    m.orders = m.orders.saturating_add(1);
+                    if let Some(v) = margin {
+                        m.margin = m.margin.saturating_add(v);
+                        m.has_margin = true;
+                    }
+                }
+                _ => agg.months.push(MonthAgg {
+                    month,
+                    amount: e.amount,
+                    margin: margin.unwrap_or(0),
+                    orders: 1,
+                    has_margin: margin.is_some(),
+                }),
+            }
+        }
+        agg
+    }
 }
 
 /// No margin given (never a parsed value: those stay within ±i64::MAX).
@@ -416,6 +310,7 @@ impl Part {
 
 /// A decimal (read at [`SCALE`]) and its decimals once trailing zeros are dropped; the common
 /// `123.45` form is read without the general parser.
+#[inline]
 fn decimal(raw: &[u8]) -> Result<(i64, u32), String> {
     if let Some(v) = fast_decimal(raw) {
         return Ok(v);
@@ -426,6 +321,7 @@ fn decimal(raw: &[u8]) -> Result<(i64, u32), String> {
 
 /// `[-]digits[.digits]` with at most 14 integer digits (so that 18 digits always fit an i64)
 /// and [`SCALE`] decimals, else `None`.
+#[inline]
 fn fast_decimal(b: &[u8]) -> Option<(i64, u32)> {
     let (neg, b) = match b.first()? {
         b'-' => (true, &b[1..]),
@@ -791,6 +687,7 @@ fn next_line_start(path: &Path, from: u64, size: u64) -> Result<u64, ImportError
 }
 
 /// `YYYY-MM-DD` without going through the general parser.
+#[inline]
 fn fast_date(b: &[u8]) -> Option<NaiveDate> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -807,6 +704,7 @@ fn fast_date(b: &[u8]) -> Option<NaiveDate> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (the common UTC form) without the general parser; its UTC date.
+#[inline]
 fn fast_utc_timestamp(b: &[u8]) -> Option<NaiveDate> {
     if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
         return None;
@@ -821,6 +719,7 @@ fn fast_utc_timestamp(b: &[u8]) -> Option<NaiveDate> {
     fast_date(&b[..10])
 }
 
+#[inline]
 fn local_day(ts: DateTime<Utc>, tz: chrono_tz::Tz, utc: bool) -> (i32, i32) {
     let d = if utc {
         ts.date_naive()
@@ -828,486 +727,6 @@ fn local_day(ts: DateTime<Utc>, tz: chrono_tz::Tz, utc: bool) -> (i32, i32) {
         ts.with_timezone(&tz).date_naive()
     };
     (day_number(d), month_index(d))
-}
-
-/// Options of `abm analyze`.
-#[derive(Debug, Clone)]
-pub struct AnalyzeOptions {
-    pub as_of: Option<NaiveDate>,
-    /// A day in the window's last month when it is not the as-of month (the service analyses
-    /// complete months only).
-    pub window_end: Option<NaiveDate>,
-    pub months: Option<u32>,
-    pub measure: Measure,
-}
-
-/// One output row of `abm analyze`.
-#[derive(Debug, Clone)]
-pub struct AccountResult {
-    pub account_id: String,
-    pub revenue: i64,
-    pub profit: Option<i64>,
-    pub abc: Option<Abc>,
-    pub abc_reason: String,
-    pub cv: Option<f64>,
-    pub xyz: Option<Xyz>,
-    pub xyz_reason: String,
-    pub orders: u64,
-    pub first_order: Option<NaiveDate>,
-    pub last_order: Option<NaiveDate>,
-    pub days_since_last_order: Option<i64>,
-    pub median_interval_days: Option<f64>,
-    /// Share of the measure's total (unclassified accounts included at their value).
-    pub value_share: Option<f64>,
-    pub cumulative_share: Option<f64>,
-    pub types: Vec<&'static str>,
-    pub types_reason: String,
-    pub lost: bool,
-    pub lost_reason: String,
-    pub p_alive: Option<f64>,
-    pub expected_purchases: Option<f64>,
-}
-
-/// The analysis of a whole file.
-pub struct Analysis {
-    pub results: Vec<AccountResult>,
-    pub as_of: NaiveDate,
-    pub first_month: NaiveDate,
-    pub months: u32,
-    pub decimals: u32,
-    pub fit: Option<Fit>,
-    pub fit_error: Option<String>,
-}
-
-fn month_start(index: i32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
-        .unwrap_or_default()
-}
-
-/// Runs ABC/XYZ, types and churn over the order book.
-pub fn analyze(
-    book: &OrderBook,
-    opts: &AnalyzeOptions,
-    cfg: &AnalyticsSettings,
-) -> Result<Analysis, String> {
-    let as_of_day = match opts.as_of {
-        Some(d) => day_number(d),
-        None => book
-            .aggs
-            .iter()
-            .filter_map(|a| a.days.last().copied())
-            .max()
-            .ok_or("the file has no orders")?,
-    };
-    let as_of = date_of(as_of_day);
-    let last_month = month_index(opts.window_end.unwrap_or(as_of));
-    let first_month = match opts.months {
-        Some(n) if n == 0 || n > 1200 => return Err("--months must be between 1 and 1200".into()),
-        Some(n) => last_month - n as i32 + 1,
-        None => book
-            .aggs
-            .iter()
-            .filter_map(|a| a.months.first().map(|m| m.month))
-            .min()
-            .unwrap_or(last_month),
-    };
-    let months = (last_month - first_month + 1).max(1) as u32;
-    let thresholds = Thresholds {
-        a: Share::from_f64(cfg.abc_a)?,
-        b: Share::from_f64(cfg.abc_b)?,
-        x: cfg.xyz_x,
-        y: cfg.xyz_y,
-    };
-    let rule = ChurnRule {
-        min_days: i64::from(cfg.churn_min_days),
-        k: cfg.churn_k,
-    };
-
-    // Per account: window sums and monthly buckets (orders after as-of were cut at load).
-    struct Acc<'a> {
-        revenue: i64,
-        profit: Option<i64>,
-        monthly: Vec<i64>,
-        orders: u64,
-        days: &'a [i32],
-    }
-    let accs: Vec<Acc> = par_map(book.aggs.len(), |i| {
-        let agg = &book.aggs[i];
-        {
-            let mut a = Acc {
-                revenue: 0,
-                profit: None,
-                monthly: vec![0; months as usize],
-                orders: 0,
-                days: &agg.days,
-            };
-            for m in agg
-                .months
-                .iter()
-                .filter(|m| m.month >= first_month && m.month <= last_month)
-            {
-                a.revenue = a.revenue.saturating_add(m.amount);
-                if m.has_margin {
-                    let p = a.profit.get_or_insert(0);
-                    *p = p.saturating_add(m.margin);
-                }
-                let slot = &mut a.monthly[(m.month - first_month) as usize];
-                *slot = slot.saturating_add(m.amount);
-                a.orders += u64::from(m.orders);
-            }
-            a
-        }
-    });
-
-    let values: Vec<(&str, i64)> = book
-        .accounts
-        .iter()
-        .zip(&accs)
-        .map(|(k, a)| {
-            let v = match opts.measure {
-                Measure::Revenue => a.revenue,
-                Measure::Profit => a.profit.unwrap_or(0),
-            };
-            (k.as_str(), v)
-        })
-        .collect();
-    let abc = classify::abc(&values, &thresholds);
-    let value_total: i128 = values.iter().map(|(_, v)| i128::from((*v).max(0))).sum();
-
-    // Pillar: share of profit (revenue when no margins are known) ≥ pillar_share.
-    let pillar_share = Share::from_f64(cfg.pillar_share)?;
-    // Profit only when every account with sales reports margins; otherwise accounts without
-    // margins would count as zero.
-    let use_profit = book.has_margin
-        && accs
-            .iter()
-            .filter(|a| a.revenue > 0)
-            .all(|a| a.profit.is_some());
-    let pillar_values: Vec<i64> = accs
-        .iter()
-        .map(|a| {
-            if use_profit {
-                a.profit.unwrap_or(0)
-            } else {
-                a.revenue
-            }
-            .max(0)
-        })
-        .collect();
-    let pillar_total: i128 = pillar_values.iter().map(|v| i128::from(*v)).sum();
-
-    // BG/NBD over every account with an order on or before as-of.
-    let unit = cfg.model_unit.days();
-    let customers: Vec<Option<Customer>> = if cfg.churn_policy == ChurnPolicy::Rule {
-        Vec::new()
-    } else {
-        accs.iter()
-            .map(|a| bgnbd::customer_from_days(a.days, as_of_day, unit))
-            .collect()
-    };
-    let (fit, fit_error) = if cfg.churn_policy == ChurnPolicy::Rule {
-        (None, None)
-    } else {
-        let fit_input: Vec<Customer> = customers.iter().flatten().copied().collect();
-        match bgnbd::fit(&fit_input) {
-            Ok(f) => (Some(f), None),
-            Err(e) => (None, Some(e.to_string())),
-        }
-    };
-
-    let results = par_map(accs.len(), |i| {
-        let a = &accs[i];
-        let x = classify::xyz(&a.monthly, &thresholds);
-        let verdict = classify::churn_rule(a.days, as_of_day, &rule);
-        let (p_alive, expected) = match (&fit, customers.get(i).copied().flatten()) {
-            (Some(f), Some(c)) => (
-                Some(bgnbd::p_alive(&f.params(), &c)),
-                Some(bgnbd::expected_purchases(
-                    &f.params(),
-                    &c,
-                    cfg.model_horizon,
-                ))
-                .filter(|v| v.is_finite()),
-            ),
-            _ => (None, None),
-        };
-        let model_lost = p_alive.map(|p| p < cfg.p_alive_threshold);
-        let rule_lost = verdict.as_ref().is_some_and(|v| v.lost);
-        let lost = verdict.is_some() && cfg.churn_policy.combine(rule_lost, model_lost);
-        let mut reasons = Vec::new();
-        if lost {
-            if rule_lost && cfg.churn_policy != ChurnPolicy::Model {
-                reasons.push(verdict.as_ref().map(|v| v.why.clone()).unwrap_or_default());
-            }
-            if model_lost == Some(true) && cfg.churn_policy != ChurnPolicy::Rule {
-                reasons.push(format!(
-                    "P(alive) {:.2} < {:.2}",
-                    p_alive.unwrap_or(0.0),
-                    cfg.p_alive_threshold
-                ));
-            }
-        }
-        let mut types = Vec::new();
-        let share_of = |v: i64| {
-            if pillar_total > 0 {
-                v as f64 / pillar_total as f64
-            } else {
-                0.0
-            }
-        };
-        let basis = if use_profit { "profit" } else { "revenue" };
-        let types_reason = if pillar_total > 0
-            && pillar_share.reached_by(i128::from(pillar_values[i]), pillar_total)
-        {
-            types.push("pillar");
-            format!(
-                "pillar: {:.1} % of {basis} ≥ {:.0} %",
-                share_of(pillar_values[i]) * 100.0,
-                pillar_share.as_f64() * 100.0
-            )
-        } else {
-            format!(
-                "not a pillar: {:.1} % of {basis} < {:.0} %",
-                share_of(pillar_values[i]) * 100.0,
-                pillar_share.as_f64() * 100.0
-            )
-        };
-
-        AccountResult {
-            account_id: book.accounts[i].clone(),
-            revenue: a.revenue,
-            profit: a.profit,
-            abc: abc[i].class,
-            abc_reason: abc[i].why.clone(),
-            cv: x.cv,
-            xyz: x.class,
-            xyz_reason: x.why,
-            orders: a.orders,
-            first_order: a.days.first().map(|d| date_of(*d)),
-            last_order: a.days.last().map(|d| date_of(*d)),
-            days_since_last_order: verdict.as_ref().map(|v| v.days_since_last_order),
-            median_interval_days: verdict.as_ref().and_then(|v| v.median_interval_days),
-            value_share: (value_total > 0).then(|| values[i].1 as f64 / value_total as f64),
-            cumulative_share: abc[i].cumulative_share,
-            types,
-            types_reason,
-            lost,
-            lost_reason: reasons.join("; "),
-            p_alive,
-            expected_purchases: expected,
-        }
-    });
-    Ok(Analysis {
-        results,
-        as_of,
-        first_month: month_start(first_month),
-        months,
-        decimals: book.decimals,
-        fit,
-        fit_error,
-    })
-}
-
-/// `f(0..len)` computed on the available cores (in order); a plain map for small inputs.
-fn par_map<T: Send>(len: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(8);
-    if threads == 1 || len < 10_000 {
-        return (0..len).map(f).collect();
-    }
-    let chunk = len.div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    (t * chunk..((t + 1) * chunk).min(len))
-                        .map(f)
-                        .collect::<Vec<T>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(len);
-        for h in handles {
-            // A panic in `f` is a bug; pass it on rather than hide it.
-            out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        }
-        out
-    })
-}
-
-/// Formats an amount read at 1/10,000 with the decimals the input used.
-fn money(v: i64, decimals: u32) -> String {
-    let drop = 10i64.pow(SCALE - decimals.min(SCALE));
-    format_decimal(v / drop, decimals.min(SCALE))
-}
-
-/// Writes the per-account CSV of `abm analyze` (column contract in README).
-pub fn write_analysis(analysis: &Analysis, out: &Path) -> std::io::Result<()> {
-    let file = std::fs::File::create(out)?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
-    w.write_record([
-        "account_id",
-        "revenue",
-        "profit",
-        "abc",
-        "cv",
-        "xyz",
-        "orders",
-        "first_order_at",
-        "last_order_at",
-        "days_since_last_order",
-        "types",
-        "lost",
-        "lost_reason",
-        "p_alive",
-        "expected_purchases",
-        "abc_reason",
-        "xyz_reason",
-    ])?;
-    w.flush()?;
-    let mut out = w
-        .into_inner()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    // Rows are formatted in blocks on all cores, then written in order.
-    const BLOCK: usize = 4096;
-    let results = &analysis.results;
-    let blocks = par_map(results.len().div_ceil(BLOCK), |b| {
-        let mut w = csv::Writer::from_writer(Vec::with_capacity(BLOCK * 256));
-        let rows = &results[b * BLOCK..((b + 1) * BLOCK).min(results.len())];
-        rows.iter()
-            .try_for_each(|r| write_result(&mut w, r, analysis.decimals))
-            .and_then(|()| w.into_inner().map_err(|e| e.into_error().into()))
-    });
-    for block in blocks {
-        out.write_all(&block?)?;
-    }
-    out.flush()
-}
-
-fn write_result<W: Write>(w: &mut csv::Writer<W>, r: &AccountResult, d: u32) -> csv::Result<()> {
-    w.write_record([
-        r.account_id.as_str(),
-        &money(r.revenue, d),
-        &r.profit.map(|p| money(p, d)).unwrap_or_default(),
-        r.abc.map(Abc::as_str).unwrap_or(""),
-        &r.cv.map(|c| format!("{c:.4}")).unwrap_or_default(),
-        r.xyz.map(Xyz::as_str).unwrap_or(""),
-        &r.orders.to_string(),
-        &r.first_order.map(|d| d.to_string()).unwrap_or_default(),
-        &r.last_order.map(|d| d.to_string()).unwrap_or_default(),
-        &r.days_since_last_order
-            .map(|d| d.to_string())
-            .unwrap_or_default(),
-        &r.types.join(";"),
-        if r.lost { "true" } else { "false" },
-        &r.lost_reason,
-        &r.p_alive.map(|p| format!("{p:.4}")).unwrap_or_default(),
-        &r.expected_purchases
-            .map(|p| format!("{p:.4}"))
-            .unwrap_or_default(),
-        &r.abc_reason,
-        &r.xyz_reason,
-    ])
-}
-
-/// The 3×3 ABC-XYZ matrix as text: count and share of value per cell.
-pub fn matrix_text(analysis: &Analysis, measure: Measure) -> String {
-    let mut count = [[0u64; 3]; 3];
-    let mut value = [[0i128; 3]; 3];
-    let mut total: i128 = 0;
-    let mut unclassified = 0u64;
-    for r in &analysis.results {
-        let v = match measure {
-            Measure::Revenue => r.revenue,
-            Measure::Profit => r.profit.unwrap_or(0),
-        };
-        match (r.abc, r.xyz) {
-            (Some(a), Some(x)) => {
-                count[a as usize][x as usize] += 1;
-                value[a as usize][x as usize] += i128::from(v);
-                total += i128::from(v);
-            }
-            _ => unclassified += 1,
-        }
-    }
-    let mut s = format!(
-        "ABC-XYZ matrix: {} accounts, {} months from {} to {} ({}; accounts, share of value)\n",
-        analysis.results.len(),
-        analysis.months,
-        analysis.first_month.format("%Y-%m"),
-        analysis.as_of,
-        match measure {
-            Measure::Revenue => "revenue",
-            Measure::Profit => "profit",
-        }
-    );
-    s.push_str(&format!("{:>4}{:>18}{:>18}{:>18}\n", "", "X", "Y", "Z"));
-    for (ai, a) in ["A", "B", "C"].iter().enumerate() {
-        s.push_str(&format!("{a:>4}"));
-        for xi in 0..3 {
-            let share = if total > 0 {
-                value[ai][xi] as f64 / total as f64 * 100.0
-            } else {
-                0.0
-            };
-            s.push_str(&format!(
-                "{:>18}",
-                format!("{} ({share:.1}%)", count[ai][xi])
-            ));
-        }
-        s.push('\n');
-    }
-    s.push_str(&format!(
-        "unclassified (no value or no purchases in the window): {unclassified}\n"
-    ));
-    s
-}
-
-/// Model inputs per account for a calibration end date.
-pub fn customers(book: &OrderBook, end: NaiveDate, unit_days: f64) -> Vec<(usize, Customer)> {
-    let end = day_number(end);
-    book.aggs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, agg)| bgnbd::customer_from_days(&agg.days, end, unit_days).map(|c| (i, c)))
-        .collect()
-}
-
-/// Writes `account_id,frequency,recency,T,p_alive,expected_purchases`.
-pub fn write_predictions(
-    book: &OrderBook,
-    customers: &[(usize, Customer)],
-    fit: &Fit,
-    horizon: f64,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "account_id",
-        "frequency",
-        "recency",
-        "T",
-        "p_alive",
-        "expected_purchases",
-    ])?;
-    let p = fit.params();
-    for (i, c) in customers {
-        w.write_record([
-            book.accounts[*i].as_str(),
-            &c.x.to_string(),
-            &format!("{:.4}", c.t_x),
-            &format!("{:.4}", c.t),
-            &format!("{:.6}", bgnbd::p_alive(&p, c)),
-            &Some(bgnbd::expected_purchases(&p, c, horizon))
-                .filter(|v| v.is_finite())
-                .map(|v| format!("{v:.6}"))
-                .unwrap_or_default(),
-        ])?;
-    }
-    w.flush()
 }
 
 #[cfg(test)]
