@@ -36,6 +36,24 @@ pub async fn run(
     cfg: &AnalyticsSettings,
     trigger: &str,
 ) -> Result<analysis_run::Model, AnalyticsError> {
+    // The caller holds the job, so a run still marked running was cut short (a crash, or
+    // shutdown's grace running out) and will never finish: say so.
+    analysis_run::Entity::update_many()
+        .col_expr(
+            analysis_run::Column::Status,
+            sea_orm::sea_query::Expr::value(RunStatus::Failed.as_str()),
+        )
+        .col_expr(
+            analysis_run::Column::Error,
+            sea_orm::sea_query::Expr::value("interrupted before it finished (the process stopped)"),
+        )
+        .col_expr(
+            analysis_run::Column::FinishedAt,
+            sea_orm::sea_query::Expr::value(clock.now()),
+        )
+        .filter(analysis_run::Column::Status.eq(RunStatus::Running.as_str()))
+        .exec(db)
+        .await?;
     run_locked(db, clock, cfg, trigger, clock.now()).await
 }
 

@@ -419,7 +419,36 @@ async fn a_background_run_is_refused_while_another_runs(b: Backend) {
     assert_eq!(body["code"], "run_in_progress");
 }
 
+async fn a_run_cut_short_by_a_crash_is_marked_failed_by_the_next_run(b: Backend) {
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = spawn_app(b).await;
+    app.create_account("A", json!({})).await;
+    let now = app.clock.now_utc();
+    let stale = abm::entities::analysis_run::ActiveModel {
+        trigger: Set("schedule".into()),
+        status: Set("running".into()),
+        as_of: Set(now.date_naive()),
+        window_start: Set(now.date_naive()),
+        measure: Set("revenue".into()),
+        params: Set(json!({})),
+        started_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .expect("stale run");
+    run_analysis(&app).await;
+    let old = abm::entities::analysis_run::Entity::find_by_id(stale.id)
+        .one(&app.db)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(old.status, "failed");
+    assert!(old.error.unwrap_or_default().contains("interrupted"));
+}
+
 db_tests!(
+    a_run_cut_short_by_a_crash_is_marked_failed_by_the_next_run,
     small_markets_fall_back_to_the_rule_and_new_prospects_are_events,
     a_background_run_is_refused_while_another_runs,
     risk_churn_and_the_workbook_report_on_stored_runs,
