@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{JobDef, JobScope, Registry, Trigger, job_fn, runs};
+use super::{JobDef, JobScope, Registry, job_fn};
 use crate::config::Settings;
 use crate::context::AppContext;
 
@@ -47,18 +47,7 @@ async fn analysis(ctx: Arc<AppContext>, scope: JobScope) -> super::JobResult {
     )
     .await?;
     // Hand over to the next stage: segments follow the new classes.
-    let queued = runs::enqueue(
-        &ctx.db,
-        SEGMENTS_RECOMPUTE,
-        Trigger::Event,
-        None,
-        None,
-        ctx.clock.now(),
-    )
-    .await?;
-    if queued.is_some() {
-        ctx.jobs_rt.wake.notify_one();
-    }
+    super::hand_over(&ctx, SEGMENTS_RECOMPUTE).await?;
     Ok(Some(serde_json::json!({ "analysis_run_id": run.id })))
 }
 

@@ -319,6 +319,20 @@ pub async fn list(ctx: &AppContext) -> Result<Vec<JobInfo>, sea_orm::DbErr> {
     Ok(out)
 }
 
+/// Hands work over to another stage: queues a run of `name` (nothing when one is already
+/// queued: it will see the same data) and wakes this process's worker. This is how one stage
+/// starts the next; it never calls the next stage itself.
+pub async fn hand_over(
+    ctx: &AppContext,
+    name: &str,
+) -> Result<Option<crate::entities::job_run::Model>, sea_orm::DbErr> {
+    let queued = runs::enqueue(&ctx.db, name, Trigger::Event, None, None, ctx.clock.now()).await?;
+    if queued.is_some() {
+        ctx.jobs_rt.wake.notify_one();
+    }
+    Ok(queued)
+}
+
 /// Queues a run of `name` now for a worker. `AlreadyActive` while a run of it is queued or
 /// running anywhere.
 pub async fn trigger(

@@ -28,15 +28,27 @@ pub async fn enqueue(
     taken_over_from: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Option<job_run::Model>, DbErr> {
-    let row = job_run::ActiveModel {
-        job: Set(job.to_string()),
-        trigger: Set(trigger.as_str().to_string()),
-        status: Set(RunStatus::Queued.as_str().to_string()),
-        scheduled_for: Set(scheduled_for),
-        queued_at: Set(now),
-        taken_over_from: Set(taken_over_from),
-        ..Default::default()
-    };
+    insert_unless_taken(
+        db,
+        job_run::ActiveModel {
+            job: Set(job.to_string()),
+            trigger: Set(trigger.as_str().to_string()),
+            status: Set(RunStatus::Queued.as_str().to_string()),
+            scheduled_for: Set(scheduled_for),
+            queued_at: Set(now),
+            taken_over_from: Set(taken_over_from),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Inserts a run; `None` when a unique index refuses it (the queued or running slot of the
+/// job, or the scheduled moment, is taken).
+async fn insert_unless_taken(
+    db: &impl ConnectionTrait,
+    row: job_run::ActiveModel,
+) -> Result<Option<job_run::Model>, DbErr> {
     match row.insert(db).await {
         Ok(m) => Ok(Some(m)),
         Err(e) if is_unique_violation(&e) => Ok(None),
@@ -54,21 +66,20 @@ pub async fn start_running(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<Option<job_run::Model>, DbErr> {
-    let row = job_run::ActiveModel {
-        job: Set(job.to_string()),
-        trigger: Set(trigger.as_str().to_string()),
-        status: Set(RunStatus::Running.as_str().to_string()),
-        instance_id: Set(Some(instance.to_string())),
-        queued_at: Set(now),
-        started_at: Set(Some(now)),
-        lease_until: Set(Some(now + lease)),
-        ..Default::default()
-    };
-    match row.insert(db).await {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if is_unique_violation(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+    insert_unless_taken(
+        db,
+        job_run::ActiveModel {
+            job: Set(job.to_string()),
+            trigger: Set(trigger.as_str().to_string()),
+            status: Set(RunStatus::Running.as_str().to_string()),
+            instance_id: Set(Some(instance.to_string())),
+            queued_at: Set(now),
+            started_at: Set(Some(now)),
+            lease_until: Set(Some(now + lease)),
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 /// Claims the queued run `id` for `instance`. `None` when another worker claimed it first or a

@@ -72,18 +72,7 @@ pub async fn recompute_or_queue(ctx: &Arc<AppContext>, only: Vec<i64>) -> Result
     match recompute_now(ctx, Trigger::Api, Some(only)).await {
         Ok(_) => Ok(true),
         Err(JobError::Busy(_)) => {
-            let queued = crate::jobs::runs::enqueue(
-                &ctx.db,
-                crate::jobs::builtin::SEGMENTS_RECOMPUTE,
-                Trigger::Event,
-                None,
-                None,
-                ctx.clock.now(),
-            )
-            .await?;
-            if queued.is_some() {
-                ctx.jobs_rt.wake.notify_one();
-            }
+            crate::jobs::hand_over(ctx, crate::jobs::builtin::SEGMENTS_RECOMPUTE).await?;
             Ok(false)
         }
         Err(e) => Err(e),
