@@ -18,13 +18,13 @@ use sea_orm::{
 };
 
 use super::model::{AccountInput, StakeholderInput};
-use super::service::{apply_account, apply_stakeholder};
+use super::service::{apply_account, apply_stakeholder, currency_change_problem};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::input::AmountInput;
 use crate::domain::parse_bool;
+use crate::domain::validation::FieldErrors;
 use crate::entities::{account, manager, stakeholder};
-use crate::error::FieldErrors;
 use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row, RowError};
 
 pub const ACCOUNT_REQUIRED: &[&str] = &["external_id", "name"];
@@ -295,10 +295,7 @@ async fn write_accounts(
                     }
                     draft.attributes = Some(serde_json::Value::Object(merged));
                 }
-                if let Some(problem) = super::service::currency_change_problem(txn, current, &draft)
-                    .await
-                    .map_err(|e| ImportError::File(e.to_string()))?
-                {
+                if let Some(problem) = currency_change_problem(txn, current, &draft).await? {
                     fe.push("currency", problem);
                 }
                 if !fe.is_empty() {

@@ -1,13 +1,31 @@
 //! HTTP routes for managers, accounts and the dossier. Accounts are addressed by their
-//! `external_id`; dossier entries by their numeric id under the account.
+//! `external_id`; dossier entries by their numeric id under the account. Handlers parse the
+//! request, call the service and shape the response; [`AccountsError`] becomes a problem
+//! document here and nowhere else.
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 
+use super::error::{AccountsError, finish};
 use super::model::*;
-use super::service::{self as svc, AccountFilter, finish};
+use super::service as svc;
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
 use crate::api::state::State;
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::domain::validation::FieldErrors;
+use crate::error::{ApiError, Problem};
+
+/// The one status mapping of the accounts part: invalid input 422, missing 404, clashes 409
+/// with their code, database failures as [`ApiError::from`] decides (a unique violation is
+/// 409 `already_exists`, contention 503 `busy`, anything else an opaque 500).
+impl From<AccountsError> for ApiError {
+    fn from(e: AccountsError) -> Self {
+        match e {
+            AccountsError::Invalid(errors) => ApiError::Validation(errors),
+            AccountsError::NotFound(detail) => ApiError::NotFound(detail),
+            AccountsError::Conflict { code, detail } => ApiError::Conflict { code, detail },
+            AccountsError::Database(e) => ApiError::from(e),
+        }
+    }
+}
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_managers)
@@ -42,13 +60,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 // ---------------------------------------------------------------- managers
 
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ManagerFilter {
-    /// Case-insensitive search in name and e-mail.
-    pub q: Option<String>,
-}
-
 /// List key account managers.
 #[utoipa::path(tag = "managers", params(PageQuery, ManagerFilter),
     responses((status = 200, body = Paged<ManagerView>), (status = 422, body = Problem)))]
@@ -58,8 +69,8 @@ async fn list_managers(
     page: Query<PageQuery>,
     filter: Query<ManagerFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, &["id", "name", "email", "created_at"], "id")?;
-    Ok(HttpResponse::Ok().json(svc::list_managers(&state.db, &page, filter.q.as_deref()).await?))
+    let page = page.validate(&state, svc::MANAGER_SORTS, "id")?;
+    Ok(HttpResponse::Ok().json(svc::list_managers(&state.db, &page, &filter).await?))
 }
 
 /// Create a manager.
@@ -148,16 +159,7 @@ async fn get_account(
     state: State,
     external_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    let a = svc::find_account(&state.db, &external_id).await?;
-    let latest = crate::entities::account_snapshot::Entity::find()
-        .filter(crate::entities::account_snapshot::Column::AccountId.eq(a.id))
-        .order_by_desc(crate::entities::account_snapshot::Column::RunId)
-        .one(&state.db)
-        .await?;
-    let mut view = AccountView::from(a);
-    view.analytics = latest.as_ref().map(AnalyticsSummary::from);
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(svc::account_view(&state.db, &external_id).await?))
 }
 
 /// Change an account (only the given fields; `null` clears an optional field).
@@ -229,7 +231,7 @@ async fn put_profile(
     let a = svc::find_account(&state.db, &external_id).await?;
     let mut errors = FieldErrors::default();
     body.0.validate(&mut errors);
-    errors.into_result()?;
+    finish((), errors)?;
     let p = svc::put_profile(&state.db, state.clock.as_ref(), a.id, body.0).await?;
     Ok(HttpResponse::Ok().json(ProfileView::from(Some(p))))
 }
@@ -238,28 +240,18 @@ async fn put_profile(
 
 /// The relationship history, newest first; filter by `kind`, `outcome`; sort by
 /// `occurred_on`, `kind`, `id`.
-#[utoipa::path(tag = "dossier", params(PageQuery, svc::EventFilter),
+#[utoipa::path(tag = "dossier", params(PageQuery, EventFilter),
     responses((status = 200, body = Paged<RelationshipEventView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/accounts/{external_id}/relationship-events")]
 async fn list_events(
     state: State,
     external_id: web::Path<String>,
     page: Query<PageQuery>,
-    filter: Query<svc::EventFilter>,
+    filter: Query<EventFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page.validate(&state, svc::EVENT_SORTS, "-occurred_on")?;
     let a = svc::find_account(&state.db, &external_id).await?;
-    let (items, total) = svc::page_events(&state.db, a.id, &page, &filter).await?;
-    let items = items
-        .into_iter()
-        .map(|e| RelationshipEventView::new(e, &a.currency))
-        .collect();
-    Ok(HttpResponse::Ok().json(Paged {
-        items,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(svc::page_events(&state.db, &a, &page, &filter).await?))
 }
 
 /// Add a relationship history entry (`kind` and `occurred_on` required).
@@ -313,12 +305,8 @@ async fn delete_event(
     state: State,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    use sea_orm::ModelTrait;
     let a = svc::find_account(&state.db, &path.0).await?;
-    svc::get_event(&state.db, a.id, path.1)
-        .await?
-        .delete(&state.db)
-        .await?;
+    svc::delete_event(&state.db, a.id, path.1).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -326,25 +314,18 @@ async fn delete_event(
 
 /// The decision map, most influential first; filter by `role`, `consent`, `q`; sort by
 /// `influence`, `name`, `id`.
-#[utoipa::path(tag = "dossier", params(PageQuery, svc::StakeholderFilter),
+#[utoipa::path(tag = "dossier", params(PageQuery, StakeholderFilter),
     responses((status = 200, body = Paged<StakeholderView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/accounts/{external_id}/stakeholders")]
 async fn list_stakeholders(
     state: State,
     external_id: web::Path<String>,
     page: Query<PageQuery>,
-    filter: Query<svc::StakeholderFilter>,
+    filter: Query<StakeholderFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page.validate(&state, svc::STAKEHOLDER_SORTS, "-influence")?;
     let a = svc::find_account(&state.db, &external_id).await?;
-    let (items, total) = svc::page_stakeholders(&state.db, a.id, &page, &filter).await?;
-    let items = items.into_iter().map(StakeholderView::from).collect();
-    Ok(HttpResponse::Ok().json(Paged {
-        items,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(svc::page_stakeholders(&state.db, a.id, &page, &filter).await?))
 }
 
 /// Add a stakeholder (`name` and `role` required).
@@ -402,37 +383,26 @@ async fn delete_stakeholder(
     state: State,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    use sea_orm::ModelTrait;
     let a = svc::find_account(&state.db, &path.0).await?;
-    svc::get_stakeholder(&state.db, a.id, path.1)
-        .await?
-        .delete(&state.db)
-        .await?;
+    svc::delete_stakeholder(&state.db, a.id, path.1).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 // ---------------------------------------------------------------- competitors
 
 /// Competitors courting the account; filter by `q`; sort by `name`, `strength`, `id`.
-#[utoipa::path(tag = "dossier", params(PageQuery, svc::CompetitorFilter),
+#[utoipa::path(tag = "dossier", params(PageQuery, CompetitorFilter),
     responses((status = 200, body = Paged<CompetitorView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/accounts/{external_id}/competitors")]
 async fn list_competitors(
     state: State,
     external_id: web::Path<String>,
     page: Query<PageQuery>,
-    filter: Query<svc::CompetitorFilter>,
+    filter: Query<CompetitorFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page.validate(&state, svc::COMPETITOR_SORTS, "name")?;
     let a = svc::find_account(&state.db, &external_id).await?;
-    let (items, total) = svc::page_competitors(&state.db, a.id, &page, &filter).await?;
-    let items = items.into_iter().map(CompetitorView::from).collect();
-    Ok(HttpResponse::Ok().json(Paged {
-        items,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(svc::page_competitors(&state.db, a.id, &page, &filter).await?))
 }
 
 /// Add a competitor (`name` required).
@@ -491,11 +461,7 @@ async fn delete_competitor(
     state: State,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    use sea_orm::ModelTrait;
     let a = svc::find_account(&state.db, &path.0).await?;
-    svc::get_competitor(&state.db, a.id, path.1)
-        .await?
-        .delete(&state.db)
-        .await?;
+    svc::delete_competitor(&state.db, a.id, path.1).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -17,8 +17,8 @@ use super::model::{OrderRow, RawOrder};
 use super::service::{ensure_accounts_exist, upsert_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::validation::FieldErrors;
 use crate::entities::account;
-use crate::error::FieldErrors;
 use crate::import::seen::{SeenFilter, hash_parts};
 use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row, RowError};
 

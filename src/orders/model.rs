@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 
 use crate::accounts::model::{derive_id, format_money};
 use crate::domain::input::AmountInput;
+use crate::domain::validation::FieldErrors;
 use crate::domain::{Currency, ExternalId, parse_timestamp};
 use crate::entities::order;
-use crate::error::FieldErrors;
 
 /// One order as sent to the API.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -219,6 +219,20 @@ pub struct BatchResult {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+}
+
+/// Filters for the order list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderFilter {
+    /// Only orders of this account (external id).
+    pub account_id: Option<String>,
+    /// Orders at or after this date/timestamp.
+    pub from: Option<String>,
+    /// Orders before this date/timestamp.
+    pub to: Option<String>,
+    /// Only orders that redeemed this offer code.
+    pub offer_code: Option<String>,
 }
 
 #[cfg(test)]

@@ -11,11 +11,13 @@ use sea_orm::{
     QueryFilter, QuerySelect,
 };
 
+use super::error::OrdersError;
 use super::model::*;
 use crate::clock::Clock;
 use crate::db::page::{Page, Paged, fetch_page};
+use crate::db::pg::OrderValues;
+use crate::domain::validation::{FieldError, FieldErrors};
 use crate::entities::{account, order};
-use crate::error::{ApiError, FieldError, FieldErrors};
 
 const ORDER_COLUMNS: usize = 9;
 
@@ -66,7 +68,7 @@ pub async fn upsert_rows(
     // A fixed lock order: two overlapping batches never wait on each other in a cycle.
     rows.sort_by(|a, b| a.external_id.cmp(&b.external_id));
     let affected = if crate::db::is_postgres(db) {
-        crate::db::pg::upsert_orders(db, rows, now).await?
+        crate::db::pg::upsert_orders(db, rows.into_iter().map(OrderValues::from), now).await?
     } else {
         let per_statement = (crate::db::max_bind_params(db) / ORDER_COLUMNS).min(5000);
         let mut affected = 0;
@@ -106,6 +108,21 @@ pub async fn ensure_accounts_exist(db: &impl ConnectionTrait, ids: &[i64]) -> Re
         }
     }
     Ok(())
+}
+
+/// The PostgreSQL upsert takes plain column values, so `db` needs nothing from this part.
+impl From<OrderRow> for OrderValues {
+    fn from(r: OrderRow) -> Self {
+        OrderValues {
+            external_id: r.external_id,
+            account_id: r.account_id,
+            ordered_at: r.ordered_at,
+            amount_minor: r.amount_minor,
+            margin_minor: r.margin_minor,
+            currency: r.currency,
+            offer_code: r.offer_code,
+        }
+    }
 }
 
 async fn upsert_chunk(
@@ -182,9 +199,9 @@ pub async fn ingest_batch(
     clock: &dyn Clock,
     inputs: &[OrderInput],
     max: usize,
-) -> Result<BatchResult, ApiError> {
+) -> Result<BatchResult, OrdersError> {
     if inputs.len() > max {
-        return Err(ApiError::field(
+        return Err(OrdersError::field(
             "/orders",
             format!("at most {max} orders per request (got {})", inputs.len()),
         ));
@@ -243,7 +260,7 @@ pub async fn ingest_batch(
         errors.extend(fe.errors);
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(OrdersError::Invalid(errors));
     }
     let now = clock.now();
     let txn = crate::db::begin_write(db).await?;
@@ -265,38 +282,25 @@ pub async fn ingest_batch(
     })
 }
 
-/// Filters for the order list.
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OrderFilter {
-    /// Only orders of this account (external id).
-    pub account_id: Option<String>,
-    /// Orders at or after this date/timestamp.
-    pub from: Option<String>,
-    /// Orders before this date/timestamp.
-    pub to: Option<String>,
-    /// Only orders that redeemed this offer code.
-    pub offer_code: Option<String>,
-}
-
+/// Sort fields of the order list.
 pub const ORDER_SORTS: &[&str] = &["ordered_at", "amount", "external_id", "id"];
 
 pub async fn list_orders(
     db: &DatabaseConnection,
     page: &Page,
     f: &OrderFilter,
-) -> Result<Paged<OrderView>, ApiError> {
+) -> Result<Paged<OrderView>, OrdersError> {
     let mut query = order::Entity::find();
     if let Some(ext) = &f.account_id {
         let acc = crate::accounts::service::find_account(db, ext.trim()).await?;
         query = query.filter(order::Column::AccountId.eq(acc.id));
     }
     if let Some(from) = &f.from {
-        let t = crate::domain::parse_timestamp(from).map_err(|e| ApiError::field("from", e))?;
+        let t = crate::domain::parse_timestamp(from).map_err(|e| OrdersError::field("from", e))?;
         query = query.filter(order::Column::OrderedAt.gte(t));
     }
     if let Some(to) = &f.to {
-        let t = crate::domain::parse_timestamp(to).map_err(|e| ApiError::field("to", e))?;
+        let t = crate::domain::parse_timestamp(to).map_err(|e| OrdersError::field("to", e))?;
         query = query.filter(order::Column::OrderedAt.lt(t));
     }
     if let Some(code) = &f.offer_code {
@@ -339,12 +343,16 @@ pub async fn list_orders(
     })
 }
 
-pub async fn find_order(db: &DatabaseConnection, external_id: &str) -> Result<OrderView, ApiError> {
+/// One order with its account's external id.
+pub async fn find_order(
+    db: &DatabaseConnection,
+    external_id: &str,
+) -> Result<OrderView, OrdersError> {
     let o = order::Entity::find()
         .filter(order::Column::ExternalId.eq(external_id))
         .one(db)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("order `{external_id}` not found")))?;
+        .ok_or_else(|| OrdersError::NotFound(format!("order `{external_id}` not found")))?;
     let acc = account::Entity::find_by_id(o.account_id)
         .one(db)
         .await?
@@ -354,11 +362,11 @@ pub async fn find_order(db: &DatabaseConnection, external_id: &str) -> Result<Or
 }
 
 /// Validates one order into a row (errors under the root path).
-pub async fn prepare_one(db: &DatabaseConnection, o: &OrderInput) -> Result<OrderRow, ApiError> {
+pub async fn prepare_one(db: &DatabaseConnection, o: &OrderInput) -> Result<OrderRow, OrdersError> {
     let mut fe = FieldErrors::default();
     if let Err(e) = crate::domain::ExternalId::parse(&o.external_id) {
         fe.push("external_id", e);
-        return Err(ApiError::Validation(fe.errors));
+        return Err(OrdersError::Invalid(fe.errors));
     }
     let raw = RawOrder {
         external_id: Some(&o.external_id),
@@ -370,27 +378,63 @@ pub async fn prepare_one(db: &DatabaseConnection, o: &OrderInput) -> Result<Orde
         offer_code: o.offer_code.as_deref(),
     };
     let Some(p) = raw.parse(0, &mut fe) else {
-        return Err(ApiError::Validation(fe.errors));
+        return Err(OrdersError::Invalid(fe.errors));
     };
     let accounts = resolve_accounts(db, std::slice::from_ref(&p.account_external_id)).await?;
     let Some((id, currency)) = accounts.get(&p.account_external_id) else {
-        return Err(ApiError::field(
+        return Err(OrdersError::field(
             "/account_id",
             format!("account `{}` does not exist", p.account_external_id),
         ));
     };
     let row = p.resolve(*id, currency, &mut fe);
-    fe.into_result()?;
-    row.ok_or_else(|| ApiError::internal(anyhow::anyhow!("order resolved without errors or row")))
+    OrdersError::check(fe)?;
+    row.ok_or(OrdersError::Internal(
+        "order resolved without errors or row",
+    ))
 }
 
-pub async fn delete_order(db: &DatabaseConnection, external_id: &str) -> Result<(), ApiError> {
+/// Records a new order (`POST /orders`) and returns it as stored.
+pub async fn create_order(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    input: &OrderInput,
+) -> Result<OrderView, OrdersError> {
+    let row = prepare_one(db, input).await?;
+    let external_id = row.external_id.clone();
+    create_one(db, row, now).await?;
+    find_order(db, &external_id).await
+}
+
+/// Whether a PUT created the order or replaced a stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    Created,
+    Replaced,
+}
+
+/// Creates or replaces an order by its external id (`PUT /orders/{id}`) and returns it as
+/// stored, with whether it existed before.
+pub async fn put_order(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    input: &OrderInput,
+) -> Result<(OrderView, Put), OrdersError> {
+    let row = prepare_one(db, input).await?;
+    let existed = count_existing(db, &[row.external_id.as_str()]).await? > 0;
+    let external_id = row.external_id.clone();
+    save_one(db, row, now).await?;
+    let view = find_order(db, &external_id).await?;
+    Ok((view, if existed { Put::Replaced } else { Put::Created }))
+}
+
+pub async fn delete_order(db: &DatabaseConnection, external_id: &str) -> Result<(), OrdersError> {
     let res = order::Entity::delete_many()
         .filter(order::Column::ExternalId.eq(external_id))
         .exec(db)
         .await?;
     if res.rows_affected == 0 {
-        return Err(ApiError::NotFound(format!(
+        return Err(OrdersError::NotFound(format!(
             "order `{external_id}` not found"
         )));
     }
@@ -402,7 +446,7 @@ pub async fn save_one(
     db: &DatabaseConnection,
     row: OrderRow,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), OrdersError> {
     let txn = crate::db::begin_write(db).await?;
     let account_id = row.account_id;
     upsert_rows(&txn, vec![row], now).await?;
@@ -417,7 +461,7 @@ pub async fn create_one(
     db: &DatabaseConnection,
     row: OrderRow,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), OrdersError> {
     use sea_orm::Set;
     let txn = crate::db::begin_write(db).await?;
     let (account_id, external_id) = (row.account_id, row.external_id.clone());
@@ -441,7 +485,7 @@ pub async fn create_one(
     .exec_without_returning(&txn)
     .await?;
     if inserted == 0 {
-        return Err(ApiError::Conflict {
+        return Err(OrdersError::Conflict {
             code: "already_exists",
             detail: format!("an order with external_id `{external_id}` already exists"),
         });
