@@ -1,6 +1,7 @@
 //! Key accounts: create, read (with the latest analysis), change, delete with everything that
 //! hangs off them, list.
 
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -100,6 +101,32 @@ pub async fn create_account(
     }
     .insert(db)
     .await?)
+}
+
+/// Creates an account known only by its external id (also its name), for orders imported
+/// before their account (`abm import orders --create-accounts`). Returns its id.
+pub async fn create_bare_account(
+    db: &impl ConnectionTrait,
+    external_id: &str,
+    currency: &str,
+    timezone: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    let created = account::ActiveModel {
+        external_id: Set(external_id.to_string()),
+        name: Set(external_id.to_string()),
+        timezone: Set(timezone.to_string()),
+        currency: Set(currency.to_string()),
+        image_maker: Set(false),
+        expert: Set(false),
+        attributes: Set(serde_json::json!({})),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(created.id)
 }
 
 /// Applies a draft to an existing account model (used by PATCH and by imports).

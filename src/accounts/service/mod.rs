@@ -26,8 +26,8 @@ mod relationship;
 mod stakeholder;
 
 pub use account::{
-    ACCOUNT_SORTS, account_view, apply_account, create_account, currency_change_problem,
-    delete_account, find_account, list_accounts, update_account,
+    ACCOUNT_SORTS, account_view, apply_account, create_account, create_bare_account,
+    currency_change_problem, delete_account, find_account, list_accounts, update_account,
 };
 pub use competitor::{
     COMPETITOR_SORTS, delete_competitor, get_competitor, list_competitors, page_competitors,
