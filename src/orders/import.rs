@@ -21,7 +21,9 @@ use crate::entities::account;
 use crate::import::seen::{SeenFilter, hash_parts};
 use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row, RowError};
 
+/// Columns an order file must have.
 pub const REQUIRED: &[&str] = &["account_id", "ordered_at", "amount"];
+/// Columns an order file may have.
 pub const OPTIONAL: &[&str] = &["external_id", "margin", "currency", "offer_code"];
 
 /// Options of an order import.

@@ -173,6 +173,7 @@ impl ParsedOrder {
     }
 }
 
+/// An order as the API returns it; amounts in the order's currency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
     pub id: i64,
@@ -189,6 +190,7 @@ pub struct OrderView {
 }
 
 impl OrderView {
+    /// The view of a stored order; amounts are formatted in the order's own currency.
     pub fn new(o: order::Model, account_external_id: String) -> Self {
         Self {
             amount: format_money(&o.currency, o.amount_minor),

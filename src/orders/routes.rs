@@ -27,6 +27,7 @@ impl From<OrdersError> for ApiError {
     }
 }
 
+/// Registers every route of the part (with its OpenAPI description).
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_orders)
         .service(create_order)

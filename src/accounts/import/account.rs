@@ -20,7 +20,9 @@ use crate::domain::validation::FieldErrors;
 use crate::entities::{account, manager};
 use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row};
 
+/// Columns an account file must have.
 pub const ACCOUNT_REQUIRED: &[&str] = &["external_id", "name"];
+/// Columns an account file may have (besides `attr.<key>`).
 pub const ACCOUNT_OPTIONAL: &[&str] = &[
     "industry",
     "region",

@@ -17,7 +17,9 @@ use crate::domain::validation::FieldErrors;
 use crate::entities::{account, stakeholder};
 use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, RowError};
 
+/// Columns a stakeholder file must have.
 pub const STAKEHOLDER_REQUIRED: &[&str] = &["account_id", "name", "role"];
+/// Columns a stakeholder file may have.
 pub const STAKEHOLDER_OPTIONAL: &[&str] = &[
     "external_id",
     "title",

@@ -189,6 +189,7 @@ fn holds_nul(v: &serde_json::Value) -> bool {
     }
 }
 
+/// An account as the API returns it; `budget` in the account's currency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     pub id: i64,

@@ -27,6 +27,7 @@ pub struct CompetitorInput {
     pub notes: Option<Option<String>>,
 }
 
+/// Checked competitor fields; `None` means "leave unchanged".
 #[derive(Debug, Default)]
 pub struct CompetitorDraft {
     pub name: Option<String>,
@@ -36,6 +37,7 @@ pub struct CompetitorDraft {
 }
 
 impl CompetitorInput {
+    /// Checks the input; `creating` requires `name`.
     pub fn parse(&self, creating: bool, errors: &mut FieldErrors) -> CompetitorDraft {
         let mut d = CompetitorDraft::default();
         if creating || self.name.is_some() {
@@ -73,6 +75,7 @@ impl CompetitorInput {
     }
 }
 
+/// A competitor as the API returns it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CompetitorView {
     pub id: i64,

@@ -38,6 +38,8 @@ pub struct ManagerDraft {
 }
 
 impl ManagerInput {
+    /// Checks the input; `creating` requires `email` and `name`. E-mail addresses are
+    /// lower-cased so that one address names one manager.
     pub fn parse(&self, creating: bool, errors: &mut FieldErrors) -> ManagerDraft {
         let mut d = ManagerDraft::default();
         if creating || self.email.is_some() {
@@ -78,6 +80,7 @@ fn parse_http_url(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A manager as the API returns it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ManagerView {
     pub id: i64,

@@ -24,6 +24,8 @@ pub struct ProfileInput {
 }
 
 impl ProfileInput {
+    /// Records every problem (negative size, implausible year, over-long or control-character
+    /// text); the input itself is stored as given.
     pub fn validate(&self, errors: &mut FieldErrors) {
         if let Some(e) = self.employees
             && e < 0
@@ -52,6 +54,7 @@ impl ProfileInput {
     }
 }
 
+/// The account's profile; every field null (and no `updated_at`) until one is written.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileView {
     pub description: Option<String>,

@@ -51,6 +51,8 @@ pub struct RelationshipEventDraft {
 }
 
 impl RelationshipEventInput {
+    /// Checks the input; `creating` requires `kind` and `occurred_on`. A value is parsed in the
+    /// account's `currency` (its decimals).
     pub fn parse(
         &self,
         creating: bool,
@@ -107,6 +109,7 @@ impl RelationshipEventInput {
     }
 }
 
+/// One relationship-history entry as the API returns it; `value` in the account's currency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RelationshipEventView {
     pub id: i64,
@@ -121,6 +124,7 @@ pub struct RelationshipEventView {
 }
 
 impl RelationshipEventView {
+    /// The view of a stored entry; `currency` is the account's, in which the value is stored.
     pub fn new(e: relationship_event::Model, currency: &str) -> Self {
         Self {
             id: e.id,

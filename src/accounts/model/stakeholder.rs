@@ -61,6 +61,9 @@ pub struct StakeholderDraft {
 }
 
 impl StakeholderInput {
+    /// Checks the input; `creating` requires `name` and `role`, defaults influence to 3 and
+    /// consent to `unknown`, and derives the external id from the account and e-mail (or name)
+    /// when none is given, so re-sending the same person finds the same row.
     pub fn parse(
         &self,
         creating: bool,
@@ -138,6 +141,7 @@ impl StakeholderInput {
     }
 }
 
+/// A stakeholder as the API returns it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StakeholderView {
     pub id: i64,

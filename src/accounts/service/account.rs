@@ -64,6 +64,8 @@ async fn check_manager(
     Ok(())
 }
 
+/// Creates an account; `Conflict` (`already_exists`) when the external id is taken, `Invalid`
+/// when the manager does not exist.
 pub async fn create_account(
     db: &DatabaseConnection,
     clock: &dyn Clock,
@@ -134,6 +136,8 @@ pub fn apply_account(m: &mut account::ActiveModel, d: AccountDraft) {
     apply_fields!(m, d; name, industry, region, country, timezone, currency, manager_id, image_maker, expert, budget_minor, attributes);
 }
 
+/// Applies the fields the draft carries; `Invalid` when the manager does not exist or the
+/// currency may not change (see [`currency_change_problem`]).
 pub async fn update_account(
     db: &DatabaseConnection,
     clock: &dyn Clock,

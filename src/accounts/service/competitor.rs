@@ -60,6 +60,7 @@ pub async fn page_competitors(
     })
 }
 
+/// One competitor of this account; `NotFound` for a competitor of another account.
 pub async fn get_competitor(
     db: &impl ConnectionTrait,
     account_id: i64,
@@ -99,6 +100,7 @@ pub async fn save_competitor(
     Ok(m.save(db).await?.try_into_model()?)
 }
 
+/// Deletes one competitor of this account; `NotFound` when it has no such competitor.
 pub async fn delete_competitor(
     db: &DatabaseConnection,
     account_id: i64,

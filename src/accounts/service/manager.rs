@@ -29,6 +29,7 @@ async fn email_in_use(db: &impl ConnectionTrait, email: &str) -> Result<bool, Ac
         .is_some())
 }
 
+/// Creates a manager; `Conflict` (`already_exists`) when the e-mail address is taken.
 pub async fn create_manager(
     db: &DatabaseConnection,
     clock: &dyn Clock,
@@ -52,6 +53,7 @@ pub async fn create_manager(
     .await?)
 }
 
+/// A manager by id; `NotFound` when there is none.
 pub async fn get_manager(
     db: &impl ConnectionTrait,
     id: i64,
@@ -62,6 +64,7 @@ pub async fn get_manager(
         .ok_or_else(|| AccountsError::NotFound(format!("manager {id} not found")))
 }
 
+/// Applies the fields the draft carries; `Conflict` when the new e-mail address is taken.
 pub async fn update_manager(
     db: &DatabaseConnection,
     clock: &dyn Clock,

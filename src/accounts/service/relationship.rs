@@ -59,6 +59,7 @@ pub async fn page_events(
     })
 }
 
+/// One entry of this account's history; `NotFound` for an entry of another account.
 pub async fn get_event(
     db: &impl ConnectionTrait,
     account_id: i64,
@@ -107,6 +108,7 @@ pub async fn save_event(
     Ok(m.save(db).await?.try_into_model()?)
 }
 
+/// Deletes one entry of this account's history; `NotFound` when it has no such entry.
 pub async fn delete_event(
     db: &DatabaseConnection,
     account_id: i64,

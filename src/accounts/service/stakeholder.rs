@@ -67,6 +67,7 @@ pub async fn page_stakeholders(
     })
 }
 
+/// One stakeholder of this account; `NotFound` for a stakeholder of another account.
 pub async fn get_stakeholder(
     db: &impl ConnectionTrait,
     account_id: i64,
@@ -92,6 +93,7 @@ pub fn apply_stakeholder(m: &mut stakeholder::ActiveModel, d: StakeholderDraft) 
     apply_fields!(m, d; name, title, email, phone, influence, language);
 }
 
+/// Adds a stakeholder; `Conflict` (`already_exists`) when the external id is taken.
 pub async fn create_stakeholder(
     db: &DatabaseConnection,
     clock: &dyn Clock,
@@ -125,6 +127,7 @@ pub async fn create_stakeholder(
     Ok(m.insert(db).await?)
 }
 
+/// Applies the fields the draft carries (the external id never changes).
 pub async fn update_stakeholder(
     db: &DatabaseConnection,
     clock: &dyn Clock,
@@ -137,6 +140,7 @@ pub async fn update_stakeholder(
     Ok(m.update(db).await?)
 }
 
+/// Deletes one stakeholder of this account; `NotFound` when it has no such stakeholder.
 pub async fn delete_stakeholder(
     db: &DatabaseConnection,
     account_id: i64,

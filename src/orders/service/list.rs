@@ -12,6 +12,8 @@ use crate::orders::model::{OrderFilter, OrderView};
 /// Sort fields of the order list.
 pub const ORDER_SORTS: &[&str] = &["ordered_at", "amount", "external_id", "id"];
 
+/// One page of orders matching the filters; `NotFound` when the filter names an account that
+/// does not exist, `Invalid` on an unreadable `from`/`to`.
 pub async fn list_orders(
     db: &DatabaseConnection,
     page: &Page,

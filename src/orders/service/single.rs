@@ -78,6 +78,7 @@ pub async fn put_order(
     Ok((view, if existed { Put::Replaced } else { Put::Created }))
 }
 
+/// Deletes an order; `NotFound` when there is none with this external id.
 pub async fn delete_order(db: &DatabaseConnection, external_id: &str) -> Result<(), OrdersError> {
     let res = order::Entity::delete_many()
         .filter(order::Column::ExternalId.eq(external_id))
