@@ -1,14 +1,25 @@
 //! PostgreSQL-only statements. Each has a portable twin used on SQLite; callers pick through
-//! `db::is_postgres` and never write backend-specific SQL themselves.
+//! `db::is_postgres` and never write backend-specific SQL themselves. Functions here take plain
+//! column values, so this module depends on no part of the domain.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 
-use crate::orders::model::OrderRow;
-
 /// Rows per UNNEST statement: large enough to amortise the round trip, small enough to keep
 /// memory flat.
 const CHUNK: usize = 5000;
+
+/// One row of the `orders` table as [`upsert_orders`] writes it.
+#[derive(Debug, Clone)]
+pub struct OrderValues {
+    pub external_id: String,
+    pub account_id: i64,
+    pub ordered_at: DateTime<Utc>,
+    pub amount_minor: i64,
+    pub margin_minor: Option<i64>,
+    pub currency: String,
+    pub offer_code: Option<String>,
+}
 
 /// Upserts orders with one `INSERT … SELECT FROM UNNEST(arrays)` per chunk: nine array
 /// parameters instead of nine parameters per row, which PostgreSQL parses and plans once.
@@ -17,7 +28,7 @@ const CHUNK: usize = 5000;
 /// and NULL offer codes as `''` (offer codes are never empty), mapped back with `NULLIF`.
 pub async fn upsert_orders(
     db: &impl ConnectionTrait,
-    rows: Vec<OrderRow>,
+    rows: impl IntoIterator<Item = OrderValues>,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     const SQL: &str = "INSERT INTO orders \
@@ -82,7 +93,7 @@ impl Columns {
         self.ids.len()
     }
 
-    fn push(&mut self, r: OrderRow) {
+    fn push(&mut self, r: OrderValues) {
         self.ids.push(r.external_id);
         self.accounts.push(r.account_id);
         self.times.push(r.ordered_at);

@@ -9,20 +9,21 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect, Set,
-};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect};
 
 use super::model::{OrderRow, RawOrder};
 use super::service::{ensure_accounts_exist, upsert_rows};
+use crate::accounts::service::create_bare_account;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::validation::FieldErrors;
 use crate::entities::account;
-use crate::error::FieldErrors;
 use crate::import::seen::{SeenFilter, hash_parts};
 use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row, RowError};
 
+/// Columns an order file must have.
 pub const REQUIRED: &[&str] = &["account_id", "ordered_at", "amount"];
+/// Columns an order file may have.
 pub const OPTIONAL: &[&str] = &["external_id", "margin", "currency", "offer_code"];
 
 /// Options of an order import.
@@ -219,26 +220,18 @@ impl Parser<'_> {
                         .currency
                         .map(|c| c.code().to_string())
                         .unwrap_or_else(|| self.settings.defaults.currency.code().to_string());
-                    let created = account::ActiveModel {
-                        external_id: Set(parsed.account_external_id.clone()),
-                        name: Set(parsed.account_external_id.clone()),
-                        timezone: Set(self.settings.defaults.timezone.name().to_string()),
-                        currency: Set(currency.clone()),
-                        image_maker: Set(false),
-                        expert: Set(false),
-                        attributes: Set(serde_json::json!({})),
-                        created_at: Set(self.now),
-                        updated_at: Set(self.now),
-                        ..Default::default()
-                    }
-                    .insert(txn)
+                    let id = create_bare_account(
+                        txn,
+                        &parsed.account_external_id,
+                        &currency,
+                        self.settings.defaults.timezone.name(),
+                        self.now,
+                    )
                     .await?;
                     self.summary.created_related += 1;
-                    self.accounts.insert(
-                        parsed.account_external_id.clone(),
-                        (created.id, currency.clone()),
-                    );
-                    (created.id, currency)
+                    self.accounts
+                        .insert(parsed.account_external_id.clone(), (id, currency.clone()));
+                    (id, currency)
                 }
                 None => {
                     self.errors.add(RowError {

@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 
 use crate::accounts::model::{derive_id, format_money};
 use crate::domain::input::AmountInput;
+use crate::domain::validation::FieldErrors;
 use crate::domain::{Currency, ExternalId, parse_timestamp};
 use crate::entities::order;
-use crate::error::FieldErrors;
 
 /// One order as sent to the API.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -173,6 +173,7 @@ impl ParsedOrder {
     }
 }
 
+/// An order as the API returns it; amounts in the order's currency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
     pub id: i64,
@@ -189,6 +190,7 @@ pub struct OrderView {
 }
 
 impl OrderView {
+    /// The view of a stored order; amounts are formatted in the order's own currency.
     pub fn new(o: order::Model, account_external_id: String) -> Self {
         Self {
             amount: format_money(&o.currency, o.amount_minor),
@@ -219,6 +221,20 @@ pub struct BatchResult {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+}
+
+/// Filters for the order list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderFilter {
+    /// Only orders of this account (external id).
+    pub account_id: Option<String>,
+    /// Orders at or after this date/timestamp.
+    pub from: Option<String>,
+    /// Orders before this date/timestamp.
+    pub to: Option<String>,
+    /// Only orders that redeemed this offer code.
+    pub offer_code: Option<String>,
 }
 
 #[cfg(test)]

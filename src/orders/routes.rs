@@ -1,13 +1,33 @@
-//! HTTP routes for orders. Orders are addressed by their `external_id`.
+//! HTTP routes for orders. Orders are addressed by their `external_id`. Handlers parse the
+//! request, call the service and shape the response; [`OrdersError`] becomes a problem document
+//! here and nowhere else.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 
+use super::error::OrdersError;
 use super::model::*;
-use super::service::{self as svc, OrderFilter};
+use super::service::{self as svc, Put};
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
 use crate::api::state::State;
 use crate::error::{ApiError, Problem};
 
+/// The one status mapping of the orders part: invalid input 422, missing 404, clashes 409 with
+/// their code, database failures as [`ApiError::from`] decides (a unique violation is 409
+/// `already_exists`, contention 503 `busy`, anything else an opaque 500), and a broken
+/// invariant an opaque 500.
+impl From<OrdersError> for ApiError {
+    fn from(e: OrdersError) -> Self {
+        match e {
+            OrdersError::Invalid(errors) => ApiError::Validation(errors),
+            OrdersError::NotFound(detail) => ApiError::NotFound(detail),
+            OrdersError::Conflict { code, detail } => ApiError::Conflict { code, detail },
+            OrdersError::Database(e) => ApiError::from(e),
+            OrdersError::Internal(what) => ApiError::internal(anyhow::anyhow!(what)),
+        }
+    }
+}
+
+/// Registers every route of the part (with its OpenAPI description).
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_orders)
         .service(create_order)
@@ -35,10 +55,8 @@ async fn list_orders(
     responses((status = 201, body = OrderView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/orders")]
 async fn create_order(state: State, body: JsonBody<OrderInput>) -> Result<HttpResponse, ApiError> {
-    let row = svc::prepare_one(&state.db, &body.0).await?;
-    let external_id = row.external_id.clone();
-    svc::create_one(&state.db, row, state.clock.now()).await?;
-    Ok(HttpResponse::Created().json(svc::find_order(&state.db, &external_id).await?))
+    let view = svc::create_order(&state.db, state.clock.now(), &body.0).await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// Upsert up to `api.max_batch_orders` (default 10,000) orders by external id, all or nothing.
@@ -81,14 +99,10 @@ async fn put_order(
         ));
     }
     input.external_id = external_id.into_inner();
-    let row = svc::prepare_one(&state.db, &input).await?;
-    let existed = svc::count_existing(&state.db, &[row.external_id.as_str()]).await? > 0;
-    svc::save_one(&state.db, row.clone(), state.clock.now()).await?;
-    let view = svc::find_order(&state.db, &row.external_id).await?;
-    Ok(if existed {
-        HttpResponse::Ok().json(view)
-    } else {
-        HttpResponse::Created().json(view)
+    let (view, put) = svc::put_order(&state.db, state.clock.now(), &input).await?;
+    Ok(match put {
+        Put::Replaced => HttpResponse::Ok().json(view),
+        Put::Created => HttpResponse::Created().json(view),
     })
 }
 

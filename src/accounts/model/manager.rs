@@ -1,0 +1,115 @@
+//! Key account managers: the fields a client sends, their checked form, and the view.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::text::{Lines, opt_text, required_text};
+use crate::domain::Email;
+use crate::domain::input::{double_option, non_null};
+use crate::domain::validation::FieldErrors;
+use crate::entities::manager;
+
+/// Fields of a key account manager. On create `email` and `name` are required; on PATCH every
+/// field is optional and `null` clears an optional one.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerInput {
+    #[serde(default, deserialize_with = "non_null")]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    /// Where this manager's alerts are posted (http/https URL).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub webhook_url: Option<Option<String>>,
+}
+
+/// Checked manager fields; `None` means "leave unchanged".
+#[derive(Debug, Default)]
+pub struct ManagerDraft {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<Option<String>>,
+    pub webhook_url: Option<Option<String>>,
+}
+
+impl ManagerInput {
+    /// Checks the input; `creating` requires `email` and `name`. E-mail addresses are
+    /// lower-cased so that one address names one manager.
+    pub fn parse(&self, creating: bool, errors: &mut FieldErrors) -> ManagerDraft {
+        let mut d = ManagerDraft::default();
+        if creating || self.email.is_some() {
+            d.email = match self.email.as_deref().map(str::trim) {
+                None | Some("") => {
+                    errors.push("email", "is required");
+                    None
+                }
+                Some(e) => {
+                    errors.check("email", Email::parse(e).map(|e| e.as_str().to_lowercase()))
+                }
+            };
+        }
+        if creating || self.name.is_some() {
+            d.name = required_text(errors, "name", self.name.as_deref(), 200);
+        }
+        if let Some(p) = &self.phone {
+            d.phone = Some(opt_text(errors, "phone", p.as_deref(), 50, Lines::One));
+        }
+        if let Some(w) = &self.webhook_url {
+            d.webhook_url = Some(
+                match w.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    None => None,
+                    Some(u) => errors.check("webhook_url", parse_http_url(u)),
+                },
+            );
+        }
+        d
+    }
+}
+
+fn parse_http_url(raw: &str) -> Result<String, String> {
+    match url::Url::parse(raw) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
+            Ok(u.to_string())
+        }
+        _ => Err(format!("`{raw}` is not an http(s) URL")),
+    }
+}
+
+/// A manager as the API returns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManagerView {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub webhook_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<manager::Model> for ManagerView {
+    fn from(m: manager::Model) -> Self {
+        Self {
+            id: m.id,
+            email: m.email,
+            name: m.name,
+            phone: m.phone,
+            webhook_url: m.webhook_url,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// Filters for the manager list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ManagerFilter {
+    /// Case-insensitive search in name and e-mail.
+    pub q: Option<String>,
+}
