@@ -70,7 +70,11 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
             let port = listener.local_addr()?.port();
             (
-                Some(api_server(ctx.clone(), listener, !separate_metrics)?),
+                Some(api_server(
+                    ctx.clone(),
+                    listener,
+                    settings.metrics.enabled && !separate_metrics,
+                )?),
                 Some(port),
             )
         } else {

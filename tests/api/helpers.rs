@@ -164,6 +164,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The application context the server runs on (tests drive its jobs by hand).
     pub ctx: Arc<abm::context::AppContext>,
+    /// The port of the separate metrics listener, when `metrics.listen` is set.
+    pub metrics_port: Option<u16>,
     // Dropped last: removes the database after the pool is gone.
     _db: TestDb,
 }
@@ -193,6 +195,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let ctx = app.context();
+    let metrics_port = app.metrics_port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -206,6 +209,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
         settings,
         database_url: test_db.url.clone(),
         ctx,
+        metrics_port,
         _db: test_db,
     }
 }

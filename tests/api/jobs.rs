@@ -392,7 +392,46 @@ async fn metrics_count_requests_by_route_template_and_status(b: Backend) {
     );
 }
 
+async fn metrics_can_move_to_a_listener_of_their_own_or_be_turned_off(b: Backend) {
+    let app =
+        crate::helpers::spawn_app_with(b.clone(), &[("ABM_METRICS__LISTEN", "127.0.0.1:0")]).await;
+    let port = app.metrics_port.expect("a metrics listener");
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    let own = app
+        .client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(own.status(), 200);
+    let text = own.text().await.expect("text");
+    assert!(text.contains("abm_http_requests_total"), "{text}");
+    // The API listener no longer serves it.
+    problem(
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("req"),
+        404,
+    )
+    .await;
+
+    let off = crate::helpers::spawn_app_with(b, &[("ABM_METRICS__ENABLED", "false")]).await;
+    assert!(off.metrics_port.is_none());
+    problem(
+        off.client
+            .get(off.url("/metrics"))
+            .send()
+            .await
+            .expect("req"),
+        404,
+    )
+    .await;
+}
+
 db_tests!(
+    metrics_can_move_to_a_listener_of_their_own_or_be_turned_off,
     two_schedulers_firing_the_same_moment_run_the_job_once,
     a_holder_that_stops_renewing_is_taken_over_and_the_takeover_is_recorded,
     graceful_shutdown_releases_held_leases,
