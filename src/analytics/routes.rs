@@ -168,7 +168,7 @@ pub struct StartRun {
     responses((status = 201, body = RunView), (status = 202, body = crate::jobs::RunView), (status = 409, body = Problem)))]
 #[post("/analytics/runs")]
 async fn start_run(state: State, q: Query<StartRun>) -> Result<HttpResponse, ApiError> {
-    use crate::jobs::{JobError, Trigger, builtin::ANALYSIS};
+    use crate::jobs::{JobError, Trigger, names::ANALYSIS};
     let map = |e: JobError| match e {
         JobError::Busy(_) | JobError::AlreadyActive(_) => ApiError::Conflict {
             code: "run_in_progress",

@@ -65,7 +65,7 @@ pub async fn run_now(
 ) -> Result<analysis_run::Model, crate::jobs::JobError> {
     use crate::jobs::{JobError, RunStatus as JobStatus};
     let job =
-        crate::jobs::worker::run_inline(ctx, crate::jobs::builtin::ANALYSIS, trigger, None).await?;
+        crate::jobs::worker::run_inline(ctx, crate::jobs::names::ANALYSIS, trigger, None).await?;
     let id = job
         .detail
         .as_ref()

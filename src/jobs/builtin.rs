@@ -7,10 +7,7 @@ use super::{JobDef, JobScope, Registry, job_fn};
 use crate::config::Settings;
 use crate::context::AppContext;
 
-/// Job names, as used by the API, the CLI and the config.
-pub const ANALYSIS: &str = "analysis";
-pub const SEGMENTS_RECOMPUTE: &str = "segments_recompute";
-pub const IDEMPOTENCY_PURGE: &str = "idempotency_purge";
+pub use super::names::{ANALYSIS, IDEMPOTENCY_PURGE, SEGMENTS_RECOMPUTE};
 
 /// The registry of shipped jobs with their schedules from `[jobs]`.
 pub fn registry(settings: &Settings) -> Registry {

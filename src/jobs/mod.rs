@@ -15,6 +15,7 @@
 //! clock.
 
 pub mod builtin;
+pub mod names;
 pub mod routes;
 pub mod runs;
 pub mod schedule;

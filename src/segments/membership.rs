@@ -49,7 +49,7 @@ pub async fn recompute_now(
     });
     let run = crate::jobs::worker::run_inline(
         ctx,
-        crate::jobs::builtin::SEGMENTS_RECOMPUTE,
+        crate::jobs::names::SEGMENTS_RECOMPUTE,
         trigger,
         Some(body),
     )
@@ -72,7 +72,7 @@ pub async fn recompute_or_queue(ctx: &Arc<AppContext>, only: Vec<i64>) -> Result
     match recompute_now(ctx, Trigger::Api, Some(only)).await {
         Ok(_) => Ok(true),
         Err(JobError::Busy(_)) => {
-            crate::jobs::hand_over(ctx, crate::jobs::builtin::SEGMENTS_RECOMPUTE).await?;
+            crate::jobs::hand_over(ctx, crate::jobs::names::SEGMENTS_RECOMPUTE).await?;
             Ok(false)
         }
         Err(e) => Err(e),
