@@ -108,6 +108,22 @@ pub async fn claim(
     }
 }
 
+/// Gives a claimed run back to the queue untouched (the claimer began shutting down before it
+/// started the work).
+pub async fn release(db: &impl ConnectionTrait, id: i64, instance: &str) -> Result<bool, DbErr> {
+    let r = job_run::Entity::update_many()
+        .col_expr(C::Status, Expr::value(RunStatus::Queued.as_str()))
+        .col_expr(C::InstanceId, Expr::value(Option::<String>::None))
+        .col_expr(C::StartedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq(RunStatus::Running.as_str()))
+        .filter(C::InstanceId.eq(instance))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
 /// Extends the lease of a run `instance` still holds; false when it no longer holds it.
 pub async fn renew(
     db: &impl ConnectionTrait,

@@ -34,6 +34,12 @@ pub async fn claim_next(ctx: &AppContext) -> Result<Option<job_run::Model>, DbEr
         if let Some(claimed) =
             runs::claim(&ctx.db, run.id, &ctx.instance_id, now, lease(ctx)).await?
         {
+            // Shutdown began while this claim was in flight: hand the run straight back, so
+            // another instance takes it without waiting out a lease.
+            if ctx.jobs_rt.stopping.is_cancelled() {
+                runs::release(&ctx.db, claimed.id, &ctx.instance_id).await?;
+                return Ok(None);
+            }
             return Ok(Some(claimed));
         }
     }
@@ -222,6 +228,8 @@ pub fn spawn_loop(ctx: Arc<AppContext>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let poll = std::time::Duration::from_millis(ctx.settings.jobs.poll_interval_ms.max(10));
         loop {
+            // Held while claiming, so shutdown's drain also waits for a claim in flight.
+            let claiming = ctx.jobs_rt.tracker.token();
             loop {
                 match claim_next(&ctx).await {
                     Ok(Some(run)) => {
@@ -242,6 +250,7 @@ pub fn spawn_loop(ctx: Arc<AppContext>) -> tokio::task::JoinHandle<()> {
                     }
                 }
             }
+            drop(claiming);
             tokio::select! {
                 _ = ctx.jobs_rt.stopping.cancelled() => break,
                 _ = ctx.jobs_rt.wake.notified() => {}

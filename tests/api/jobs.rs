@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use abm::context::AppContext;
 use abm::jobs::{JobDef, RunStatus, Trigger, job_fn, runs, worker};
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::db_tests;
@@ -177,10 +178,13 @@ async fn graceful_shutdown_releases_held_leases(b: Backend) {
     assert_eq!(run.lease_until, None, "the lease is released");
 
     // Another instance runs it at once: no lease to wait out, the clock has not moved.
-    let done = worker::run_once(&staying)
-        .await
-        .expect("step")
-        .expect("requeued run");
+    let Some(done) = worker::run_once(&staying).await.expect("step") else {
+        let rows = abm::entities::job_run::Entity::find()
+            .all(&app.db)
+            .await
+            .expect("rows");
+        panic!("no requeued run to claim: {rows:#?}");
+    };
     assert_eq!(done.trigger, "requeue");
     assert_eq!(done.status, "succeeded");
     assert_eq!(counter.load(Ordering::SeqCst), 1);
