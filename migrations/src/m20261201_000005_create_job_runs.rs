@@ -2,7 +2,8 @@
 //! abandoned or interrupted), with the instance that ran it, why it ran, and the lease its
 //! holder renews while it runs. Two partial unique indexes keep at most one queued and one
 //! running run per job (the running one is the job's lock), and a unique scheduled time per
-//! job makes two schedulers firing the same cron moment record one run.
+//! job makes two schedulers firing the same cron moment record one run. The running row
+//! replaces the `job_locks` table, which is dropped.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -28,9 +29,20 @@ enum JobRuns {
     LeaseUntil,
 }
 
+#[derive(DeriveIden)]
+enum JobLocks {
+    Table,
+    Name,
+    Holder,
+    LockedUntil,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(JobLocks::Table).if_exists().to_owned())
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -88,6 +100,16 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(JobRuns::Table).to_owned())
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(JobLocks::Table)
+                    .col(string_len(JobLocks::Name, 64).primary_key())
+                    .col(string_len(JobLocks::Holder, 128))
+                    .col(timestamp_with_time_zone(JobLocks::LockedUntil))
+                    .to_owned(),
+            )
             .await?;
         Ok(())
     }
