@@ -73,8 +73,11 @@ pub async fn idempotency(
     let now = state.clock.now();
     let ttl = chrono::Duration::hours(i64::from(state.settings.api.idempotency_ttl_hours));
 
-    // Forget expired keys (cheap: an indexed range delete that usually finds nothing).
+    // An expired record of this very key no longer counts; the `idempotency_purge` job
+    // forgets the others.
     idem::Entity::delete_many()
+        .filter(idem::Column::TokenId.eq(token.0))
+        .filter(idem::Column::Key.eq(key.clone()))
         .filter(idem::Column::CreatedAt.lt(now - ttl))
         .exec(&state.db)
         .await

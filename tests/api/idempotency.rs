@@ -78,6 +78,15 @@ async fn idempotency_keys_expire_and_are_per_token(b: Backend) {
     let late = post(app.token.clone(), "k", "o-1").await.expect("r");
     assert_eq!(late.status(), 409);
     assert!(late.headers().get("idempotent-replayed").is_none());
+    // The late request's record is new; the other token's expired one stays until the purge
+    // job forgets it.
+    assert_eq!(app.count("idempotency_keys").await, 2);
+    abm::jobs::trigger(&app.ctx, "idempotency_purge", abm::jobs::Trigger::Api)
+        .await
+        .expect("queue");
+    let done = abm::jobs::worker::drain(&app.ctx).await.expect("drain");
+    assert_eq!(done[0].detail, Some(json!({"purged": 1})));
+    assert_eq!(app.count("idempotency_keys").await, 1);
 }
 
 db_tests!(
