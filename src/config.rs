@@ -431,10 +431,17 @@ impl Settings {
             return err("analytics.model_horizon", "must be a positive number");
         }
         for (key, schedule) in self.jobs.schedules() {
-            if !schedule.trim().is_empty() && crate::jobs::schedule::parse(schedule).is_err() {
+            if !schedule.trim().is_empty()
+                && crate::jobs::schedule::next_after(
+                    schedule,
+                    self.jobs.timezone.0,
+                    chrono::Utc::now(),
+                )
+                .is_none()
+            {
                 return err(
                     key,
-                    "is not a cron expression with seconds, e.g. \"0 30 2 * * *\" (or \"\" for none)",
+                    "is not a cron expression with seconds that fires again, e.g. \"0 30 2 * * *\" (or \"\" for none)",
                 );
             }
         }
@@ -560,6 +567,12 @@ mod tests {
         let off =
             Settings::load_from_pairs(&ConfigSource::default(), &[("ABM_JOBS__ANALYSIS", "\"\"")]);
         assert!(off.is_ok(), "an empty schedule turns it off");
+        let never = Settings::load_from_pairs(
+            &ConfigSource::default(),
+            &[("ABM_JOBS__ANALYSIS", "0 30 2 31 2 *")],
+        )
+        .expect_err("February 31 never comes");
+        assert!(never.to_string().contains("jobs.analysis"), "{never}");
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct AppContext {
     pub jobs_rt: crate::jobs::Runtime,
     /// Prometheus collectors of this process.
     pub metrics: crate::metrics::Metrics,
+    /// The runtime the context was built on (the process's main, multi-threaded one): inline
+    /// job runs started from an HTTP worker thread execute there.
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 impl AppContext {
@@ -41,6 +44,7 @@ impl AppContext {
             jobs,
             jobs_rt: crate::jobs::Runtime::default(),
             metrics: crate::metrics::Metrics::new(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 

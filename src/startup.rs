@@ -147,8 +147,8 @@ impl Application {
             .roles
             .worker
             .then(|| crate::jobs::worker::spawn_loop(ctx.clone()));
-        let mut scheduler = if self.roles.scheduler {
-            crate::jobs::schedule::start(ctx.clone()).await?
+        let scheduler = if self.roles.scheduler {
+            crate::jobs::schedule::start(ctx.clone())
         } else {
             None
         };
@@ -173,17 +173,18 @@ impl Application {
         let started = Instant::now();
         // Stop taking work: no new connections, no cron ticks, no new claims.
         ctx.jobs_rt.stopping.cancel();
-        if let Some(s) = scheduler.as_mut()
-            && let Err(e) = s.shutdown().await
-        {
-            tracing::warn!(error = %e, "scheduler did not stop cleanly");
+        for h in &handles {
+            h.pause().await;
         }
-        let stop_http = async {
-            for h in &handles {
-                h.stop(true).await;
-            }
-        };
-        let (_, interrupted) = tokio::join!(stop_http, crate::jobs::worker::shutdown(&ctx, grace));
+        // Jobs first, HTTP after: stopping the HTTP workers shuts their runtimes down, and
+        // with them the pool connections opened there, which running jobs may be using.
+        let interrupted = crate::jobs::worker::shutdown(&ctx, grace).await;
+        for h in &handles {
+            h.stop(true).await;
+        }
+        if let Some(s) = scheduler {
+            s.abort();
+        }
         if let Some(w) = worker {
             w.abort();
         }
@@ -304,7 +305,13 @@ async fn count_requests(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<api::state::State>().cloned();
-    let method = req.method().as_str().to_string();
+    // Only the standard methods become label values: anyone can send any method name, and
+    // each new label value is a new time series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
     let res = next.call(req).await?;
     if let Some(state) = state {
         let route = res

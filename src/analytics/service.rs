@@ -63,29 +63,23 @@ pub async fn run_now(
     ctx: &std::sync::Arc<crate::context::AppContext>,
     trigger: crate::jobs::Trigger,
 ) -> Result<analysis_run::Model, crate::jobs::JobError> {
-    use crate::jobs::{JobError, RunStatus as JobStatus};
-    let job =
-        crate::jobs::worker::run_inline(ctx, crate::jobs::names::ANALYSIS, trigger, None).await?;
+    use crate::jobs::JobError;
+    let job = crate::jobs::worker::outcome(
+        crate::jobs::worker::run_inline(ctx, crate::jobs::names::ANALYSIS, trigger, None).await?,
+    )?;
     let id = job
         .detail
         .as_ref()
         .and_then(|d| d.get("analysis_run_id"))
         .and_then(|v| v.as_i64());
-    match (job.status == JobStatus::Succeeded.as_str(), id) {
-        (true, Some(id)) => analysis_run::Entity::find_by_id(id)
-            .one(&ctx.db)
-            .await?
-            .ok_or(JobError::Failed {
-                run_id: job.id,
-                message: format!("analysis run {id} vanished"),
-            }),
-        _ => Err(JobError::Failed {
-            run_id: job.id,
-            message: job
-                .error
-                .unwrap_or_else(|| "the analysis did not finish".into()),
-        }),
-    }
+    let missing = || JobError::Failed {
+        run_id: job.id,
+        message: "the job recorded no analysis run".into(),
+    };
+    analysis_run::Entity::find_by_id(id.ok_or_else(missing)?)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(missing)
 }
 
 async fn run_locked(

@@ -10,14 +10,29 @@ use crate::analytics::engine::{AnalyzeOptions, analyze, load, matrix_text, write
 use crate::clock::SharedClock;
 use crate::config::{Measure, Settings};
 
-/// Runs the `analysis` job now (trigger `cli`) and the segment recompute it queues, then prints
+/// Runs the `analysis` job now (trigger `cli`) and the segment recompute it hands over, then
+/// prints
 /// `analysis run ID as of DATE: SUMMARY`.
 pub async fn database(settings: Settings, clock: SharedClock) -> anyhow::Result<ExitCode> {
     let db = connect_migrated(&settings).await?;
     let ctx = Arc::new(crate::context::AppContext::new(db, settings, clock));
     let run = crate::analytics::service::run_now(&ctx, crate::jobs::Trigger::Cli).await?;
-    // The segment recompute the run queued.
-    crate::jobs::worker::drain(&ctx).await?;
+    // The segment recompute the run queued (taken from the queue, so it runs once); when a
+    // recompute is running elsewhere, the queued one is left to the workers.
+    match crate::jobs::worker::run_inline(
+        &ctx,
+        crate::jobs::names::SEGMENTS_RECOMPUTE,
+        crate::jobs::Trigger::Cli,
+        None,
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(crate::jobs::JobError::Busy(_)) => {
+            eprintln!("segments: a recompute is running elsewhere; another one is queued")
+        }
+        Err(e) => return Err(e.into()),
+    }
     println!(
         "analysis run {} as of {}: {}",
         run.id,

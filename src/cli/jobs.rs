@@ -61,13 +61,8 @@ pub async fn run(settings: Settings, clock: SharedClock, name: &str) -> anyhow::
         };
     let view = crate::jobs::RunView::from(run);
     println!("{}", serde_json::to_string_pretty(&view)?);
-    // Runs it queued (e.g. the recompute after an analysis) run here too.
-    for next in crate::jobs::worker::drain(&ctx).await? {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::jobs::RunView::from(next))?
-        );
-    }
+    // Work it handed over (e.g. the recompute after an analysis) stays queued for the workers
+    // of `abm serve`; this command runs only what it was asked to.
     Ok(if view.status == crate::jobs::RunStatus::Succeeded {
         ExitCode::SUCCESS
     } else {

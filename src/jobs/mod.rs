@@ -344,10 +344,7 @@ pub async fn trigger(
     if ctx.jobs.get(name).is_none() {
         return Err(JobError::UnknownJob(name.to_string()));
     }
-    if runs::active(&ctx.db, name).await?.is_some() {
-        return Err(JobError::AlreadyActive(name.to_string()));
-    }
-    let run = runs::enqueue(&ctx.db, name, trigger, None, None, ctx.clock.now())
+    let run = runs::enqueue_if_idle(&ctx.db, name, trigger, ctx.clock.now())
         .await?
         .ok_or_else(|| JobError::AlreadyActive(name.to_string()))?;
     ctx.jobs_rt.wake.notify_one();
@@ -360,10 +357,11 @@ pub async fn runs_of(
     name: &str,
     limit: u64,
     offset: u64,
+    newest_first: bool,
 ) -> Result<(Vec<RunView>, u64), JobError> {
     if ctx.jobs.get(name).is_none() {
         return Err(JobError::UnknownJob(name.to_string()));
     }
-    let (items, total) = runs::page(&ctx.db, name, limit, offset).await?;
+    let (items, total) = runs::page(&ctx.db, name, limit, offset, newest_first).await?;
     Ok((items.into_iter().map(RunView::from).collect(), total))
 }

@@ -36,7 +36,8 @@ async fn list_runs(
     page: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page.validate(&state, &["id"], "-id")?;
-    let (items, total) = super::runs_of(&state, &name, page.limit, page.offset).await?;
+    let (items, total) =
+        super::runs_of(&state, &name, page.limit, page.offset, page.descending).await?;
     Ok(HttpResponse::Ok().json(Paged {
         items,
         total,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 
 use super::{RunStatus, Trigger};
@@ -54,6 +54,54 @@ async fn insert_unless_taken(
         Err(e) if is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Queues a run of `job` only when none is queued or running, in one statement (an
+/// `INSERT … SELECT … WHERE NOT EXISTS`), so a worker claiming the queued run between a check
+/// and an insert cannot let a second one in. `None` when the job is busy.
+pub async fn enqueue_if_idle(
+    db: &impl ConnectionTrait,
+    job: &str,
+    trigger: Trigger,
+    now: DateTime<Utc>,
+) -> Result<Option<job_run::Model>, DbErr> {
+    use sea_orm::sea_query::{ExprTrait, Query};
+    let busy = Query::select()
+        .expr(Expr::val(1))
+        .from(job_run::Entity)
+        .and_where(Expr::col(C::Job).eq(job))
+        .and_where(
+            Expr::col(C::Status).is_in([RunStatus::Queued.as_str(), RunStatus::Running.as_str()]),
+        )
+        .to_owned();
+    let source = Query::select()
+        .exprs([
+            Expr::val(job),
+            Expr::val(trigger.as_str()),
+            Expr::val(RunStatus::Queued.as_str()),
+            Expr::val(now),
+        ])
+        .and_where(Expr::exists(busy).not())
+        .to_owned();
+    let mut insert = Query::insert();
+    insert
+        .into_table(job_run::Entity)
+        .columns([C::Job, C::Trigger, C::Status, C::QueuedAt])
+        .select_from(source)
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let inserted = match db.execute(&insert).await {
+        Ok(r) => r.rows_affected() == 1,
+        Err(e) if is_unique_violation(&e) => false,
+        Err(e) => Err(e)?,
+    };
+    if !inserted {
+        return Ok(None);
+    }
+    job_run::Entity::find()
+        .filter(C::Job.eq(job))
+        .filter(C::Status.eq(RunStatus::Queued.as_str()))
+        .one(db)
+        .await
 }
 
 /// Starts a run directly as running for `instance` (inline work of a request or a command).
@@ -111,7 +159,7 @@ pub async fn claim(
 /// Gives a claimed run back to the queue untouched (the claimer began shutting down before it
 /// started the work).
 pub async fn release(db: &impl ConnectionTrait, id: i64, instance: &str) -> Result<bool, DbErr> {
-    let r = job_run::Entity::update_many()
+    let back = job_run::Entity::update_many()
         .col_expr(C::Status, Expr::value(RunStatus::Queued.as_str()))
         .col_expr(C::InstanceId, Expr::value(Option::<String>::None))
         .col_expr(C::StartedAt, Expr::value(Option::<DateTime<Utc>>::None))
@@ -120,8 +168,27 @@ pub async fn release(db: &impl ConnectionTrait, id: i64, instance: &str) -> Resu
         .filter(C::Status.eq(RunStatus::Running.as_str()))
         .filter(C::InstanceId.eq(instance))
         .exec(db)
-        .await?;
-    Ok(r.rows_affected == 1)
+        .await;
+    match back {
+        Ok(r) => Ok(r.rows_affected == 1),
+        // Another run of the job was queued meanwhile and covers the work: close this one.
+        Err(e) if is_unique_violation(&e) => {
+            let r = job_run::Entity::update_many()
+                .col_expr(C::Status, Expr::value(RunStatus::Interrupted.as_str()))
+                .col_expr(
+                    C::Error,
+                    Expr::value("handed back at shutdown; a queued run of the job covers it"),
+                )
+                .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .filter(C::Id.eq(id))
+                .filter(C::Status.eq(RunStatus::Running.as_str()))
+                .filter(C::InstanceId.eq(instance))
+                .exec(db)
+                .await?;
+            Ok(r.rows_affected == 1)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Extends the lease of a run `instance` still holds; false when it no longer holds it.
@@ -169,7 +236,7 @@ pub async fn finish(
 /// Marks running runs whose lease has passed as abandoned, and queues each job again (trigger
 /// `takeover`, `taken_over_from` naming the abandoned run). Returns the abandoned runs.
 pub async fn take_over_expired(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseConnection,
     taker: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<job_run::Model>, DbErr> {
@@ -184,6 +251,8 @@ pub async fn take_over_expired(
     for run in expired {
         let holder = run.instance_id.clone().unwrap_or_default();
         let until = run.lease_until.map(|t| t.to_rfc3339()).unwrap_or_default();
+        // Abandon and queue again in one transaction, so no failure in between loses the work.
+        let txn = db.begin().await?;
         let r = job_run::Entity::update_many()
             .col_expr(C::Status, Expr::value(RunStatus::Abandoned.as_str()))
             .col_expr(C::FinishedAt, Expr::value(now))
@@ -196,12 +265,24 @@ pub async fn take_over_expired(
             .filter(C::Id.eq(run.id))
             .filter(C::Status.eq(RunStatus::Running.as_str()))
             .filter(C::LeaseUntil.lt(now))
-            .exec(db)
+            .exec(&txn)
             .await?;
         if r.rows_affected == 1 {
             tracing::warn!(job = %run.job, run_id = run.id, %holder, "lease expired; taking the job over");
-            enqueue(db, &run.job, Trigger::Takeover, None, Some(run.id), now).await?;
+            // A savepoint: a run of the job already queued covers the work.
+            let sp = txn.begin().await?;
+            if enqueue(&sp, &run.job, Trigger::Takeover, None, Some(run.id), now)
+                .await?
+                .is_some()
+            {
+                sp.commit().await?;
+            } else {
+                sp.rollback().await?;
+            }
+            txn.commit().await?;
             taken.push(run);
+        } else {
+            txn.rollback().await?;
         }
     }
     Ok(taken)
@@ -246,11 +327,19 @@ pub async fn page(
     job: &str,
     limit: u64,
     offset: u64,
+    newest_first: bool,
 ) -> Result<(Vec<job_run::Model>, u64), DbErr> {
     let q = job_run::Entity::find().filter(C::Job.eq(job));
     let total = q.clone().count(db).await?;
     let items = q
-        .order_by_desc(C::Id)
+        .order_by(
+            C::Id,
+            if newest_first {
+                sea_orm::Order::Desc
+            } else {
+                sea_orm::Order::Asc
+            },
+        )
         .limit(limit)
         .offset(offset)
         .all(db)

@@ -1,6 +1,11 @@
-//! The `scheduler` role: tokio-cron-scheduler fires each scheduled job at its cron moments, and
-//! a firing only queues a run for that moment. Every instance may run a scheduler; the unique
+//! The `scheduler` role: each scheduled job's cron moments (croner, in `jobs.timezone`), and a
+//! firing only queues a run for that moment. Every instance may run a scheduler; the unique
 //! `(job, scheduled_for)` row makes the moment run once however many fire it.
+//!
+//! tokio-cron-scheduler was the first choice, but version 0.15 fixes a timezone's UTC offset
+//! when a job is created, so a schedule in a zone with daylight saving runs an hour off after
+//! the change, and its ticks carry sub-second times that differ between instances. The loop
+//! here is small and computes every moment in the zone.
 
 use std::sync::Arc;
 
@@ -8,7 +13,6 @@ use chrono::{DateTime, SubsecRound, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use sea_orm::DbErr;
-use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::{Trigger, runs};
 use crate::context::AppContext;
@@ -25,24 +29,17 @@ pub fn parse(expr: &str) -> Result<Cron, String> {
         .map_err(|e| format!("not a cron expression with seconds ({e})"))
 }
 
-/// The next moment `expr` fires after `now`, in the jobs timezone.
+/// The next moment `expr` fires strictly after the second `now` falls in, read in `tz`
+/// (whole seconds: a cron moment names the same instant on every instance).
 pub fn next_after(expr: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let cron = parse(expr).ok()?;
-    cron.find_next_occurrence(&now.with_timezone(&tz), false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    next_of(&cron, tz, now)
 }
 
-/// The cron moment a tick at `now` belongs to: the latest fire time at or before `now` (half a
-/// second of slack for a tick that arrives early). Two instances ticking a few milliseconds
-/// apart name the same moment.
-pub fn moment_of(expr: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> DateTime<Utc> {
-    let probe = (now + chrono::Duration::milliseconds(500)).with_timezone(&tz);
-    parse(expr)
+fn next_of(cron: &Cron, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    cron.find_next_occurrence(&now.trunc_subsecs(0).with_timezone(&tz), false)
         .ok()
-        .and_then(|c| c.find_previous_occurrence(&probe, true).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| now.round_subsecs(0))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(0))
 }
 
 /// What one cron tick does: queue a run of `job` for the moment `at`, and wake this process's
@@ -67,43 +64,134 @@ pub async fn fire(
     Ok(queued)
 }
 
-/// Starts the cron scheduler for every job with a schedule; `None` when none has one.
-pub async fn start(ctx: Arc<AppContext>) -> anyhow::Result<Option<JobScheduler>> {
+/// The `scheduler` role: one task per scheduled job that sleeps until the job's next cron
+/// moment (computed in `jobs.timezone` each time, so daylight-saving changes are followed) and
+/// then queues a run for exactly that moment. Every instance may run it; the unique
+/// `(job, scheduled_for)` row makes each moment run once. Stops when shutdown begins. `None`
+/// when no job has a schedule.
+pub fn start(ctx: Arc<AppContext>) -> Option<tokio::task::JoinHandle<()>> {
     let tz = ctx.settings.jobs.timezone.0;
-    let scheduled: Vec<(String, String)> = ctx
+    let scheduled: Vec<(String, Cron)> = ctx
         .jobs
         .iter()
         .filter(|d| !d.schedule.trim().is_empty())
-        .map(|d| (d.name.clone(), d.schedule.trim().to_string()))
+        .filter_map(|d| match parse(&d.schedule) {
+            Ok(c) => Some((d.name.clone(), c)),
+            Err(e) => {
+                tracing::error!(job = %d.name, error = %e, "schedule ignored");
+                None
+            }
+        })
         .collect();
     if scheduled.is_empty() {
-        return Ok(None);
+        return None;
     }
-    let sched = JobScheduler::new().await?;
-    for (name, expr) in scheduled {
-        let c = ctx.clone();
-        let job_name = name.clone();
-        let job_expr = expr.clone();
-        sched
-            .add(Job::new_async_tz(expr.as_str(), tz, move |_, _| {
-                let c = c.clone();
-                let name = job_name.clone();
-                let expr = job_expr.clone();
-                Box::pin(async move {
-                    if c.jobs_rt.stopping.is_cancelled() {
-                        return;
-                    }
-                    let at = moment_of(&expr, tz, c.clock.now());
-                    match fire(&c, &name, at).await {
-                        Ok(Some(run)) => tracing::info!(job = %name, run_id = run.id, "scheduled run queued"),
-                        Ok(None) => tracing::debug!(job = %name, "scheduled moment already queued"),
-                        Err(e) => tracing::error!(job = %name, error = %e, "could not queue the scheduled run"),
-                    }
-                })
-            })?)
-            .await?;
-        tracing::info!(job = %name, schedule = %expr, "job scheduled");
+    Some(tokio::spawn(async move {
+        let loops = scheduled.into_iter().map(|(name, cron)| {
+            let ctx = ctx.clone();
+            async move {
+                tracing::info!(job = %name, schedule = %cron.pattern, "job scheduled");
+                tick_loop(&ctx, &name, &cron, tz).await;
+            }
+        });
+        futures_util::future::join_all(loops).await;
+    }))
+}
+
+async fn tick_loop(ctx: &AppContext, name: &str, cron: &Cron, tz: chrono_tz::Tz) {
+    loop {
+        let now = ctx.clock.now();
+        let Some(next) = next_of(cron, tz, now) else {
+            tracing::warn!(job = %name, "the schedule never fires again");
+            return;
+        };
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = ctx.jobs_rt.stopping.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        if ctx.clock.now() < next {
+            // The clock was set back meanwhile: compute again.
+            continue;
+        }
+        match fire(ctx, name, next).await {
+            Ok(Some(run)) => tracing::info!(job = %name, run_id = run.id, "scheduled run queued"),
+            Ok(None) => tracing::debug!(job = %name, "scheduled moment already queued"),
+            Err(e) => tracing::error!(job = %name, error = %e, "could not queue the scheduled run"),
+        }
     }
-    sched.start().await?;
-    Ok(Some(sched))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Timelike};
+
+    use super::*;
+
+    #[test]
+    fn moments_are_whole_seconds_and_instances_ticking_apart_name_the_same_one() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 3, 1, 2, 29, 59)
+            .single()
+            .expect("time")
+            + chrono::Duration::milliseconds(830);
+        let a = next_after("0 30 2 * * *", chrono_tz::UTC, at).expect("next");
+        let b = next_after(
+            "0 30 2 * * *",
+            chrono_tz::UTC,
+            at + chrono::Duration::milliseconds(120),
+        );
+        assert_eq!(a.nanosecond(), 0);
+        assert_eq!(Some(a), b, "a tick 120 ms later names the same moment");
+        assert_eq!(
+            a,
+            Utc.with_ymd_and_hms(2026, 3, 1, 2, 30, 0)
+                .single()
+                .expect("t")
+        );
+        // Two ticks of an every-second schedule a few milliseconds apart within one second.
+        let t = Utc
+            .with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+            .single()
+            .expect("t");
+        let one = next_after(
+            "* * * * * *",
+            chrono_tz::UTC,
+            t + chrono::Duration::milliseconds(3),
+        );
+        let two = next_after(
+            "* * * * * *",
+            chrono_tz::UTC,
+            t + chrono::Duration::milliseconds(9),
+        );
+        assert_eq!(one, two);
+    }
+
+    #[test]
+    fn schedules_follow_daylight_saving_in_their_timezone() {
+        let berlin = chrono_tz::Europe::Berlin;
+        // 02:30 Berlin is 00:30 UTC in summer and 01:30 UTC in winter.
+        let summer = Utc
+            .with_ymd_and_hms(2026, 7, 1, 12, 0, 0)
+            .single()
+            .expect("t");
+        let winter = Utc
+            .with_ymd_and_hms(2026, 12, 1, 12, 0, 0)
+            .single()
+            .expect("t");
+        let s = next_after("0 30 2 * * *", berlin, summer).expect("next");
+        let w = next_after("0 30 2 * * *", berlin, winter).expect("next");
+        assert_eq!((s.hour(), s.minute()), (0, 30));
+        assert_eq!((w.hour(), w.minute()), (1, 30));
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_has_no_next_moment() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+            .single()
+            .expect("t");
+        assert_eq!(next_after("0 30 2 31 2 *", chrono_tz::UTC, now), None);
+        assert!(next_after("0 30 2 * * *", chrono_tz::UTC, now).is_some());
+    }
 }

@@ -81,29 +81,62 @@ pub async fn run_inline(
     if ctx.jobs_rt.stopping.is_cancelled() {
         return Err(JobError::ShuttingDown);
     }
-    let f = match body {
-        Some(f) => f,
-        None => ctx
-            .jobs
-            .get(job)
-            .ok_or_else(|| JobError::UnknownJob(job.to_string()))?
-            .run
-            .clone(),
+    let (f, own_body) = match body {
+        Some(f) => (f, false),
+        None => (
+            ctx.jobs
+                .get(job)
+                .ok_or_else(|| JobError::UnknownJob(job.to_string()))?
+                .run
+                .clone(),
+            true,
+        ),
     };
-    let run = runs::start_running(
-        &ctx.db,
-        job,
-        trigger,
-        &ctx.instance_id,
-        ctx.clock.now(),
-        lease(ctx),
-    )
-    .await?
-    .ok_or_else(|| JobError::Busy(job.to_string()))?;
+    let now = ctx.clock.now();
+    // Running the job's own work while a run of it waits in the queue: take that run, so the
+    // work is done once (a different body, e.g. one segment, leaves the queued run alone).
+    let mut run = None;
+    if own_body
+        && let Some(queued) = runs::active(&ctx.db, job).await?
+        && queued.status == RunStatus::Queued.as_str()
+    {
+        run = runs::claim(&ctx.db, queued.id, &ctx.instance_id, now, lease(ctx)).await?;
+    }
+    let run = match run {
+        Some(r) => r,
+        None => runs::start_running(&ctx.db, job, trigger, &ctx.instance_id, now, lease(ctx))
+            .await?
+            .ok_or_else(|| JobError::Busy(job.to_string()))?,
+    };
     let token = ctx.jobs_rt.tracker.token();
-    let done = execute(ctx, run, f).await?;
+    // On the main runtime, not the caller's: an HTTP worker thread is single-threaded, and a
+    // job that computes for a while there would stall its other requests and the renewal.
+    let done = match &ctx.runtime {
+        Some(handle) => {
+            let c = ctx.clone();
+            handle
+                .spawn(async move { execute(&c, run, f).await })
+                .await
+                .map_err(|e| JobError::Database(DbErr::Custom(format!("job task failed: {e}"))))??
+        }
+        None => execute(ctx, run, f).await?,
+    };
     drop(token);
     Ok(done)
+}
+
+/// The outcome of a finished run as a result: interrupted by shutdown is `ShuttingDown` (retry
+/// elsewhere), taken over is `Busy`, failed is `Failed`.
+pub fn outcome(run: job_run::Model) -> Result<job_run::Model, JobError> {
+    match RunStatus::parse(&run.status) {
+        RunStatus::Succeeded => Ok(run),
+        RunStatus::Interrupted => Err(JobError::ShuttingDown),
+        RunStatus::Abandoned => Err(JobError::Busy(run.job)),
+        _ => Err(JobError::Failed {
+            run_id: run.id,
+            message: run.error.unwrap_or_else(|| "the job did not finish".into()),
+        }),
+    }
 }
 
 /// Executes a run this instance holds: renews the lease every third of it, stops the body when
@@ -143,30 +176,49 @@ pub async fn execute(
                 Err(anyhow::anyhow!("the job panicked: {what}"))
             })
         });
-    tokio::pin!(body);
-    let mut ticker = tokio::time::interval(renew_every);
-    ticker.tick().await;
-    let outcome: Option<super::JobResult> = loop {
-        tokio::select! {
-            r = &mut body => break Some(r),
-            _ = ticker.tick() => {
-                let until = ctx.clock.now() + lease(ctx);
-                match runs::renew(&ctx.db, run.id, &ctx.instance_id, until).await {
+    let mut body = Box::pin(body);
+    // Renewal runs in a task of its own, so a job body that computes for a while, or that
+    // holds SQLite's write lock the renewal waits for, cannot starve it: it only ever cancels
+    // the run when the lease is lost.
+    let lease_lost = CancellationToken::new();
+    let renewal = {
+        let ctx = ctx.clone();
+        let lease_lost = lease_lost.clone();
+        let done = cancel.clone();
+        let (run_id, job) = (run.id, run.job.clone());
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(renew_every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    _ = done.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                let until = ctx.clock.now() + lease(&ctx);
+                match runs::renew(&ctx.db, run_id, &ctx.instance_id, until).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::error!(job = %run.job, run_id = run.id, "lease lost: another instance took the job over");
-                        cancel.cancel();
-                        break None;
+                        tracing::error!(%job, run_id, "lease lost: another instance took the job over");
+                        lease_lost.cancel();
+                        return;
                     }
-                    Err(e) => tracing::warn!(error = %e, run_id = run.id, "could not renew the job lease"),
+                    Err(e) => tracing::warn!(error = %e, run_id, "could not renew the job lease"),
                 }
             }
-            _ = ctx.jobs_rt.interrupt.cancelled() => {
-                cancel.cancel();
-                break None;
-            }
-        }
+        })
     };
+    let outcome: Option<super::JobResult> = tokio::select! {
+        biased;
+        r = &mut body => Some(r),
+        _ = lease_lost.cancelled() => None,
+        _ = ctx.jobs_rt.interrupt.cancelled() => None,
+    };
+    // Stop the body (and the renewal) before recording: a dropped body rolls back its open
+    // transaction, which on SQLite would otherwise hold the write lock the record needs.
+    cancel.cancel();
+    drop(body);
+    renewal.abort();
     ctx.jobs_rt
         .held
         .lock()
@@ -177,7 +229,7 @@ pub async fn execute(
     let (status, error, detail) = match outcome {
         Some(Ok(detail)) => (RunStatus::Succeeded, None, detail),
         Some(Err(e)) => (RunStatus::Failed, Some(format!("{e:#}")), None),
-        None if ctx.jobs_rt.interrupt.is_cancelled() => (
+        None if !lease_lost.is_cancelled() => (
             RunStatus::Interrupted,
             Some("interrupted by shutdown; queued again".to_string()),
             None,
@@ -272,13 +324,29 @@ pub async fn shutdown(ctx: &AppContext, grace: std::time::Duration) -> Vec<i64> 
     {
         return Vec::new();
     }
-    let interrupted = ctx.jobs_rt.held_runs();
+    let held = ctx.jobs_rt.held_runs();
     ctx.jobs_rt.interrupt.cancel();
-    // Recording the interruption is a couple of quick statements per run.
+    // Recording the interruption is one short transaction per run; the bound only guards
+    // against a database that no longer answers.
     let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(60),
         ctx.jobs_rt.tracker.wait(),
     )
     .await;
+    // Report what was recorded, not what was asked.
+    let mut interrupted = Vec::new();
+    for id in held {
+        match runs::get(&ctx.db, id).await {
+            Ok(Some(r)) if r.status == RunStatus::Interrupted.as_str() => interrupted.push(id),
+            Ok(r) => tracing::error!(
+                run_id = id,
+                status = r.map(|r| r.status).unwrap_or_default(),
+                "a run could not be recorded as interrupted; its lease will expire and another instance will take it over"
+            ),
+            Err(e) => {
+                tracing::error!(run_id = id, error = %e, "could not check an interrupted run")
+            }
+        }
+    }
     interrupted
 }

@@ -18,7 +18,7 @@ use super::facts;
 use crate::clock::Clock;
 use crate::context::AppContext;
 use crate::entities::{account, segment, segment_event, segment_membership};
-use crate::jobs::{JobError, RunStatus, Trigger};
+use crate::jobs::{JobError, Trigger};
 use crate::segments::rules::{Compiled, Rule};
 
 /// Accounts read at a time when evaluating rules over all of them.
@@ -47,19 +47,15 @@ pub async fn recompute_now(
             Ok(Some(serde_json::json!({ "segments": changes })))
         }
     });
-    let run = crate::jobs::worker::run_inline(
-        ctx,
-        crate::jobs::names::SEGMENTS_RECOMPUTE,
-        trigger,
-        Some(body),
-    )
-    .await?;
-    if run.status != RunStatus::Succeeded.as_str() {
-        return Err(JobError::Failed {
-            run_id: run.id,
-            message: run.error.unwrap_or_default(),
-        });
-    }
+    let run = crate::jobs::worker::outcome(
+        crate::jobs::worker::run_inline(
+            ctx,
+            crate::jobs::names::SEGMENTS_RECOMPUTE,
+            trigger,
+            Some(body),
+        )
+        .await?,
+    )?;
     Ok(run
         .detail
         .and_then(|mut d| serde_json::from_value(d["segments"].take()).ok())

@@ -87,7 +87,9 @@ async fn two_schedulers_firing_the_same_moment_run_the_job_once(b: Backend) {
 
     // Both see the one recorded run.
     for ctx in [&a, &c] {
-        let (items, total) = abm::jobs::runs_of(ctx, "tick", 10, 0).await.expect("runs");
+        let (items, total) = abm::jobs::runs_of(ctx, "tick", 10, 0, true)
+            .await
+            .expect("runs");
         assert_eq!(total, 1);
         assert_eq!(items[0].trigger, Trigger::Schedule);
         assert_eq!(items[0].scheduled_for, Some(moment));
@@ -434,7 +436,83 @@ async fn metrics_can_move_to_a_listener_of_their_own_or_be_turned_off(b: Backend
     .await;
 }
 
+async fn an_inline_run_takes_the_queued_run_instead_of_running_twice(b: Backend) {
+    let app = spawn_app(b).await;
+    let queued = json_of(app.post("/api/v1/jobs/analysis/run", &json!({})).await, 202).await;
+    json_of(
+        app.post("/api/v1/analytics/runs?wait=true", &json!({}))
+            .await,
+        201,
+    )
+    .await;
+    let runs = json_of(app.get("/api/v1/jobs/analysis/runs?sort=id").await, 200).await;
+    assert_eq!(
+        runs["total"], 1,
+        "the queued run was the one that ran: {runs}"
+    );
+    assert_eq!(runs["items"][0]["id"], queued["id"]);
+    assert_eq!(runs["items"][0]["status"], "succeeded");
+    assert!(
+        runs::active(&app.db, "analysis")
+            .await
+            .expect("active")
+            .is_none()
+    );
+}
+
+async fn job_runs_list_in_the_order_asked(b: Backend) {
+    let app = spawn_app(b).await;
+    for _ in 0..3 {
+        abm::jobs::trigger(&app.ctx, "idempotency_purge", Trigger::Api)
+            .await
+            .expect("queue");
+        worker::drain(&app.ctx).await.expect("drain");
+    }
+    let ids = |v: &serde_json::Value| -> Vec<i64> {
+        v["items"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r["id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    let newest = json_of(app.get("/api/v1/jobs/idempotency_purge/runs").await, 200).await;
+    let oldest = json_of(
+        app.get("/api/v1/jobs/idempotency_purge/runs?sort=id").await,
+        200,
+    )
+    .await;
+    let mut reversed = ids(&newest);
+    reversed.reverse();
+    assert_eq!(reversed, ids(&oldest));
+    assert_eq!(ids(&oldest).len(), 3);
+}
+
+async fn unknown_http_methods_do_not_make_new_metric_series(b: Backend) {
+    let app = spawn_app(b).await;
+    for m in ["FOO", "BAR", "BAZQUX"] {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).expect("method");
+        app.client
+            .request(method, app.url("/"))
+            .send()
+            .await
+            .expect("request");
+    }
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(!text.contains("FOO") && !text.contains("BAZQUX"), "{text}");
+    assert!(text.contains(r#"method="other""#), "{text}");
+}
+
 db_tests!(
+    an_inline_run_takes_the_queued_run_instead_of_running_twice,
+    job_runs_list_in_the_order_asked,
+    unknown_http_methods_do_not_make_new_metric_series,
     metrics_can_move_to_a_listener_of_their_own_or_be_turned_off,
     two_schedulers_firing_the_same_moment_run_the_job_once,
     a_holder_that_stops_renewing_is_taken_over_and_the_takeover_is_recorded,
