@@ -238,7 +238,7 @@ fn api_server(
 ) -> anyhow::Result<Server> {
     let max_body = ctx.settings.server.max_body_bytes;
     let grace = ctx.settings.server.shutdown_grace_seconds;
-    let openapi = api::openapi();
+    let openapi = api::openapi(&ctx.settings.api);
     let workers = workers(&ctx);
     let state = web::Data::from(ctx);
     let server = HttpServer::new(move || {

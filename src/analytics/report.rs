@@ -25,7 +25,8 @@ pub struct ChurnRow {
 }
 
 /// What churn is split by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum ChurnDirection {
     /// The account's ABC-XYZ cell in the latest succeeded run.
     Segment,

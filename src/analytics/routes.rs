@@ -14,7 +14,9 @@ use super::run_status::RunStatus;
 use super::{queries, report, service};
 use crate::accounts::model::{format_money, format_total};
 use crate::api::extract::{PageQuery, Paged, Query};
+use crate::api::openapi::ListSorts;
 use crate::api::state::State;
+use crate::domain::Currency;
 use crate::entities::{account_snapshot, analysis_run};
 use crate::error::{ApiError, Problem};
 
@@ -31,6 +33,20 @@ impl From<AnalyticsError> for ApiError {
         }
     }
 }
+
+/// A cell of the matrix as `cell` is documented (repeated in its `#[param]`).
+#[cfg(test)]
+pub(crate) const CELL: &str = r"^[ABCabc][XYZxyz]$";
+
+/// A month as `from` is documented (repeated in its `#[param]`).
+#[cfg(test)]
+pub(crate) const MONTH: &str = r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$";
+
+/// Sort fields of the run list.
+const RUN_SORTS: &[&str] = &["id"];
+
+/// The sort fields of the part's lists, for the OpenAPI document.
+pub const SORTS: &[ListSorts] = &[("/analytics/runs", RUN_SORTS)];
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(start_run)
@@ -197,7 +213,7 @@ async fn start_run(state: State, q: Query<StartRun>) -> Result<HttpResponse, Api
     responses((status = 200, body = Paged<RunView>), (status = 422, body = Problem)))]
 #[get("/analytics/runs")]
 async fn list_runs(state: State, page: Query<PageQuery>) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, &["id"], "-id")?;
+    let page = page.validate(&state, RUN_SORTS, "-id")?;
     let (items, total) = queries::runs(&state.db, &page).await?;
     Ok(HttpResponse::Ok().json(Paged {
         items: items.into_iter().map(RunView::from).collect(),
@@ -289,10 +305,16 @@ pub struct MatrixQuery {
     /// Run to show (default: the latest succeeded run).
     pub run_id: Option<i64>,
     /// Currency market to show (default: `defaults.currency`).
+    #[param(value_type = Option<Currency>, inline)]
     pub currency: Option<String>,
-    /// Drill down into one cell, e.g. `AX`, `BZ`.
+    /// Drill down into one cell, e.g. `AX`, `BZ` (any case).
+    #[param(pattern = r"^[ABCabc][XYZxyz]$")]
     pub cell: Option<String>,
+    /// Accounts per page of the drill-down (read only with `cell`).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    /// Accounts of the drill-down to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 
@@ -398,9 +420,16 @@ async fn abc_xyz(state: State, q: Query<MatrixQuery>) -> Result<HttpResponse, Ap
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AtRiskQuery {
+    /// Run to show (default: the latest succeeded run).
     pub run_id: Option<i64>,
+    /// Currency market to show (default: `defaults.currency`).
+    #[param(value_type = Option<Currency>, inline)]
     pub currency: Option<String>,
+    /// Accounts per page.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    /// Accounts to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 
@@ -470,8 +499,10 @@ async fn at_risk(state: State, q: Query<AtRiskQuery>) -> Result<HttpResponse, Ap
 pub struct ChurnQuery {
     /// Split by: `segment` (the account's ABC-XYZ cell in its latest snapshot), `manager`,
     /// `industry`, `region`, or nothing for the total.
+    #[param(value_type = Option<ChurnDirection>, inline)]
     pub direction: Option<String>,
-    /// First month shown (`YYYY-MM`, default: 12 months ago).
+    /// First month shown (`YYYY-MM`, years 1900 to 2100; default: 12 months ago).
+    #[param(pattern = r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")]
     pub from: Option<String>,
 }
 
@@ -521,7 +552,21 @@ async fn workbook(state: State, q: Query<WorkbookQuery>) -> Result<HttpResponse,
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::parse_cell;
+    use crate::domain::schema::matching;
+
+    proptest! {
+        #[test]
+        fn documented_cells_and_months_are_accepted(
+            cell in matching(super::CELL),
+            month in matching(super::MONTH),
+        ) {
+            prop_assert!(parse_cell(&cell).is_some());
+            prop_assert!(super::report::parse_from_month(&month).is_ok());
+        }
+    }
 
     #[test]
     fn cells_are_two_letters_of_any_case_and_other_text_is_refused_without_panicking() {

@@ -118,10 +118,14 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page (default from config `api.default_page_size`, at most `api.max_page_size`).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// Items to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
-    /// Sort field; prefix with `-` for descending (e.g. `-created_at`).
+    /// Sort field; prefix with `-` for descending (e.g. `-created_at`). The document lists
+    /// each list's fields.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub sort: Option<String>,
 }
 

@@ -73,15 +73,28 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     );
 }
 
-/// The OpenAPI document of the routes registered by [`configure`].
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The sort fields of every list operation (see [`openapi::ListSorts`]).
+fn list_sorts() -> Vec<openapi::ListSorts> {
+    [
+        crate::accounts::routes::SORTS,
+        crate::orders::routes::SORTS,
+        crate::analytics::routes::SORTS,
+        crate::segments::routes::SORTS,
+        crate::jobs::routes::SORTS,
+    ]
+    .concat()
+}
+
+/// The OpenAPI document of the routes registered by [`configure`], with the input rules that
+/// depend on `settings` (page and batch sizes).
+pub fn openapi(settings: &crate::config::ApiSettings) -> utoipa::openapi::OpenApi {
     use utoipa_actix_web::AppExt;
     let (_, mut api) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
-    openapi::complete(&mut api);
+    openapi::complete(&mut api, settings, &list_sorts());
     api
 }
 

@@ -151,7 +151,9 @@ pub struct OfferCtx {
     #[serde(default)]
     pub code: Option<String>,
     pub kind: crate::domain::kinds::OfferKind,
+    /// From 0 to 100.
     #[serde(default, serialize_with = "whole")]
+    #[schema(minimum = 0, maximum = 100)]
     pub discount_percent: Option<f64>,
     #[serde(default)]
     pub gift: Option<String>,

@@ -8,12 +8,22 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AnyOf, Object, ObjectBuilder, Schema};
 
 use super::error::ContentError;
 use super::service::{self, PreviewInput, Rendition, TemplateDraft, TemplateView};
+use super::{Channel, Purpose};
 use crate::api::extract::{JsonBody, non_null};
+use crate::api::openapi::{Body, BodySchema, Replace};
 use crate::api::state::State;
+use crate::domain::schema::Slug;
 use crate::error::{ApiError, Problem as ApiProblem};
+use crate::segments::rules::schema::{Rule, RuleText};
+
+/// The bodies of template creation and replacement (see [`BodySchema`]).
+type TemplateBody = Body<TemplateInput>;
+type TemplateReplacement = Replace<TemplateInput>;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(preview)
@@ -70,32 +80,107 @@ async fn get_template(state: State, id: web::Path<String>) -> Result<HttpRespons
     Ok(HttpResponse::Ok().json(TemplateView::from(&t)))
 }
 
+/// A template. It must compile and render with sample data (like `abm templates lint`);
+/// the schema describes parts of literal text with the `{{account.name}}` and
+/// `{{account.external_id}}` placeholders, the server takes any Handlebars source that
+/// passes the lint.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateInput {
-    /// Lowercase letters, digits and `-` (create only; must match the path on PUT).
+    /// Lowercase letters, digits and `-` (create only; must match the path on PUT, where the
+    /// schema leaves it out). Not the id of a shipped template.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = Slug, required = true)]
     pub id: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = Purpose, required = true)]
     pub purpose: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = Channel, required = true)]
     pub channel: Option<String>,
+    /// A language tag such as `en`, `vi` or `pt-BR` (`_` is read as `-`).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = String, required = true,
+        pattern = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")]
     pub locale: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = i32)]
     pub priority: Option<i32>,
-    /// The `when` rule as a JSON tree (or `when_text`); always applies when both are absent.
+    /// The `when` rule as a JSON tree (or `when_text`, not both); always applies when both
+    /// are absent.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Rule)]
     pub when: Option<serde_json::Value>,
+    /// The `when` rule as text (blank: always).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = RuleText)]
     pub when_text: Option<String>,
+    /// Line breaks and tabs allowed, no other control characters.
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub description: Option<String>,
-    /// Part name (`subject`, `html`, `text` for email; `body.json` for webhook; `task`) →
-    /// Handlebars source.
+    /// Part name → Handlebars source: exactly `subject`, `html` and `text` for email,
+    /// `body.json` for webhook, `task` for task.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = BTreeMap<String, String>, required = true)]
     pub parts: Option<BTreeMap<String, String>>,
+}
+
+/// A locale as `locale` is documented (repeated in its `#[schema]`).
+#[cfg(test)]
+pub(crate) const LOCALE: &str = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$";
+
+/// A part's Handlebars source as the schema describes it: literal text (no braces or
+/// backslashes; line breaks and tabs allowed) and the placeholders every sample context fills.
+pub(crate) const PART: &str = r"^([^{}\\\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]|\{\{account\.(name|external_id)\}\})*$";
+
+/// A webhook body as the schema describes it: a JSON object of up to ten text members whose
+/// values are literal text and placeholders (rendered escaped for JSON).
+pub(crate) const JSON_PART: &str = r#"^\{( *"[a-z_]{1,20}": *"([A-Za-z0-9 .,:;!?_-]|\{\{account\.(name|external_id)\}\})*"( *, *"[a-z_]{1,20}": *"([A-Za-z0-9 .,:;!?_-]|\{\{account\.(name|external_id)\}\})*"){0,9})? *\}$"#;
+
+/// The schema of one part's source.
+fn part_schema(part: &str) -> RefOr<Schema> {
+    let pattern = if part == "body.json" { JSON_PART } else { PART };
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .max_length(Some(10_000))
+        .pattern(Some(pattern))
+        .into()
+}
+
+/// The template with `channel` fixed and `parts` holding exactly that channel's parts.
+fn for_channel(mut schema: Object, channel: Channel) -> RefOr<Schema> {
+    schema.properties.insert(
+        "channel".into(),
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some([channel.as_str()]))
+            .into(),
+    );
+    let mut parts = ObjectBuilder::new().additional_properties(Some(
+        utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+    ));
+    for p in channel.parts() {
+        parts = parts.property(*p, part_schema(p)).required(*p);
+    }
+    schema.properties.insert("parts".into(), parts.into());
+    RefOr::T(Schema::Object(schema))
+}
+
+/// The parts a template has depend on its channel: one alternative per channel.
+impl BodySchema for TemplateInput {
+    const AT_MOST_ONE_OF: &'static [[&'static str; 2]] = &[["when", "when_text"]];
+    const FIXED: &'static [&'static str] = &["id"];
+
+    fn refine(schema: Object) -> RefOr<Schema> {
+        let mut any = AnyOf::new();
+        any.description = schema.description.clone();
+        any.items = Channel::ALL
+            .iter()
+            .map(|c| for_channel(schema.clone(), *c))
+            .collect();
+        RefOr::T(Schema::AnyOf(any))
+    }
 }
 
 impl From<TemplateInput> for TemplateDraft {
@@ -116,7 +201,7 @@ impl From<TemplateInput> for TemplateDraft {
 
 /// Create a template (version 1). It is checked by compiling and rendering it against sample
 /// contexts, like `abm templates lint`.
-#[utoipa::path(tag = "templates", request_body = TemplateInput,
+#[utoipa::path(tag = "templates", request_body = TemplateBody,
     responses((status = 201, body = TemplateView), (status = 409, body = ApiProblem), (status = 422, body = ApiProblem)))]
 #[post("/templates")]
 async fn create_template(
@@ -128,7 +213,7 @@ async fn create_template(
 }
 
 /// Replace a template: stored as its next version (the earlier ones are kept).
-#[utoipa::path(tag = "templates", request_body = TemplateInput,
+#[utoipa::path(tag = "templates", request_body = TemplateReplacement,
     responses((status = 200, body = TemplateView), (status = 404, body = ApiProblem), (status = 409, body = ApiProblem), (status = 422, body = ApiProblem)))]
 #[put("/templates/{id}")]
 async fn put_template(
@@ -181,4 +266,60 @@ async fn list_versions(state: State, id: web::Path<String>) -> Result<HttpRespon
 async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpResponse, ApiError> {
     let rendition = service::preview(&state, body.0).await?;
     Ok(HttpResponse::Ok().json(rendition))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::content::{Origin, Template, canonical_locale, lint, valid_locale};
+    use crate::domain::schema::matching;
+
+    fn template(channel: Channel, parts: BTreeMap<String, String>) -> Template {
+        Template {
+            id: "documented".into(),
+            purpose: Purpose::Outreach,
+            channel,
+            locale: "en".into(),
+            priority: 0,
+            when: crate::segments::rules::Rule::always(),
+            description: None,
+            parts,
+            origin: Origin::Database { version: 1 },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn documented_parts_pass_the_lint(
+            subject in matching(PART),
+            html in matching(PART),
+            text in matching(PART),
+            body in matching(JSON_PART),
+            task in matching(PART),
+        ) {
+            let email = template(
+                Channel::Email,
+                [("subject", subject), ("html", html), ("text", text)]
+                    .map(|(k, v)| (k.to_string(), v))
+                    .into(),
+            );
+            let webhook = template(Channel::Webhook, [("body.json".to_string(), body)].into());
+            let task = template(Channel::Task, [("task".to_string(), task)].into());
+            for t in [email, webhook, task] {
+                let problems = lint::check(vec![t.clone()], &BTreeMap::new());
+                prop_assert!(problems.is_empty(), "{:?} {:?}", t.parts, problems);
+            }
+        }
+
+        #[test]
+        fn documented_locales_are_valid(
+            locale in matching(LOCALE),
+        ) {
+            prop_assert!(valid_locale(&canonical_locale(&locale)), "{:?}", locale);
+        }
+    }
 }

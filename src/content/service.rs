@@ -372,7 +372,7 @@ pub struct RenderRequest {
 
 /// The chosen template with every candidate's story, and what it rendered.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(as = PreviewView)]
+#[schema(as = TemplatePreview)]
 pub struct Rendition {
     pub selection: Selection,
     /// The chosen template (null when none matched).
@@ -502,15 +502,20 @@ fn choose_and_render(
 /// event, as the API and `abm templates preview` take it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TemplatePreviewInput)]
 pub struct PreviewInput {
     /// The account's `external_id`.
+    #[schema(value_type = crate::domain::ExternalId)]
     pub account: String,
     /// A stakeholder id of that account (the person the content is for).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub stakeholder: Option<i64>,
+    #[schema(value_type = Purpose)]
     pub purpose: String,
     /// `email` (default), `webhook` or `task`.
     #[serde(default)]
+    #[schema(value_type = Option<Channel>)]
     pub channel: Option<String>,
     /// The offer being made (win-back).
     #[serde(default)]

@@ -4,6 +4,7 @@
 
 pub mod input;
 pub mod kinds;
+pub mod schema;
 pub mod validation;
 
 use std::fmt;

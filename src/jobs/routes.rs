@@ -6,8 +6,15 @@ use utoipa::ToSchema;
 
 use super::{JobInfo, RunView, Trigger};
 use crate::api::extract::{PageQuery, Paged, Query};
+use crate::api::openapi::ListSorts;
 use crate::api::state::State;
 use crate::error::{ApiError, Problem};
+
+/// Sort fields of a job's runs.
+const RUN_SORTS: &[&str] = &["id"];
+
+/// The sort fields of the part's lists, for the OpenAPI document.
+pub const SORTS: &[ListSorts] = &[("/jobs/{name}/runs", RUN_SORTS)];
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_jobs).service(list_runs).service(run_job);
@@ -35,7 +42,7 @@ async fn list_runs(
     name: web::Path<String>,
     page: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.validate(&state, &["id"], "-id")?;
+    let page = page.validate(&state, RUN_SORTS, "-id")?;
     let (items, total) =
         super::runs_of(&state, &name, page.limit, page.offset, page.descending).await?;
     Ok(HttpResponse::Ok().json(Paged {

@@ -6,32 +6,42 @@ use utoipa::ToSchema;
 
 use crate::accounts::model::{derive_id, format_money};
 use crate::domain::input::AmountInput;
+use crate::domain::schema::{Amount, SignedAmount, Timestamp};
 use crate::domain::validation::FieldErrors;
 use crate::domain::{Currency, ExternalId, parse_timestamp};
 use crate::entities::order;
 
-/// One order as sent to the API.
+/// One order as sent to the API. The account must exist; amounts are read with the order's
+/// currency (or the account's), whose decimals they may not exceed.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
-    /// Your order id; orders are upserted by it.
+    /// Your order id; orders are upserted by it. On PUT it must be the id in the path.
+    #[schema(value_type = ExternalId)]
     pub external_id: String,
     /// The account's external id.
+    #[schema(value_type = ExternalId)]
     pub account_id: String,
     /// Date (`YYYY-MM-DD`, midnight UTC) or RFC 3339 timestamp.
+    #[schema(value_type = Timestamp)]
     pub ordered_at: String,
-    /// Order value in major units, as a decimal string or number.
-    #[schema(value_type = String, example = "1250.00")]
+    /// Order value in major units, as a decimal string or number; not negative.
+    #[schema(value_type = Amount)]
     pub amount: AmountInput,
-    /// Margin/profit in major units.
+    /// Margin/profit in major units (may be negative).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<SignedAmount>)]
     pub margin: Option<AmountInput>,
-    /// ISO 4217 code; defaults to the account's currency.
+    /// ISO 4217 code (any case); defaults to the account's currency.
     #[serde(default)]
+    #[schema(value_type = Option<Currency>)]
     pub currency: Option<String>,
-    /// Code of the offer redeemed with this order.
+    /// Code of the offer redeemed with this order: one line, at most 64 characters.
     #[serde(default)]
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+    )]
     pub offer_code: Option<String>,
 }
 
@@ -211,6 +221,7 @@ impl OrderView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBatch {
+    /// At most `api.max_batch_orders` orders, each external id (trimmed) at most once.
     pub orders: Vec<OrderInput>,
 }
 
@@ -228,12 +239,16 @@ pub struct BatchResult {
 #[into_params(parameter_in = Query)]
 pub struct OrderFilter {
     /// Only orders of this account (external id).
+    #[param(pattern = r"^[^\u0000]*$")]
     pub account_id: Option<String>,
     /// Orders at or after this date/timestamp.
+    #[param(value_type = Option<Timestamp>, inline)]
     pub from: Option<String>,
     /// Orders before this date/timestamp.
+    #[param(value_type = Option<Timestamp>, inline)]
     pub to: Option<String>,
     /// Only orders that redeemed this offer code.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub offer_code: Option<String>,
 }
 

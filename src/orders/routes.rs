@@ -8,6 +8,7 @@ use super::error::OrdersError;
 use super::model::*;
 use super::service::{self as svc, Put};
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
+use crate::api::openapi::ListSorts;
 use crate::api::state::State;
 use crate::error::{ApiError, Problem};
 
@@ -26,6 +27,9 @@ impl From<OrdersError> for ApiError {
         }
     }
 }
+
+/// The sort fields of the part's lists, for the OpenAPI document.
+pub const SORTS: &[ListSorts] = &[("/orders", svc::ORDER_SORTS)];
 
 /// Registers every route of the part (with its OpenAPI description).
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

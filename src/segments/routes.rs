@@ -13,9 +13,30 @@ use super::service::{
     self, FieldView, MemberView, PreviewView, RuleView, SegmentEventView, SegmentView,
 };
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query, double_option, non_null};
+use crate::api::openapi::{Body, BodySchema, ListSorts, Patch};
 use crate::api::state::State;
+use crate::domain::schema::Slug;
 use crate::error::{ApiError, Problem};
 use crate::jobs::Trigger;
+use crate::segments::rules::schema::{AccountRule, AccountRuleText, Rule, RuleText};
+
+/// The request bodies with their rules (see [`BodySchema`]).
+type RuleBody = Body<RuleInput>;
+type PreviewBody = Body<PreviewInput>;
+type SegmentBody = Body<SegmentInput>;
+type SegmentPatch = Patch<SegmentInput>;
+
+/// A segment's name as documented (repeated in its `#[schema]`): not blank, one line, and
+/// holding an ASCII letter or digit to derive a key from.
+#[cfg(test)]
+pub(crate) const NAME: &str = r"^([A-Za-z0-9]|[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029][^\u0000-\u001F\u007F-\u009F\u2028\u2029]*[A-Za-z0-9])[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$";
+
+/// The sort fields of the part's lists, for the OpenAPI document.
+pub const SORTS: &[ListSorts] = &[
+    ("/segments", service::SEGMENT_SORTS),
+    ("/segments/{key}/members", service::MEMBER_SORTS),
+    ("/segments/{key}/events", service::EVENT_SORTS),
+];
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_fields)
@@ -51,17 +72,22 @@ impl From<SegmentsError> for ApiError {
     }
 }
 
-/// A rule given either as the JSON tree (`rule`) or as text (`rule_text`).
+/// A rule given either as the JSON tree (`rule`) or as text (`rule_text`): exactly one.
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     /// The canonical JSON tree, e.g. `{"all": [{"field": "abc", "op": "eq", "value": "A"}]}`.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Rule)]
     pub rule: Option<serde_json::Value>,
     /// The text form, e.g. `abc in (A, B) and lost = false`.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = RuleText)]
     pub rule_text: Option<String>,
+}
+
+impl BodySchema for RuleInput {
+    const ONE_OF: &'static [[&'static str; 2]] = &[["rule", "rule_text"]];
 }
 
 impl From<RuleInput> for RuleDraft {
@@ -82,7 +108,7 @@ async fn list_fields() -> HttpResponse {
 
 /// Check a rule and get it back in both forms (text ⇄ JSON). Every field is allowed here
 /// (segments refuse stakeholder and offer fields).
-#[utoipa::path(tag = "rules", request_body = RuleInput,
+#[utoipa::path(tag = "rules", request_body = RuleBody,
     responses((status = 200, body = RuleView), (status = 422, body = Problem)))]
 #[post("/rules/parse")]
 async fn parse_rule(body: JsonBody<RuleInput>) -> Result<HttpResponse, ApiError> {
@@ -90,21 +116,32 @@ async fn parse_rule(body: JsonBody<RuleInput>) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(rule))
 }
 
+/// An unsaved rule over accounts, as the JSON tree (`rule`) or as text (`rule_text`): exactly
+/// one.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SegmentPreviewInput)]
 pub struct PreviewInput {
+    /// The canonical JSON tree.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = AccountRule)]
     pub rule: Option<serde_json::Value>,
+    /// The text form.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = AccountRuleText)]
     pub rule_text: Option<String>,
     /// How many matching accounts to list (default 20, at most 200).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = u32, minimum = 0, maximum = 200)]
     pub sample_size: Option<u32>,
 }
 
+impl BodySchema for PreviewInput {
+    const ONE_OF: &'static [[&'static str; 2]] = &[["rule", "rule_text"]];
+}
+
 /// Count and sample the accounts an unsaved rule selects.
-#[utoipa::path(tag = "segments", request_body = PreviewInput,
+#[utoipa::path(tag = "segments", request_body = PreviewBody,
     responses((status = 200, body = PreviewView), (status = 422, body = Problem)))]
 #[post("/segments/preview")]
 async fn preview(state: State, body: JsonBody<PreviewInput>) -> Result<HttpResponse, ApiError> {
@@ -144,23 +181,41 @@ async fn list_segments(state: State, page: Query<PageQuery>) -> Result<HttpRespo
     Ok(HttpResponse::Ok().json(service::list(&state, &page).await?))
 }
 
+/// A segment: a saved rule over accounts. On create `name` and one of `rule` or `rule_text`
+/// are required; a change gives only what changes (at most one of `rule` and `rule_text`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentInput {
     /// Stable identifier used in URLs (lowercase letters, digits and `-`); derived from the
     /// name when omitted on create. Cannot be changed.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = Slug)]
     pub key: Option<String>,
+    /// One line, at most 200 characters once trimmed. The schema asks for an ASCII letter or
+    /// digit, from which a `key` can be derived (the server needs one only when the key is
+    /// omitted on create).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200,
+        pattern = r"^([A-Za-z0-9]|[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029][^\u0000-\u001F\u007F-\u009F\u2028\u2029]*[A-Za-z0-9])[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub name: Option<String>,
+    /// Line breaks and tabs allowed, no other control characters; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub description: Option<Option<String>>,
+    /// The rule as the canonical JSON tree.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = AccountRule)]
     pub rule: Option<serde_json::Value>,
+    /// The rule as text.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = AccountRuleText)]
     pub rule_text: Option<String>,
+}
+
+/// The key names the segment; a change may not send another one (so it sends none).
+impl BodySchema for SegmentInput {
+    const ONE_OF: &'static [[&'static str; 2]] = &[["rule", "rule_text"]];
+    const FIXED: &'static [&'static str] = &["key"];
 }
 
 impl From<SegmentInput> for SegmentDraft {
@@ -178,7 +233,7 @@ impl From<SegmentInput> for SegmentDraft {
 }
 
 /// Create a segment; its membership is computed at once.
-#[utoipa::path(tag = "segments", request_body = SegmentInput,
+#[utoipa::path(tag = "segments", request_body = SegmentBody,
     responses((status = 201, body = SegmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/segments")]
 async fn create_segment(
@@ -197,7 +252,7 @@ async fn get_segment(state: State, key: web::Path<String>) -> Result<HttpRespons
 }
 
 /// Change a segment's name, description or rule; a new rule recomputes its membership.
-#[utoipa::path(tag = "segments", request_body = SegmentInput,
+#[utoipa::path(tag = "segments", request_body = SegmentPatch,
     responses((status = 200, body = SegmentView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[patch("/segments/{key}")]
 async fn update_segment(
@@ -261,4 +316,29 @@ async fn list_events(
     let s = service::find(&state, &key).await?;
     let page = page.validate(&state, service::EVENT_SORTS, service::EVENT_DEFAULT_SORT)?;
     Ok(HttpResponse::Ok().json(service::events(&state, &s, &page, filter.after_id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::segments::draft::SegmentDraft;
+
+    proptest! {
+        #[test]
+        fn documented_names_give_a_key(
+            name in crate::domain::schema::matching(super::NAME)
+                .prop_filter("200 characters", |n| n.chars().count() <= 200),
+        ) {
+            let draft = SegmentDraft {
+                name: Some(name.clone()),
+                rule: crate::segments::draft::RuleDraft {
+                    rule_text: Some("lost = true".into()),
+                    rule: None,
+                },
+                ..Default::default()
+            };
+            prop_assert!(draft.for_create().is_ok(), "{:?}", name);
+        }
+    }
 }

@@ -99,7 +99,9 @@ pub struct AccountRef {
     pub name: String,
 }
 
+/// What a rule selects now: how many accounts and the first of them.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SegmentPreview)]
 pub struct PreviewView {
     /// Accounts the rule selects now.
     pub count: u64,

@@ -9,54 +9,98 @@ use super::money::format_money;
 use super::text::{Lines, opt_text, required_text};
 use crate::config::DefaultSettings;
 use crate::domain::input::{AmountInput, double_option, non_null};
+use crate::domain::schema::Amount;
 use crate::domain::validation::FieldErrors;
 use crate::domain::{CountryCode, Currency, ExternalId, Timezone};
 use crate::entities::{account, account_snapshot};
 
 /// Fields of a key account. On create `external_id` and `name` are required (`timezone` and
 /// `currency` default from config); on PATCH every field is optional, `null` clears an optional
-/// one, and `external_id` cannot change.
+/// one, and `external_id` cannot change. Changing the currency is refused while a budget is
+/// stored and not sent again, or while relationship entries carry values.
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
     /// Stable id from your CRM/ERP; unique; used in URLs.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = ExternalId, required = true)]
     pub external_id: Option<String>,
+    /// One line, at most 300 characters once trimmed.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 300,
+        pattern = r"^[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029][^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub name: Option<String>,
+    /// One line, at most 100 characters; empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub industry: Option<Option<String>>,
+    /// One line, at most 100 characters; empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub region: Option<Option<String>>,
-    /// ISO 3166-1 alpha-2 code, e.g. `VN`.
+    /// ISO 3166-1 alpha-2 code, e.g. `VN` (any case); empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<CountryCode>)]
     pub country: Option<Option<String>>,
     /// IANA timezone, e.g. `Asia/Ho_Chi_Minh`.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = Timezone)]
     pub timezone: Option<String>,
-    /// ISO 4217 code, e.g. `VND`.
+    /// ISO 4217 code, e.g. `VND` (any case).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = Currency)]
     pub currency: Option<String>,
+    /// The account's manager, who must exist.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1)]
     pub manager_id: Option<Option<i64>>,
     /// Famous name, leader of its sector (set by people).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = bool)]
     pub image_maker: Option<bool>,
     /// Demanding, knows the market (set by people).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = bool)]
     pub expert: Option<bool>,
-    /// Budget (for prospects) in the account's currency, as a decimal string or number.
+    /// Budget (for prospects) in the account's currency (the one sent with it, if any), as a
+    /// decimal string or number; not negative.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, example = "250000.00")]
+    #[schema(value_type = Option<Amount>)]
     pub budget: Option<Option<AmountInput>>,
-    /// Free-form JSON object of your own fields.
-    #[schema(value_type = Option<Object>)]
+    /// Free-form JSON object of your own fields, without NUL characters.
+    #[schema(schema_with = attributes_schema)]
     #[serde(default, deserialize_with = "non_null")]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The schema of `attributes`: an object of text, numbers and booleans. The server also takes
+/// nested arrays and objects (and numbers of any size JSON can hold), without NUL anywhere.
+fn attributes_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    let value = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Boolean,
+            Type::Null,
+        ]))
+        .pattern(Some(crate::domain::schema::NO_NUL))
+        .minimum(Some(-1e15))
+        .maximum(Some(1e15));
+    ObjectBuilder::new()
+        .description(Some(
+            "Free-form JSON object of your own fields (text, numbers, booleans; nested arrays \
+             and objects are accepted too), without NUL characters.",
+        ))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(crate::domain::schema::NO_NUL)),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(value.into())))
+        .build()
 }
 
 /// Checked account fields; `None` means "leave unchanged".
@@ -278,11 +322,15 @@ pub struct AccountFilter {
     /// Only accounts of this manager.
     pub manager_id: Option<i64>,
     /// Exact industry.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub industry: Option<String>,
     /// Exact region.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub region: Option<String>,
     /// ISO country code.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub country: Option<String>,
-    /// Case-insensitive text search in name and external id.
+    /// Case-insensitive text search in name and external id (at most 200 characters).
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
 }

@@ -13,17 +13,24 @@ use crate::entities::competitor;
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompetitorInput {
+    /// One line, at most 200 characters once trimmed.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200,
+        pattern = r"^[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029][^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub name: Option<String>,
+    /// At most 10,000 characters (line breaks and tabs allowed); empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 10000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub products: Option<Option<String>>,
     /// How strong their position at the account is, 1 (weak) to 5 (entrenched).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 5)]
     pub strength: Option<Option<i64>>,
+    /// At most 100,000 characters (line breaks and tabs allowed); empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub notes: Option<Option<String>>,
 }
 
@@ -105,6 +112,7 @@ impl From<competitor::Model> for CompetitorView {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompetitorFilter {
-    /// Case-insensitive search in name and products.
+    /// Case-insensitive search in name and products (at most 200 characters).
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::text::{Lines, opt_text, required_text};
 use crate::domain::Email;
 use crate::domain::input::{double_option, non_null};
+use crate::domain::schema::HttpUrl;
 use crate::domain::validation::FieldErrors;
 use crate::entities::manager;
 
@@ -15,16 +16,23 @@ use crate::entities::manager;
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagerInput {
+    /// Unique among managers (compared in lower case).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = Email, required = true)]
     pub email: Option<String>,
+    /// One line, at most 200 characters once trimmed.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200,
+        pattern = r"^[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029][^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub name: Option<String>,
+    /// One line, at most 50 characters; empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub phone: Option<Option<String>>,
-    /// Where this manager's alerts are posted (http/https URL).
+    /// Where this manager's alerts are posted (http/https URL); empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<HttpUrl>)]
     pub webhook_url: Option<Option<String>>,
 }
 
@@ -110,6 +118,7 @@ impl From<manager::Model> for ManagerView {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ManagerFilter {
-    /// Case-insensitive search in name and e-mail.
+    /// Case-insensitive search in name and e-mail (at most 200 characters).
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
 }

@@ -8,18 +8,38 @@ use crate::domain::multi_line;
 use crate::domain::validation::FieldErrors;
 use crate::entities::dossier_profile;
 
-/// The account's profile; PUT replaces it whole.
+/// The account's profile; PUT replaces it whole. Texts hold at most 100,000 bytes (the
+/// schema says 25,000 characters, which always fit), with line breaks and tabs but no other
+/// control characters.
 #[derive(Debug, Default, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileInput {
+    #[schema(
+        max_length = 25000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
+    #[schema(minimum = 0)]
     pub employees: Option<i32>,
+    #[schema(minimum = 1000, maximum = 2100)]
     pub founded_year: Option<i32>,
     /// Company history.
+    #[schema(
+        max_length = 25000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub history: Option<String>,
     /// Organisational structure.
+    #[schema(
+        max_length = 25000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub org_structure: Option<String>,
     /// Business environment: market, regulation, partners.
+    #[schema(
+        max_length = 25000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub business_environment: Option<String>,
 }
 

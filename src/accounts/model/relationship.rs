@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::money::format_money;
 use super::text::{Lines, opt_text};
 use crate::domain::input::{AmountInput, double_option, non_null};
+use crate::domain::schema::{BusinessDate, SignedAmount};
 use crate::domain::validation::FieldErrors;
 use crate::domain::{Currency, Outcome, RelationshipKind, parse_date};
 use crate::entities::relationship_event;
@@ -16,25 +17,31 @@ use crate::entities::relationship_event;
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelationshipEventInput {
-    #[schema(value_type = Option<RelationshipKind>)]
+    /// What happened (any case).
+    #[schema(value_type = RelationshipKind, required = true)]
     #[serde(default, deserialize_with = "non_null")]
     pub kind: Option<String>,
     /// Date, `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = BusinessDate, required = true)]
     pub occurred_on: Option<String>,
-    /// Value in the account's currency.
+    /// Value in the account's currency, as a decimal string or number; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<SignedAmount>)]
     pub value: Option<Option<AmountInput>>,
+    /// Result (any case); empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Outcome>)]
     pub outcome: Option<Option<String>>,
-    /// Why it was won or lost.
+    /// Why it was won or lost: at most 10,000 characters; empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 10000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub reason: Option<Option<String>>,
+    /// At most 100,000 characters; empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub notes: Option<Option<String>>,
 }
 
@@ -145,7 +152,9 @@ impl RelationshipEventView {
 #[into_params(parameter_in = Query)]
 pub struct EventFilter {
     /// Only entries of this kind (e.g. `tender`).
+    #[param(pattern = r"^[^\u0000]*$")]
     pub kind: Option<String>,
     /// Only entries with this outcome (`won`, `lost`, `pending`).
+    #[param(pattern = r"^[^\u0000]*$")]
     pub outcome: Option<String>,
 }

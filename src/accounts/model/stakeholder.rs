@@ -17,30 +17,43 @@ use crate::entities::stakeholder;
 #[serde(deny_unknown_fields)]
 pub struct StakeholderInput {
     /// Stable id from your CRM; derived from the account and e-mail (or name) when omitted.
+    /// Unique; cannot change.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = ExternalId)]
     pub external_id: Option<String>,
+    /// One line, at most 200 characters once trimmed.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200,
+        pattern = r"^[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029][^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub name: Option<String>,
+    /// One line, at most 200 characters; empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub title: Option<Option<String>>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Email>)]
     pub email: Option<Option<String>>,
+    /// One line, at most 50 characters; empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub phone: Option<Option<String>>,
-    #[schema(value_type = Option<StakeholderRole>)]
+    /// The role in the decision map (any case).
+    #[schema(value_type = StakeholderRole, required = true)]
     #[serde(default, deserialize_with = "non_null")]
     pub role: Option<String>,
     /// 1 (little) to 5 (decisive); default 3.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = i64, minimum = 1, maximum = 5)]
     pub influence: Option<i64>,
-    /// Preferred language (BCP 47), e.g. `vi`.
+    /// Preferred language (BCP 47), e.g. `vi`; empty or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<LanguageTag>)]
     pub language: Option<Option<String>>,
-    #[schema(value_type = Option<Consent>)]
+    /// Consent to marketing mail (any case); default `unknown`.
+    #[schema(value_type = Consent)]
     #[serde(default, deserialize_with = "non_null")]
     pub consent: Option<String>,
 }
@@ -182,9 +195,12 @@ impl From<stakeholder::Model> for StakeholderView {
 #[into_params(parameter_in = Query)]
 pub struct StakeholderFilter {
     /// Only this role (e.g. `decision_maker`).
+    #[param(pattern = r"^[^\u0000]*$")]
     pub role: Option<String>,
     /// Only this consent status.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub consent: Option<String>,
-    /// Case-insensitive search in name, title and e-mail.
+    /// Case-insensitive search in name, title and e-mail (at most 200 characters).
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
 }

@@ -6,9 +6,13 @@ use crate::accounts::error::finish;
 use crate::accounts::model::*;
 use crate::accounts::service as svc;
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
+use crate::api::openapi::Patch;
 use crate::api::state::State;
 use crate::domain::validation::FieldErrors;
 use crate::error::{ApiError, Problem};
+
+/// The body of `PATCH /accounts/{external_id}`.
+type AccountPatch = Patch<AccountInput>;
 
 /// List accounts with filters, text search, sorting (`name`, `external_id`, `created_at`,
 /// `updated_at`, `id`) and pagination.
@@ -52,7 +56,7 @@ pub(super) async fn get_account(
 }
 
 /// Change an account (only the given fields; `null` clears an optional field).
-#[utoipa::path(tag = "accounts", request_body = AccountInput,
+#[utoipa::path(tag = "accounts", request_body = AccountPatch,
     responses((status = 200, body = AccountView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[patch("/accounts/{external_id}")]
 pub(super) async fn update_account(

@@ -7,9 +7,15 @@ use crate::accounts::error::finish;
 use crate::accounts::model::*;
 use crate::accounts::service as svc;
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
+use crate::api::openapi::Patch;
 use crate::api::state::State;
 use crate::domain::validation::FieldErrors;
 use crate::error::{ApiError, Problem};
+
+/// The bodies of the dossier's PATCH requests.
+type RelationshipEventPatch = Patch<RelationshipEventInput>;
+type StakeholderPatch = Patch<StakeholderInput>;
+type CompetitorPatch = Patch<CompetitorInput>;
 
 // ---------------------------------------------------------------- profile
 
@@ -89,7 +95,7 @@ pub(super) async fn get_event(
 }
 
 /// Change a relationship history entry.
-#[utoipa::path(tag = "dossier", request_body = RelationshipEventInput,
+#[utoipa::path(tag = "dossier", request_body = RelationshipEventPatch,
     responses((status = 200, body = RelationshipEventView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[patch("/accounts/{external_id}/relationship-events/{id}")]
 pub(super) async fn update_event(
@@ -167,7 +173,7 @@ pub(super) async fn get_stakeholder(
 }
 
 /// Change a stakeholder.
-#[utoipa::path(tag = "dossier", request_body = StakeholderInput,
+#[utoipa::path(tag = "dossier", request_body = StakeholderPatch,
     responses((status = 200, body = StakeholderView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[patch("/accounts/{external_id}/stakeholders/{id}")]
 pub(super) async fn update_stakeholder(
@@ -244,7 +250,7 @@ pub(super) async fn get_competitor(
 }
 
 /// Change a competitor.
-#[utoipa::path(tag = "dossier", request_body = CompetitorInput,
+#[utoipa::path(tag = "dossier", request_body = CompetitorPatch,
     responses((status = 200, body = CompetitorView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[patch("/accounts/{external_id}/competitors/{id}")]
 pub(super) async fn update_competitor(

@@ -6,9 +6,13 @@ use crate::accounts::error::finish;
 use crate::accounts::model::*;
 use crate::accounts::service as svc;
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
+use crate::api::openapi::Patch;
 use crate::api::state::State;
 use crate::domain::validation::FieldErrors;
 use crate::error::{ApiError, Problem};
+
+/// The body of `PATCH /managers/{id}`.
+type ManagerPatch = Patch<ManagerInput>;
 
 /// List key account managers.
 #[utoipa::path(tag = "managers", params(PageQuery, ManagerFilter),
@@ -49,7 +53,7 @@ pub(super) async fn get_manager(
 }
 
 /// Change a manager (only the given fields).
-#[utoipa::path(tag = "managers", request_body = ManagerInput,
+#[utoipa::path(tag = "managers", request_body = ManagerPatch,
     responses((status = 200, body = ManagerView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[patch("/managers/{id}")]
 pub(super) async fn update_manager(

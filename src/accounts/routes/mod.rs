@@ -8,7 +8,43 @@ mod dossier;
 mod manager;
 
 use super::error::AccountsError;
+use super::model::{
+    AccountInput, CompetitorInput, ManagerInput, RelationshipEventInput, StakeholderInput,
+};
+use super::service as svc;
+use crate::api::openapi::{BodySchema, ListSorts};
 use crate::error::ApiError;
+
+/// The sort fields of the part's lists, for the OpenAPI document.
+pub const SORTS: &[ListSorts] = &[
+    ("/managers", svc::MANAGER_SORTS),
+    ("/accounts", svc::ACCOUNT_SORTS),
+    (
+        "/accounts/{external_id}/relationship-events",
+        svc::EVENT_SORTS,
+    ),
+    (
+        "/accounts/{external_id}/stakeholders",
+        svc::STAKEHOLDER_SORTS,
+    ),
+    ("/accounts/{external_id}/competitors", svc::COMPETITOR_SORTS),
+];
+
+/// The external id names the account; a change cannot send it.
+impl BodySchema for AccountInput {
+    const FIXED: &'static [&'static str] = &["external_id"];
+}
+
+impl BodySchema for ManagerInput {}
+
+/// The external id is fixed once the stakeholder exists.
+impl BodySchema for StakeholderInput {
+    const FIXED: &'static [&'static str] = &["external_id"];
+}
+
+impl BodySchema for CompetitorInput {}
+
+impl BodySchema for RelationshipEventInput {}
 
 /// The one status mapping of the accounts part: invalid input 422, missing 404, clashes 409
 /// with their code, database failures as [`ApiError::from`] decides (a unique violation is

@@ -7,6 +7,7 @@
 pub mod eval;
 pub mod fields;
 mod json;
+pub mod schema;
 mod text;
 
 use chrono::{Datelike, NaiveDate};
