@@ -159,36 +159,38 @@ pub async fn claim(
 /// Gives a claimed run back to the queue untouched (the claimer began shutting down before it
 /// started the work).
 pub async fn release(db: &impl ConnectionTrait, id: i64, instance: &str) -> Result<bool, DbErr> {
-    let back = job_run::Entity::update_many()
+    let back = held(id, instance)
         .col_expr(C::Status, Expr::value(RunStatus::Queued.as_str()))
         .col_expr(C::InstanceId, Expr::value(Option::<String>::None))
         .col_expr(C::StartedAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(C::Id.eq(id))
-        .filter(C::Status.eq(RunStatus::Running.as_str()))
-        .filter(C::InstanceId.eq(instance))
         .exec(db)
         .await;
     match back {
         Ok(r) => Ok(r.rows_affected == 1),
         // Another run of the job was queued meanwhile and covers the work: close this one.
         Err(e) if is_unique_violation(&e) => {
-            let r = job_run::Entity::update_many()
+            let r = held(id, instance)
                 .col_expr(C::Status, Expr::value(RunStatus::Interrupted.as_str()))
                 .col_expr(
                     C::Error,
                     Expr::value("handed back at shutdown; a queued run of the job covers it"),
                 )
                 .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
-                .filter(C::Id.eq(id))
-                .filter(C::Status.eq(RunStatus::Running.as_str()))
-                .filter(C::InstanceId.eq(instance))
                 .exec(db)
                 .await?;
             Ok(r.rows_affected == 1)
         }
         Err(e) => Err(e),
     }
+}
+
+/// An update of run `id` that applies only while `instance` still holds it (running).
+fn held(id: i64, instance: &str) -> sea_orm::UpdateMany<job_run::Entity> {
+    job_run::Entity::update_many()
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq(RunStatus::Running.as_str()))
+        .filter(C::InstanceId.eq(instance))
 }
 
 /// Extends the lease of a run `instance` still holds; false when it no longer holds it.
@@ -198,11 +200,8 @@ pub async fn renew(
     instance: &str,
     until: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let r = job_run::Entity::update_many()
+    let r = held(id, instance)
         .col_expr(C::LeaseUntil, Expr::value(until))
-        .filter(C::Id.eq(id))
-        .filter(C::Status.eq(RunStatus::Running.as_str()))
-        .filter(C::InstanceId.eq(instance))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
@@ -219,15 +218,12 @@ pub async fn finish(
     error: Option<String>,
     detail: Option<serde_json::Value>,
 ) -> Result<bool, DbErr> {
-    let r = job_run::Entity::update_many()
+    let r = held(id, instance)
         .col_expr(C::Status, Expr::value(status.as_str()))
         .col_expr(C::FinishedAt, Expr::value(now))
         .col_expr(C::Error, Expr::value(error))
         .col_expr(C::Detail, Expr::value(detail))
         .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(C::Id.eq(id))
-        .filter(C::Status.eq(RunStatus::Running.as_str()))
-        .filter(C::InstanceId.eq(instance))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
