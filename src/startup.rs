@@ -239,10 +239,12 @@ fn api_server(
     let max_body = ctx.settings.server.max_body_bytes;
     let grace = ctx.settings.server.shutdown_grace_seconds;
     let openapi = api::openapi(&ctx.settings.api);
+    let methods = web::Data::new(api::methods::MethodIndex::from_openapi(&openapi));
     let workers = workers(&ctx);
     let state = web::Data::from(ctx);
     let server = HttpServer::new(move || {
         let app = App::new()
+            .app_data(methods.clone())
             .wrap(actix_web::middleware::from_fn(
                 api::problems::problem_bodies,
             ))
@@ -329,5 +331,14 @@ async fn count_requests(
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    let allowed = req
+        .app_data::<web::Data<api::methods::MethodIndex>>()
+        .and_then(|index| index.allowed(req.path()));
+    if let Some(allowed) = allowed
+        && !allowed.is_empty()
+        && !allowed.contains(&req.method().as_str())
+    {
+        return api::methods::method_not_allowed(req.method().as_str(), req.path(), &allowed);
+    }
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod methods;
 pub mod openapi;
 pub mod problems;
 pub mod state;

@@ -509,7 +509,29 @@ async fn unknown_http_methods_do_not_make_new_metric_series(b: Backend) {
     assert!(text.contains(r#"method="other""#), "{text}");
 }
 
+async fn a_wrong_method_on_a_known_path_is_405_with_allow(b: Backend) {
+    let app = spawn_app(b).await;
+    let resp = app.delete("/api/v1/jobs").await;
+    let allow = resp
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = problem(resp, 405).await;
+    assert_eq!(body["code"], "method_not_allowed");
+    assert_eq!(allow.as_deref(), Some("GET"));
+    let resp = app.get("/api/v1/jobs/analysis/run").await;
+    assert_eq!(
+        resp.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    problem(resp, 405).await;
+    // Unknown paths stay 404.
+    problem(app.delete("/api/v1/nothing-here").await, 404).await;
+}
+
 db_tests!(
+    a_wrong_method_on_a_known_path_is_405_with_allow,
     an_inline_run_takes_the_queued_run_instead_of_running_twice,
     job_runs_list_in_the_order_asked,
     unknown_http_methods_do_not_make_new_metric_series,
