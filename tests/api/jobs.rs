@@ -26,6 +26,18 @@ fn instance(app: &TestApp, id: &str, extra: Vec<JobDef>) -> Arc<AppContext> {
     Arc::new(ctx)
 }
 
+/// The text of the app's `/metrics`.
+async fn metrics_text(app: &TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// A job that counts its runs.
 fn counting(name: &str, counter: Arc<AtomicUsize>) -> JobDef {
     JobDef {
@@ -328,15 +340,7 @@ async fn metrics_count_requests_by_route_template_and_status(b: Backend) {
         assert_eq!(app.get("/api/v1/accounts/M1").await.status(), 200);
     }
     assert_eq!(app.get("/api/v1/accounts/NOPE").await.status(), 404);
-    let body = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let body = metrics_text(&app).await;
     let exposition = openmetrics_parser::prometheus::parse_prometheus(&body)
         .expect("the exposition format parses");
     let family = |name: &str| {
@@ -383,15 +387,7 @@ async fn metrics_count_requests_by_route_template_and_status(b: Backend) {
         .await
         .expect("queue");
     worker::drain(&app.ctx).await.expect("drain");
-    let body = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let body = metrics_text(&app).await;
     assert!(
         body.contains(r#"abm_job_runs_total{job="idempotency_purge",outcome="succeeded"} 1"#),
         "{body}"
@@ -496,15 +492,7 @@ async fn unknown_http_methods_do_not_make_new_metric_series(b: Backend) {
             .await
             .expect("request");
     }
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = metrics_text(&app).await;
     assert!(!text.contains("FOO") && !text.contains("BAZQUX"), "{text}");
     assert!(text.contains(r#"method="other""#), "{text}");
 }
