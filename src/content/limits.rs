@@ -789,3 +789,19 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod never_panics {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The scanner reads API templates before handlebars does: no input may panic it.
+        #[test]
+        fn measuring_any_template_text_never_panics(
+            src in r#"[{}\\!#/~^ a-z"'()=&-]{0,60}"#
+        ) {
+            let _ = super::measure(&src, &|_| super::Depth::default());
+        }
+    }
+}
