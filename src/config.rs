@@ -26,6 +26,62 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub jobs: JobsSettings,
     pub metrics: MetricsSettings,
+    pub campaigns: CampaignSettings,
+    pub delivery: DeliverySettings,
+}
+
+/// The campaign dispatcher (see `[campaigns]` in default.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    /// Cron expression with seconds: when the dispatcher tick runs (env `ABM_CAMPAIGNS__TICK`).
+    pub tick: String,
+    /// Enrolments advanced per transaction.
+    pub batch_size: u32,
+    /// How long a tick holds the enrolments it claimed.
+    pub lease_seconds: u32,
+}
+
+/// What every send respects (see `[delivery]` in default.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// `"3/7d"`: at most 3 messages to an account (all its stakeholders) in any 7 days; "" off.
+    pub account_cap: String,
+    /// The same per stakeholder.
+    pub stakeholder_cap: String,
+    /// Send window of campaigns that give none.
+    pub default_send_window: String,
+    /// Also leave out stakeholders whose consent is `unknown`.
+    pub require_consent: bool,
+    /// Sender address; its domain names the Message-IDs.
+    pub from: String,
+}
+
+impl DeliverySettings {
+    /// The parsed caps (validated at start-up).
+    pub fn caps(&self) -> crate::campaigns::model::Caps {
+        use crate::campaigns::timing::Cap;
+        crate::campaigns::model::Caps {
+            account: Cap::parse(&self.account_cap).ok().flatten(),
+            stakeholder: Cap::parse(&self.stakeholder_cap).ok().flatten(),
+        }
+    }
+
+    /// The parsed default window (validated at start-up).
+    pub fn window(&self) -> crate::campaigns::timing::SendWindow {
+        crate::campaigns::timing::SendWindow::parse(&self.default_send_window)
+            .unwrap_or(crate::campaigns::timing::SendWindow::Always)
+    }
+
+    /// The domain of Message-IDs: the part of `from` after `@`.
+    pub fn message_id_domain(&self) -> &str {
+        self.from
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim_end_matches('>').trim())
+            .filter(|d| !d.is_empty())
+            .unwrap_or("abm.local")
+    }
 }
 
 /// Background jobs: schedules, leases and polling (see `[jobs]` in default.toml).
@@ -456,6 +512,44 @@ impl Settings {
         }
         if self.server.shutdown_grace_seconds > 3600 {
             return err("server.shutdown_grace_seconds", "must be at most 3600");
+        }
+        if let Err(m) = crate::jobs::schedule::parse(&self.campaigns.tick) {
+            return err("campaigns.tick", &m);
+        }
+        if !(1..=10_000).contains(&self.campaigns.batch_size) {
+            return err("campaigns.batch_size", "must be between 1 and 10000");
+        }
+        if !(5..=3600).contains(&self.campaigns.lease_seconds) {
+            return err("campaigns.lease_seconds", "must be between 5 and 3600");
+        }
+        for (key, cap) in [
+            ("delivery.account_cap", &self.delivery.account_cap),
+            ("delivery.stakeholder_cap", &self.delivery.stakeholder_cap),
+        ] {
+            if let Err(m) = crate::campaigns::timing::Cap::parse(cap) {
+                return err(key, &m);
+            }
+        }
+        if let Err(m) =
+            crate::campaigns::timing::SendWindow::parse(&self.delivery.default_send_window)
+        {
+            return err("delivery.default_send_window", &m);
+        }
+        if email_address::EmailAddress::parse_with_options(
+            self.delivery
+                .from
+                .rsplit_once('<')
+                .map_or(self.delivery.from.as_str(), |(_, a)| {
+                    a.trim_end_matches('>')
+                }),
+            email_address::Options::default(),
+        )
+        .is_err()
+        {
+            return err(
+                "delivery.from",
+                "must be an email address, e.g. \"ABM <abm@example.com>\"",
+            );
         }
         if !self.metrics.listen.trim().is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()

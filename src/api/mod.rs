@@ -43,6 +43,10 @@ use crate::error::{FieldError, Problem};
         (name = "segments", description = "Saved rules over accounts, membership and events"),
         (name = "templates", description = "Template registry, selection and rendering"),
         (name = "jobs", description = "Background jobs: schedules, runs, run now"),
+        (name = "campaigns", description = "Campaigns, versions, enrolments, schedule preview"),
+        (name = "tasks", description = "Manager tasks created by campaign steps"),
+        (name = "messages", description = "The outbox: every message a campaign decided to send"),
+        (name = "suppressions", description = "Addresses nothing is sent to"),
     )
 )]
 pub struct ApiDoc;
@@ -70,7 +74,9 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::analytics::routes::configure)
             .configure(crate::segments::routes::configure)
             .configure(crate::content::routes::configure)
-            .configure(crate::jobs::routes::configure),
+            .configure(crate::jobs::routes::configure)
+            .configure(crate::campaigns::routes::configure)
+            .configure(crate::delivery::routes::configure),
     );
 }
 
@@ -82,6 +88,8 @@ fn list_sorts() -> Vec<openapi::ListSorts> {
         crate::analytics::routes::SORTS,
         crate::segments::routes::SORTS,
         crate::jobs::routes::SORTS,
+        crate::campaigns::routes::SORTS,
+        crate::delivery::routes::SORTS,
     ]
     .concat()
 }

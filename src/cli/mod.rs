@@ -5,6 +5,7 @@
 //! code; the queries live in the library's services, not here.
 
 pub mod analyze;
+pub mod campaigns;
 pub mod churn;
 pub mod demo;
 pub mod import;
@@ -120,6 +121,9 @@ pub enum Command {
     /// Manage segment membership.
     #[command(subcommand)]
     Segments(SegmentsCommand),
+    /// Campaigns: preview a schedule, run the dispatcher tick once.
+    #[command(subcommand)]
+    Campaigns(CampaignsCommand),
     /// Fill the database with realistic, deterministic synthetic accounts, dossiers and orders.
     Demo {
         /// Number of accounts to create.
@@ -162,6 +166,27 @@ pub enum JobsCommand {
         /// The job's name, as `abm jobs list` shows it.
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum CampaignsCommand {
+    /// When each step of campaign KEY would go out, and to whom, between --from and --to
+    /// (a draft as if activated at --from). Nothing is sent.
+    Schedule {
+        /// The campaign's key.
+        key: String,
+        /// Start (RFC 3339, or YYYY-MM-DD for midnight UTC); default now.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (RFC 3339, or YYYY-MM-DD); default 30 days after --from.
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the preview as JSON (the API's document) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the dispatcher tick once now: enrol, apply exit conditions, advance due enrolments.
+    Tick,
 }
 
 #[derive(Subcommand)]
@@ -295,6 +320,13 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
     match command {
         Command::Serve { roles } => serve::serve(settings, clock, roles).await,
         Command::Jobs(JobsCommand::List) => jobs::list(settings, clock).await,
+        Command::Campaigns(CampaignsCommand::Schedule {
+            key,
+            from,
+            to,
+            json,
+        }) => campaigns::schedule(settings, clock, &key, from, to, json).await,
+        Command::Campaigns(CampaignsCommand::Tick) => campaigns::tick(settings, clock).await,
         Command::Jobs(JobsCommand::Run { name }) => jobs::run(settings, clock, &name).await,
         Command::Migrate => migrate::migrate(&settings).await,
         Command::Token(TokenCommand::Create { name }) => {

@@ -364,6 +364,8 @@ pub struct RenderRequest {
     pub recipient: Recipient,
     pub purpose: Purpose,
     pub channel: Channel,
+    /// A fixed template id (a campaign step that names its template): no selection.
+    pub template: Option<String>,
     /// The offer being made (win-back).
     pub offer: Option<OfferCtx>,
     /// The sales event being announced (event notifications).
@@ -471,13 +473,26 @@ fn choose_and_render(
         account_language(&account).as_deref(),
         default_locale,
     );
-    let selection = select(
-        lib.templates.iter(),
-        req.purpose,
-        req.channel,
-        &locales,
-        &facts,
-    );
+    let selection = match &req.template {
+        Some(id) => Selection {
+            purpose: req.purpose.as_str().to_string(),
+            channel: req.channel.as_str().to_string(),
+            locales: Vec::new(),
+            chosen: lib
+                .get(id)
+                .filter(|t| t.channel == req.channel)
+                .map(|t| t.id.clone()),
+            explanation: format!("template `{id}` is named by the campaign step"),
+            candidates: Vec::new(),
+        },
+        None => select(
+            lib.templates.iter(),
+            req.purpose,
+            req.channel,
+            &locales,
+            &facts,
+        ),
+    };
     let Some(t) = selection.chosen.as_deref().and_then(|id| lib.get(id)) else {
         return Ok(Rendition {
             selection,
@@ -553,6 +568,7 @@ pub async fn preview(ctx: &AppContext, input: PreviewInput) -> Result<Rendition,
         },
         purpose,
         channel,
+        template: None,
         offer: input.offer,
         event: input.event,
     };

@@ -147,6 +147,7 @@ fn outreach(account: AccountKey, stakeholder: Option<i64>) -> RenderRequest {
         },
         purpose: Purpose::Outreach,
         channel: Channel::Email,
+        template: None,
         offer: None,
         event: None,
     }

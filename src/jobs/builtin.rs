@@ -7,7 +7,7 @@ use super::{JobDef, JobScope, Registry, job_fn};
 use crate::config::Settings;
 use crate::context::AppContext;
 
-pub use super::names::{ANALYSIS, IDEMPOTENCY_PURGE, SEGMENTS_RECOMPUTE};
+pub use super::names::{ANALYSIS, CAMPAIGNS_TICK, IDEMPOTENCY_PURGE, SEGMENTS_RECOMPUTE};
 
 /// The registry of shipped jobs with their schedules from `[jobs]`.
 pub fn registry(settings: &Settings) -> Registry {
@@ -32,7 +32,22 @@ pub fn registry(settings: &Settings) -> Registry {
         schedule: settings.jobs.idempotency_purge.clone(),
         run: job_fn(idempotency_purge),
     });
+    r.register(JobDef {
+        name: CAMPAIGNS_TICK.into(),
+        description: "Campaign dispatcher: enrol audiences, apply exit conditions, advance every \
+                      due enrolment and write its messages and tasks to the outbox"
+            .into(),
+        schedule: settings.campaigns.tick.clone(),
+        run: job_fn(campaigns_tick),
+    });
     r
+}
+
+async fn campaigns_tick(ctx: Arc<AppContext>, _: JobScope) -> super::JobResult {
+    let report = crate::campaigns::dispatch::tick(&ctx)
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(Some(serde_json::to_value(report)?))
 }
 
 async fn analysis(ctx: Arc<AppContext>, scope: JobScope) -> super::JobResult {

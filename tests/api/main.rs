@@ -7,6 +7,7 @@ mod accounts;
 mod analytics;
 mod analytics_runs;
 mod auth;
+mod campaigns;
 mod cli;
 mod demo;
 mod dossier;

@@ -1,0 +1,462 @@
+//! Enrolment: who enters an active campaign, and when. A segment or an account list enrols
+//! its accounts (new members as they arrive); a `schedule` enrols the audience at each cron
+//! moment in each account's own timezone; a trigger reads the event tables that analytics,
+//! segments and orders already write, from a cursor kept with the campaign. The re-entry
+//! policy decides about accounts enrolled before; a partial unique index keeps one active
+//! enrolment per account and campaign, however many ticks race.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde_json::json;
+
+use super::model::{
+    Audience, CampaignStatus, ClassKind, EnrolmentStatus, Plan, Reentry, Trigger, zone,
+};
+use super::service::{definition_of, status_of};
+use crate::context::AppContext;
+use crate::entities::{
+    account, account_class_event, campaign, enrolment, order, segment, segment_event,
+    segment_membership,
+};
+
+/// The newest id of each event table: where a trigger campaign starts reading.
+pub async fn cursors_now(db: &impl ConnectionTrait) -> Result<serde_json::Value, DbErr> {
+    let seg: Option<i64> = segment_event::Entity::find()
+        .select_only()
+        .expr(Expr::col(segment_event::Column::Id).max())
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let class: Option<i64> = account_class_event::Entity::find()
+        .select_only()
+        .expr(Expr::col(account_class_event::Column::Id).max())
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let orders: Option<i64> = order::Entity::find()
+        .select_only()
+        .expr(Expr::col(order::Column::Id).max())
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(json!({
+        "segment_events": seg.unwrap_or(0),
+        "class_events": class.unwrap_or(0),
+        "orders": orders.unwrap_or(0),
+    }))
+}
+
+fn cursor(c: &campaign::Model, name: &str) -> i64 {
+    c.cursors
+        .as_ref()
+        .and_then(|v| v.get(name))
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0)
+}
+
+/// Account ids by external id (trimmed), for the ids that exist.
+pub async fn account_ids(
+    db: &impl ConnectionTrait,
+    external: &[String],
+) -> Result<HashMap<String, i64>, DbErr> {
+    let mut out = HashMap::with_capacity(external.len());
+    let wanted: Vec<String> = external.iter().map(|e| e.trim().to_string()).collect();
+    for chunk in wanted.chunks(900) {
+        let rows: Vec<(i64, String)> = account::Entity::find()
+            .select_only()
+            .columns([account::Column::Id, account::Column::ExternalId])
+            .filter(account::Column::ExternalId.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(rows.into_iter().map(|(id, e)| (e, id)));
+    }
+    Ok(out)
+}
+
+/// How many accounts one pass enrolled, per campaign key.
+pub type Enrolled = BTreeMap<String, u64>;
+
+/// Enrols the audiences of every active campaign at `now`.
+pub async fn enrol_all(
+    ctx: &AppContext,
+    now: DateTime<Utc>,
+    plans: &HashMap<i64, (campaign::Model, Plan)>,
+) -> Result<Enrolled, DbErr> {
+    let mut out = Enrolled::new();
+    for (c, plan) in plans.values() {
+        if status_of(c) != CampaignStatus::Active {
+            continue;
+        }
+        let n = enrol_campaign(ctx, c, plan, now).await?;
+        if n > 0 {
+            out.insert(c.key.clone(), n);
+        }
+    }
+    Ok(out)
+}
+
+/// Enrols what is due of one campaign's audience; returns how many entered.
+pub async fn enrol_campaign(
+    ctx: &AppContext,
+    c: &campaign::Model,
+    plan: &Plan,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let Some(first) = plan.first() else {
+        return Ok(0);
+    };
+    let def = definition_of(c);
+    let Some(audience) = def.audience else {
+        return Ok(0);
+    };
+    let db = &ctx.db;
+    // (account id, source) candidates.
+    let mut candidates: Vec<(i64, String)> = Vec::new();
+    let mut new_cursors: Option<serde_json::Value> = None;
+    match &audience {
+        Audience::Trigger(t) => {
+            let (found, cursors) = triggered(db, c, t).await?;
+            candidates = found;
+            new_cursors = cursors;
+        }
+        _ => {
+            let members = audience_members(db, &audience).await?;
+            match &plan.schedule {
+                None => {
+                    let source = match &audience {
+                        Audience::Segment(k) => format!("segment {k}"),
+                        _ => "account list".to_string(),
+                    };
+                    candidates = members.into_iter().map(|id| (id, source.clone())).collect();
+                }
+                Some(expr) => {
+                    let since = c.schedule_checked_at.or(c.activated_at).unwrap_or(now);
+                    if since < now {
+                        candidates = scheduled(db, &members, expr, since, now).await?;
+                    }
+                }
+            }
+        }
+    }
+    let entered = if candidates.is_empty() {
+        0
+    } else {
+        insert_enrolments(db, c.id, first, plan.reentry, &candidates, now).await?
+    };
+    // Move the cursor / schedule mark on only from the values this pass read, so a racing
+    // tick that read the same does no harm and one that moved it on is not undone.
+    if let Some(cursors) = new_cursors {
+        campaign::Entity::update_many()
+            .col_expr(campaign::Column::Cursors, Expr::value(cursors))
+            .filter(campaign::Column::Id.eq(c.id))
+            .filter(campaign::Column::UpdatedAt.eq(c.updated_at))
+            .exec(db)
+            .await?;
+    }
+    if plan.schedule.is_some() && matches!(audience, Audience::Segment(_) | Audience::Accounts(_)) {
+        let mut q = campaign::Entity::update_many()
+            .col_expr(campaign::Column::ScheduleCheckedAt, Expr::value(now))
+            .filter(campaign::Column::Id.eq(c.id));
+        q = match c.schedule_checked_at {
+            Some(t) => q.filter(campaign::Column::ScheduleCheckedAt.eq(t)),
+            None => q.filter(campaign::Column::ScheduleCheckedAt.is_null()),
+        };
+        q.exec(db).await?;
+    }
+    Ok(entered)
+}
+
+/// The account ids a segment or account-list audience names now.
+pub async fn audience_members(
+    db: &impl ConnectionTrait,
+    audience: &Audience,
+) -> Result<Vec<i64>, DbErr> {
+    match audience {
+        Audience::Segment(key) => {
+            let Some(seg) = segment::Entity::find()
+                .filter(segment::Column::Key.eq(key.as_str()))
+                .one(db)
+                .await?
+            else {
+                return Ok(Vec::new());
+            };
+            segment_membership::Entity::find()
+                .select_only()
+                .column(segment_membership::Column::AccountId)
+                .filter(segment_membership::Column::SegmentId.eq(seg.id))
+                .filter(segment_membership::Column::LeftAt.is_null())
+                .into_tuple()
+                .all(db)
+                .await
+        }
+        Audience::Accounts(list) => {
+            let ids = account_ids(db, list).await?;
+            let mut v: Vec<i64> = ids.into_values().collect();
+            v.sort_unstable();
+            v.dedup();
+            Ok(v)
+        }
+        Audience::Trigger(_) => Ok(Vec::new()),
+    }
+}
+
+/// Accounts whose local cron moment fell in `(since, now]`, with the moment as the source.
+/// The moment is computed once per timezone.
+async fn scheduled(
+    db: &impl ConnectionTrait,
+    members: &[i64],
+    expr: &str,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, String)>, DbErr> {
+    let zones = timezones(db, members).await?;
+    let mut by_zone: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+    let mut out = Vec::new();
+    for id in members {
+        let tz_name = zones.get(id).map(String::as_str).unwrap_or("UTC");
+        let moment = *by_zone.entry(tz_name.to_string()).or_insert_with(|| {
+            // The newest moment in (since, now]: one enrolment however many were missed.
+            let mut at = crate::jobs::schedule::next_after(expr, zone(tz_name), since)?;
+            if at > now {
+                return None;
+            }
+            while let Some(n) = crate::jobs::schedule::next_after(expr, zone(tz_name), at) {
+                if n > now {
+                    break;
+                }
+                at = n;
+            }
+            Some(at)
+        });
+        if let Some(m) = moment {
+            out.push((
+                *id,
+                format!(
+                    "schedule {}",
+                    super::timing::local_rfc3339(zone(tz_name), m)
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Timezone names of accounts.
+pub(crate) async fn timezones(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<HashMap<i64, String>, DbErr> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(900) {
+        let rows: Vec<(i64, String)> = account::Entity::find()
+            .select_only()
+            .columns([account::Column::Id, account::Column::Timezone])
+            .filter(account::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Most events a trigger reads per pass (the cursor moves on; the rest come next tick).
+const TRIGGER_BATCH: u64 = 50_000;
+
+/// The accounts a trigger's new events name, and the cursors after them.
+async fn triggered(
+    db: &impl ConnectionTrait,
+    c: &campaign::Model,
+    t: &Trigger,
+) -> Result<(Vec<(i64, String)>, Option<serde_json::Value>), DbErr> {
+    let mut cursors = c.cursors.clone().unwrap_or_else(|| json!({}));
+    let mut out = Vec::new();
+    let (table, last) = match t {
+        Trigger::EnteredSegment { segment: key } | Trigger::LeftSegment { segment: key } => {
+            let kind = if matches!(t, Trigger::EnteredSegment { .. }) {
+                "entered"
+            } else {
+                "left"
+            };
+            let after = cursor(c, "segment_events");
+            let seg = segment::Entity::find()
+                .filter(segment::Column::Key.eq(key.as_str()))
+                .one(db)
+                .await?;
+            let rows: Vec<(i64, i64, i64)> = segment_event::Entity::find()
+                .select_only()
+                .columns([
+                    segment_event::Column::Id,
+                    segment_event::Column::AccountId,
+                    segment_event::Column::SegmentId,
+                ])
+                .filter(segment_event::Column::Id.gt(after))
+                .order_by_asc(segment_event::Column::Id)
+                .limit(TRIGGER_BATCH)
+                .into_tuple()
+                .all(db)
+                .await?;
+            let kinds: HashMap<i64, String> = if rows.is_empty() {
+                HashMap::new()
+            } else {
+                segment_event::Entity::find()
+                    .select_only()
+                    .columns([segment_event::Column::Id, segment_event::Column::Kind])
+                    .filter(segment_event::Column::Id.gt(after))
+                    .filter(segment_event::Column::Id.lte(rows.last().map_or(after, |r| r.0)))
+                    .into_tuple::<(i64, String)>()
+                    .all(db)
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
+            for (id, account, segment_id) in &rows {
+                if seg.as_ref().is_some_and(|s| s.id == *segment_id)
+                    && kinds.get(id).is_some_and(|k| k == kind)
+                {
+                    out.push((*account, format!("{kind} segment {key} (event #{id})")));
+                }
+            }
+            ("segment_events", rows.last().map(|r| r.0))
+        }
+        Trigger::ClassChanged { .. } | Trigger::BecameLost => {
+            let after = cursor(c, "class_events");
+            let rows: Vec<(i64, i64, String, Option<String>)> = account_class_event::Entity::find()
+                .select_only()
+                .columns([
+                    account_class_event::Column::Id,
+                    account_class_event::Column::AccountId,
+                    account_class_event::Column::Kind,
+                    account_class_event::Column::ToValue,
+                ])
+                .filter(account_class_event::Column::Id.gt(after))
+                .order_by_asc(account_class_event::Column::Id)
+                .limit(TRIGGER_BATCH)
+                .into_tuple()
+                .all(db)
+                .await?;
+            for (id, account, kind, to_value) in &rows {
+                let hit = match t {
+                    Trigger::BecameLost => kind == "became_lost",
+                    Trigger::ClassChanged { class, to } => {
+                        let kind_ok = match class {
+                            Some(ClassKind::Abc) => kind == "abc_changed",
+                            Some(ClassKind::Xyz) => kind == "xyz_changed",
+                            None => kind == "abc_changed" || kind == "xyz_changed",
+                        };
+                        kind_ok && to.as_ref().is_none_or(|to| to_value.as_ref() == Some(to))
+                    }
+                    _ => false,
+                };
+                if hit {
+                    out.push((*account, format!("{kind} (event #{id})")));
+                }
+            }
+            ("class_events", rows.last().map(|r| r.0))
+        }
+        Trigger::OrderPlaced => {
+            let after = cursor(c, "orders");
+            let rows: Vec<(i64, i64, String)> = order::Entity::find()
+                .select_only()
+                .columns([
+                    order::Column::Id,
+                    order::Column::AccountId,
+                    order::Column::ExternalId,
+                ])
+                .filter(order::Column::Id.gt(after))
+                .order_by_asc(order::Column::Id)
+                .limit(TRIGGER_BATCH)
+                .into_tuple()
+                .all(db)
+                .await?;
+            for (_, account, ext) in &rows {
+                out.push((*account, format!("order {ext} placed")));
+            }
+            ("orders", rows.last().map(|r| r.0))
+        }
+    };
+    let Some(last) = last else {
+        return Ok((out, None));
+    };
+    if let Some(obj) = cursors.as_object_mut() {
+        obj.insert(table.into(), json!(last));
+    }
+    // One enrolment per account per pass: the first event names it.
+    let mut seen = HashSet::new();
+    out.retain(|(a, _)| seen.insert(*a));
+    Ok((out, Some(cursors)))
+}
+
+/// Inserts the enrolments the re-entry policy allows; returns how many entered.
+async fn insert_enrolments(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    first: &str,
+    reentry: Reentry,
+    candidates: &[(i64, String)],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    // Earlier enrolments: (account, active?, finished_at).
+    let earlier: Vec<(i64, String, Option<DateTime<Utc>>)> = enrolment::Entity::find()
+        .select_only()
+        .columns([
+            enrolment::Column::AccountId,
+            enrolment::Column::Status,
+            enrolment::Column::FinishedAt,
+        ])
+        .filter(enrolment::Column::CampaignId.eq(campaign_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut blocked: HashSet<i64> = HashSet::with_capacity(earlier.len());
+    for (account, status, finished) in earlier {
+        let active = status == EnrolmentStatus::Active.as_str();
+        let block = active
+            || match reentry {
+                Reentry::Never => true,
+                Reentry::AfterExit => false,
+                Reentry::AfterDays(n) => {
+                    finished.is_none_or(|f| f > now - Duration::days(i64::from(n)))
+                }
+            };
+        if block {
+            blocked.insert(account);
+        }
+    }
+    let rows: Vec<enrolment::ActiveModel> = candidates
+        .iter()
+        .filter(|(a, _)| blocked.insert(*a))
+        .map(|(account, source)| enrolment::ActiveModel {
+            campaign_id: Set(campaign_id),
+            account_id: Set(*account),
+            status: Set(EnrolmentStatus::Active.as_str().into()),
+            step: Set(Some(first.to_string())),
+            due_at: Set(Some(now)),
+            source: Set(source.chars().take(200).collect()),
+            entered_at: Set(now),
+            finished_at: Set(None),
+            exit_reason: Set(None),
+            claim: Set(None),
+            lease_until: Set(None),
+            ..Default::default()
+        })
+        .collect();
+    let per = (crate::db::max_bind_params(db) / 12).clamp(1, 2000);
+    let mut entered = 0;
+    for chunk in rows.chunks(per) {
+        entered += enrolment::Entity::insert_many(chunk.to_vec())
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(entered)
+}

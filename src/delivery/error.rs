@@ -1,0 +1,28 @@
+//! Every way a delivery operation can fail; `delivery::routes` maps it to HTTP.
+
+use sea_orm::DbErr;
+
+use crate::domain::validation::FieldError;
+
+/// Why a message or suppression could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The input has these problems; nothing changed.
+    #[error("the input has invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("no message with id {0}")]
+    MessageNotFound(i64),
+    #[error("`{0}` is not on the suppression list")]
+    NotSuppressed(String),
+    #[error("no campaign `{0}`")]
+    CampaignNotFound(String),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+impl DeliveryError {
+    /// One field problem.
+    pub fn field(path: &str, message: impl Into<String>) -> Self {
+        DeliveryError::Invalid(vec![FieldError::new(path, message)])
+    }
+}

@@ -1,0 +1,175 @@
+//! Reading the outbox: messages as the API lists them, filtered by campaign, status and
+//! account.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::DeliveryError;
+use crate::campaigns::model::MessageStatus;
+use crate::context::AppContext;
+use crate::db::page::{Page, Paged, fetch_page};
+use crate::entities::{account, campaign, message};
+
+/// Sort fields of the message list.
+pub const MESSAGE_SORTS: &[&str] = &["id", "created_at", "status", "next_attempt_at"];
+pub const MESSAGE_DEFAULT_SORT: &str = "id";
+
+/// A message in the outbox.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: i64,
+    /// RFC 5322 Message-ID (email) or webhook-id (webhook); the same on every attempt.
+    pub message_id: String,
+    /// The campaign's key.
+    pub campaign: Option<String>,
+    pub step: Option<String>,
+    /// The account's external id.
+    pub account_id: String,
+    pub stakeholder_id: Option<i64>,
+    /// The manager task this email announces.
+    pub task_id: Option<i64>,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// Email address, or `endpoint:<id>` for a webhook.
+    pub to: String,
+    pub subject: Option<String>,
+    pub template_id: Option<String>,
+    pub status: MessageStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// Why the message exists (campaign and step) or why it is in its status.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A message with its rendered parts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageDetail {
+    #[serde(flatten)]
+    pub message: MessageView,
+    /// Part name → rendered text (`subject`, `html`, `text`; `body.json` for webhooks).
+    #[schema(value_type = Object)]
+    pub parts: serde_json::Value,
+    /// Delivery attempts (filled once delivery records them).
+    #[schema(value_type = Vec<Object>)]
+    pub attempts_log: Vec<serde_json::Value>,
+}
+
+/// What the message list is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub campaign: Option<String>,
+    pub status: Option<MessageStatus>,
+    /// An account's external id.
+    pub account: Option<String>,
+}
+
+async fn names(
+    ctx: &AppContext,
+    rows: &[message::Model],
+) -> Result<(HashMap<i64, String>, HashMap<i64, String>), DeliveryError> {
+    let mut campaigns: Vec<i64> = rows.iter().filter_map(|m| m.campaign_id).collect();
+    campaigns.sort_unstable();
+    campaigns.dedup();
+    let keys: HashMap<i64, String> = campaign::Entity::find()
+        .select_only()
+        .columns([campaign::Column::Id, campaign::Column::Key])
+        .filter(campaign::Column::Id.is_in(campaigns))
+        .into_tuple::<(i64, String)>()
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .collect();
+    let ext =
+        crate::campaigns::service::external_ids(&ctx.db, rows.iter().map(|m| m.account_id)).await?;
+    Ok((keys, ext))
+}
+
+fn view(m: message::Model, keys: &HashMap<i64, String>, ext: &HashMap<i64, String>) -> MessageView {
+    MessageView {
+        id: m.id,
+        message_id: m.message_id,
+        campaign: m.campaign_id.and_then(|c| keys.get(&c).cloned()),
+        step: m.step,
+        account_id: ext.get(&m.account_id).cloned().unwrap_or_default(),
+        stakeholder_id: m.stakeholder_id,
+        task_id: m.task_id,
+        channel: m.channel,
+        to: m.recipient,
+        subject: m.subject,
+        template_id: m.template_id,
+        status: MessageStatus::parse(&m.status).unwrap_or(MessageStatus::Failed),
+        attempts: m.attempts,
+        next_attempt_at: m.next_attempt_at,
+        last_error: m.last_error,
+        reason: m.reason,
+        created_at: m.created_at,
+        sent_at: m.sent_at,
+    }
+}
+
+/// Messages matching `filter`. An unknown campaign is an error; an unknown account lists
+/// nothing.
+pub async fn list(
+    ctx: &AppContext,
+    filter: &MessageFilter,
+    page: &Page,
+) -> Result<Paged<MessageView>, DeliveryError> {
+    let mut q = message::Entity::find();
+    if let Some(key) = &filter.campaign {
+        let c = campaign::Entity::find()
+            .filter(campaign::Column::Key.eq(key.as_str()))
+            .one(&ctx.db)
+            .await?
+            .ok_or_else(|| DeliveryError::CampaignNotFound(key.clone()))?;
+        q = q.filter(message::Column::CampaignId.eq(c.id));
+    }
+    if let Some(s) = filter.status {
+        q = q.filter(message::Column::Status.eq(s.as_str()));
+    }
+    if let Some(ext) = &filter.account {
+        let id: Option<i64> = account::Entity::find()
+            .select_only()
+            .column(account::Column::Id)
+            .filter(account::Column::ExternalId.eq(ext.as_str()))
+            .into_tuple()
+            .one(&ctx.db)
+            .await?;
+        q = q.filter(message::Column::AccountId.eq(id.unwrap_or(-1)));
+    }
+    let col = match page.sort_field.as_str() {
+        "created_at" => message::Column::CreatedAt,
+        "status" => message::Column::Status,
+        "next_attempt_at" => message::Column::NextAttemptAt,
+        _ => message::Column::Id,
+    };
+    let (rows, total) = fetch_page(&ctx.db, q, page, col, message::Column::Id).await?;
+    let (keys, ext) = names(ctx, &rows).await?;
+    Ok(Paged {
+        items: rows.into_iter().map(|m| view(m, &keys, &ext)).collect(),
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
+/// One message with its rendered parts.
+pub async fn get(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryError> {
+    let m = message::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(DeliveryError::MessageNotFound(id))?;
+    let (keys, ext) = names(ctx, std::slice::from_ref(&m)).await?;
+    let parts = m.parts.clone();
+    Ok(MessageDetail {
+        message: view(m, &keys, &ext),
+        parts,
+        attempts_log: Vec::new(),
+    })
+}

@@ -1,0 +1,139 @@
+//! HTTP routes for the outbox (messages) and the suppression list; the only place where a
+//! [`DeliveryError`] becomes a status.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::error::DeliveryError;
+use super::outbox::{self, MessageDetail, MessageFilter, MessageView};
+use super::suppression::{self, SuppressionView};
+use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
+use crate::api::openapi::ListSorts;
+use crate::api::state::State;
+use crate::campaigns::model::{MessageStatus, SuppressionReason};
+use crate::error::{ApiError, Problem};
+
+/// The sort fields of the part's lists, for the OpenAPI document.
+pub const SORTS: &[ListSorts] = &[
+    ("/messages", outbox::MESSAGE_SORTS),
+    ("/suppressions", suppression::SUPPRESSION_SORTS),
+];
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_messages)
+        .service(get_message)
+        .service(list_suppressions)
+        .service(add_suppression)
+        .service(remove_suppression);
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(e: DeliveryError) -> Self {
+        match e {
+            DeliveryError::Invalid(errors) => ApiError::Validation(errors),
+            e @ (DeliveryError::MessageNotFound(_)
+            | DeliveryError::NotSuppressed(_)
+            | DeliveryError::CampaignNotFound(_)) => ApiError::NotFound(e.to_string()),
+            DeliveryError::Database(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageQuery {
+    /// A campaign's key.
+    pub campaign: Option<String>,
+    pub status: Option<MessageStatus>,
+    /// An account's external id.
+    pub account_id: Option<String>,
+}
+
+/// Messages in the outbox; sort by `id`, `created_at`, `status`, `next_attempt_at`.
+#[utoipa::path(tag = "messages", params(PageQuery, MessageQuery),
+    responses((status = 200, body = Paged<MessageView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[get("/messages")]
+async fn list_messages(
+    state: State,
+    page: Query<PageQuery>,
+    q: Query<MessageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(&state, outbox::MESSAGE_SORTS, outbox::MESSAGE_DEFAULT_SORT)?;
+    let q = q.0;
+    let filter = MessageFilter {
+        campaign: q.campaign,
+        status: q.status,
+        account: q.account_id,
+    };
+    Ok(HttpResponse::Ok().json(outbox::list(&state, &filter, &page).await?))
+}
+
+/// One message with its rendered parts.
+#[utoipa::path(tag = "messages", responses((status = 200, body = MessageDetail), (status = 404, body = Problem)))]
+#[get("/messages/{id}")]
+async fn get_message(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(outbox::get(&state, *id).await?))
+}
+
+/// Suppressed addresses, newest first by default; sort by `address`, `created_at`, `reason`.
+#[utoipa::path(tag = "suppressions", params(PageQuery),
+    responses((status = 200, body = Paged<SuppressionView>), (status = 422, body = Problem)))]
+#[get("/suppressions")]
+async fn list_suppressions(state: State, page: Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(
+        &state,
+        suppression::SUPPRESSION_SORTS,
+        suppression::SUPPRESSION_DEFAULT_SORT,
+    )?;
+    Ok(HttpResponse::Ok().json(suppression::list(&state, &page).await?))
+}
+
+/// An address to suppress.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionInput {
+    #[schema(format = Email, max_length = 320)]
+    pub address: String,
+    /// Default `manual`.
+    #[serde(default)]
+    pub reason: Option<SuppressionReason>,
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub note: Option<String>,
+}
+
+/// Suppress an address: nothing is sent to it any more (201 when new, 200 when it was
+/// already suppressed; the first reason stands).
+#[utoipa::path(tag = "suppressions", request_body = SuppressionInput,
+    responses((status = 201, body = SuppressionView), (status = 200, body = SuppressionView), (status = 422, body = Problem)))]
+#[post("/suppressions")]
+async fn add_suppression(
+    state: State,
+    body: JsonBody<SuppressionInput>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    let (view, new) = suppression::add(
+        &state,
+        &b.address,
+        b.reason.unwrap_or(SuppressionReason::Manual),
+        b.note,
+    )
+    .await?;
+    Ok(if new {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+/// Remove an address from the suppression list.
+#[utoipa::path(tag = "suppressions", responses((status = 204), (status = 404, body = Problem)))]
+#[delete("/suppressions/{address}")]
+async fn remove_suppression(
+    state: State,
+    address: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    suppression::remove(&state, &address).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
