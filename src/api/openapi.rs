@@ -367,6 +367,7 @@ mod tests {
             crate::content::routes::PART,
             crate::content::routes::JSON_PART,
             crate::segments::routes::NAME,
+            crate::campaigns::model::STEP_ID,
         ];
         crate::domain::schema::PATTERNS
             .iter()

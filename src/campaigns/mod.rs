@@ -18,3 +18,6 @@ pub mod tasks;
 pub mod timing;
 
 pub use error::CampaignsError;
+
+#[cfg(test)]
+mod tests;

@@ -15,8 +15,7 @@ use crate::content::context::OfferCtx;
 use crate::domain::kinds::{Channel, Purpose};
 use crate::domain::validation::{FieldError, FieldErrors};
 use crate::domain::{Consent, StakeholderRole};
-use crate::segments::rules::fields::Scope;
-use crate::segments::rules::{Compiled, Rule, rule_problem};
+use crate::segments::rules::{ACCOUNT_SCOPES, Compiled, Rule, rule_problem};
 
 /// Most accounts an explicit audience may list.
 pub const MAX_AUDIENCE_ACCOUNTS: usize = 100_000;
@@ -211,7 +210,8 @@ impl Reentry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepInput {
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
+    /// 1–64 ASCII letters, digits, `_` and `-`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
@@ -270,11 +270,13 @@ pub struct WaitInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BranchInput {
-    /// The rule as a JSON tree (or give `rule_text`).
+    /// The rule over the account as a JSON tree (or give `rule_text`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::segments::rules::schema::AccountRule>)]
     pub rule: Option<serde_json::Value>,
+    /// The rule as text, e.g. `abc = A and lost = false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::segments::rules::schema::AccountRuleText>)]
     pub rule_text: Option<String>,
     pub then: String,
     #[serde(rename = "else")]
@@ -714,6 +716,9 @@ fn clip(s: &str) -> String {
     out.chars().filter(|c| !c.is_control()).collect()
 }
 
+/// The documented pattern of step ids (repeated in `StepInput`'s schema).
+pub const STEP_ID: &str = r"^[A-Za-z0-9_-]{1,64}$";
+
 /// Step ids: 1–64 ASCII letters, digits, `_` and `-`.
 pub fn check_step_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 64 {
@@ -916,10 +921,9 @@ fn compile_wait(w: &WaitInput, at: &str, errors: &mut FieldErrors) -> Option<Act
 }
 
 fn compile_rule(b: &BranchInput, at: &str, errors: &mut FieldErrors) -> Option<Rule> {
-    let scopes = [Scope::Account];
     let parsed = match (&b.rule, &b.rule_text) {
-        (Some(json), None) => Rule::from_json_for(json, &scopes),
-        (None, Some(text)) => Rule::parse_text_for(text, &scopes),
+        (Some(json), None) => Rule::from_json_for(json, ACCOUNT_SCOPES),
+        (None, Some(text)) => Rule::parse_text_for(text, ACCOUNT_SCOPES),
         _ => {
             errors.push(at, "give either `rule` or `rule_text`");
             return None;

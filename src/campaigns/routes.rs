@@ -90,11 +90,12 @@ pub struct CampaignInput {
     /// One line, at most 200 characters.
     #[serde(default, deserialize_with = "non_null")]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029][^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
+        pattern = r"^[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029][^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub name: Option<String>,
     /// What the campaign is for; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 2000)]
+    #[schema(value_type = Option<String>, max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub goal: Option<Option<String>>,
     /// `{"segment": KEY}`, `{"accounts": [EXT, …]}` or `{"trigger": {"event": …}}`.
     #[serde(default, deserialize_with = "double_option")]

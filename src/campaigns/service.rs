@@ -820,3 +820,43 @@ pub async fn enrolment(
         executions,
     })
 }
+
+/// The hook events call: ends the active enrolments of `account` in every active or paused
+/// campaign whose `exit_on` lists `condition`, with `reason`. Orders are checked by the tick;
+/// response tracking calls this when a reply or an unsubscribe arrives. Returns how many ended.
+pub async fn exit_on_event(
+    ctx: &AppContext,
+    account: i64,
+    condition: ExitCondition,
+    reason: &str,
+) -> Result<u64, CampaignsError> {
+    let campaigns = campaign::Entity::find()
+        .filter(campaign::Column::Status.is_in([
+            CampaignStatus::Active.as_str(),
+            CampaignStatus::Paused.as_str(),
+        ]))
+        .all(&ctx.db)
+        .await?;
+    let now = ctx.clock.now();
+    let mut ended = 0;
+    let txn = crate::db::begin_write(&ctx.db).await?;
+    for c in campaigns
+        .iter()
+        .filter(|c| definition_of(c).exit_on.contains(&condition))
+    {
+        let ids: Vec<(i64, i64)> = enrolment::Entity::find()
+            .select_only()
+            .columns([enrolment::Column::Id, enrolment::Column::AccountId])
+            .filter(enrolment::Column::CampaignId.eq(c.id))
+            .filter(enrolment::Column::AccountId.eq(account))
+            .filter(enrolment::Column::Status.eq(EnrolmentStatus::Active.as_str()))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        let why = format!("exit condition `{condition}`: {reason}");
+        finish(&txn, c.id, &ids, c.version, "-", "exited", &why, now).await?;
+        ended += ids.len() as u64;
+    }
+    txn.commit().await?;
+    Ok(ended)
+}

@@ -829,7 +829,195 @@ async fn suppressed_and_withdrawn_stakeholders_are_never_sent_to(b: Backend) {
     .await;
 }
 
+async fn a_scheduled_campaign_enrols_each_account_at_its_own_local_moment(b: Backend) {
+    let app = spawn_app(b).await;
+    // 1 March 2026, 09:00 UTC. The schedule: 10:00 local, every day.
+    for (ext, tz) in [("HCM", "Asia/Ho_Chi_Minh"), ("NY", "America/New_York")] {
+        app.create_account(ext, json!({"timezone": tz})).await;
+        stakeholder(
+            &app,
+            ext,
+            json!({"name": "Someone", "role": "decision_maker", "email": format!("x@{}.example", ext.to_lowercase())}),
+        )
+        .await;
+    }
+    create_campaign(
+        &app,
+        json!({
+            "key": "daily",
+            "name": "Daily check-in",
+            "audience": {"accounts": ["HCM", "NY"]},
+            "schedule": "0 0 10 * * *",
+            "reentry": "after_exit",
+            "send_window": "always",
+            "steps": [{"id": "hi", "send": {"channel": "email", "purpose": "outreach"}}]
+        }),
+    )
+    .await;
+    activate(&app, "daily").await;
+    assert_eq!(run_tick(&app).await.enrolled, 0, "no moment has passed yet");
+    // 10:00 in Ho Chi Minh City is 03:00 UTC on 2 March; in New York 15:00 UTC on 1 March.
+    app.clock.set(
+        Utc.with_ymd_and_hms(2026, 3, 1, 15, 0, 5)
+            .single()
+            .expect("t"),
+    );
+    run_tick(&app).await;
+    let e = enrolments(&app, "daily").await;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["account_id"], "NY");
+    assert!(
+        e[0]["source"]
+            .as_str()
+            .expect("source")
+            .contains("2026-03-01T10:00:00-05:00"),
+        "{e:?}"
+    );
+    app.clock.set(
+        Utc.with_ymd_and_hms(2026, 3, 2, 3, 0, 5)
+            .single()
+            .expect("t"),
+    );
+    run_tick(&app).await;
+    let e = enrolments(&app, "daily").await;
+    assert_eq!(e.len(), 2);
+    // The next day New York is enrolled again: its first enrolment has completed.
+    app.clock.set(
+        Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 5)
+            .single()
+            .expect("t"),
+    );
+    run_tick(&app).await;
+    let ny: Vec<Value> = enrolments(&app, "daily")
+        .await
+        .into_iter()
+        .filter(|e| e["account_id"] == "NY")
+        .collect();
+    assert_eq!(ny.len(), 2);
+    assert_eq!(
+        messages(&app, "campaign=daily&account_id=NY").await.len(),
+        2
+    );
+}
+
+async fn the_schedule_command_prints_the_preview(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("NY", json!({"timezone": "America/New_York"}))
+        .await;
+    stakeholder(
+        &app,
+        "NY",
+        json!({"name": "Ann Miller", "role": "decision_maker", "email": "ann@ny.example"}),
+    )
+    .await;
+    create_campaign(
+        &app,
+        json!({
+            "key": "cli",
+            "name": "CLI",
+            "audience": {"accounts": ["NY"]},
+            "send_window": "mon-fri 09:00-17:00",
+            "steps": [{"id": "hi", "send": {"channel": "email", "purpose": "outreach"}}]
+        }),
+    )
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_abm"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ABM_DATABASE__URL", &app.database_url)
+        .env("ABM_DELIVERY__DEFAULT_SEND_WINDOW", "always")
+        .args([
+            "campaigns",
+            "schedule",
+            "cli",
+            "--from",
+            "2026-03-08T12:00:00Z",
+            "--to",
+            "2026-03-12",
+        ])
+        .output()
+        .expect("run abm");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("NY\t"))
+        .expect("a line for NY");
+    let cols: Vec<&str> = line.split('\t').collect();
+    assert_eq!(cols[2], "hi");
+    assert_eq!(cols[3], "sent");
+    assert_eq!(cols[4], "2026-03-09T13:00:00Z");
+    assert_eq!(cols[5], "2026-03-09T09:00:00-04:00");
+    assert_eq!(cols[6], "America/New_York");
+    // Nothing was sent.
+    assert_eq!(app.count("messages").await, 0);
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_abm"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ABM_DATABASE__URL", &app.database_url)
+        .args(["campaigns", "schedule", "cli", "--from", "next week"])
+        .output()
+        .expect("run abm");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--from"));
+}
+
+async fn an_order_ends_the_enrolment_of_a_campaign_that_exits_on_orders(b: Backend) {
+    let app = spawn_app(b).await;
+    three_accounts(&app).await;
+    let mut body = sequence("until-order");
+    body["exit_on"] = json!(["ordered"]);
+    body["steps"] = json!([
+        {"id": "hello", "send": {"channel": "email", "purpose": "outreach"}},
+        {"id": "pause", "wait": {"days": 3}},
+        {"id": "again", "send": {"channel": "email", "purpose": "nurture"}}
+    ]);
+    create_campaign(&app, body).await;
+    activate(&app, "until-order").await;
+    run_tick(&app).await;
+    app.clock.advance(Duration::hours(5));
+    json_of(
+        app.post(
+            "/api/v1/orders",
+            &json!({"external_id": "SO-1", "account_id": "ST-2", "ordered_at": "2026-03-01T13:00:00Z", "amount": "500"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let t = run_tick(&app).await;
+    assert_eq!(t.exited_by_condition, 1, "{t:?}");
+    app.clock.advance(Duration::days(3));
+    run_tick(&app).await;
+    let again: Vec<String> = messages(&app, "campaign=until-order")
+        .await
+        .iter()
+        .filter(|m| m["step"] == "again")
+        .map(|m| m["account_id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(again.len(), 2);
+    assert!(!again.contains(&"ST-2".to_string()));
+    let st2 = enrolments(&app, "until-order")
+        .await
+        .into_iter()
+        .find(|e| e["account_id"] == "ST-2")
+        .expect("ST-2");
+    assert_eq!(st2["status"], "exited");
+    assert!(
+        st2["exit_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("exit condition `ordered`")
+    );
+}
+
 db_tests!(
+    an_order_ends_the_enrolment_of_a_campaign_that_exits_on_orders,
+    a_scheduled_campaign_enrols_each_account_at_its_own_local_moment,
+    the_schedule_command_prints_the_preview,
     accounts_move_through_send_wait_branch_and_get_what_their_path_implies,
     racing_ticks_on_two_contexts_write_each_step_once,
     caps_across_two_campaigns_defer_the_later_send_with_its_reason,
