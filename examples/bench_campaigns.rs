@@ -37,6 +37,13 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
+    if std::env::var("BENCH_TRACE").is_ok() {
+        // Per-batch timings of the dispatcher (load, machine, render, write).
+        tracing_subscriber::fmt()
+            .with_env_filter("abm::campaigns=debug")
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mut settings = Settings::load(&ConfigSource::default())?;
     settings.delivery.account_cap = String::new();
     settings.delivery.stakeholder_cap = String::new();

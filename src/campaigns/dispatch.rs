@@ -83,41 +83,61 @@ pub async fn tick(ctx: &AppContext) -> Result<TickReport, CampaignsError> {
     if plans.is_empty() {
         return Ok(report);
     }
+    let t0 = std::time::Instant::now();
     report.enrolled = super::enrol::enrol_all(ctx, now, &plans)
         .await?
         .values()
         .sum();
+    tracing::debug!(took = ?t0.elapsed(), enrolled = report.enrolled, "campaign enrolment");
     for (c, plan) in plans.values() {
         if plan.exit_on.contains(&ExitCondition::Ordered) {
             report.exited_by_condition += exit_ordered(&ctx.db, c, now).await?;
         }
     }
-    let token = claim_token();
     let ids: Vec<i64> = plans.keys().copied().collect();
-    let mut seen: HashSet<i64> = HashSet::new();
-    loop {
-        let batch = claim(ctx, &ids, &token, now).await?;
-        if batch.is_empty() {
-            break;
-        }
-        let fresh = batch.iter().any(|e| seen.insert(e.id));
-        if !fresh {
-            release(&ctx.db, &token).await?;
-            break;
-        }
-        match process(ctx, &plans, batch, &token, now).await {
-            Ok(done) => {
-                report.advanced += done.advanced;
-                report.messages += done.messages;
-                report.tasks += done.tasks;
-                report.executions += done.executions;
+    let seen: std::sync::Mutex<HashSet<i64>> = std::sync::Mutex::new(HashSet::new());
+    // Two workers, each claiming its own batches: while one renders (CPU), the other reads or
+    // writes (database), so both cores stay busy. On SQLite their writes take turns.
+    let worker = || async {
+        let token = claim_token();
+        let mut done = TickReport::default();
+        loop {
+            let batch = claim(ctx, &ids, &token, now).await?;
+            if batch.is_empty() {
+                break;
             }
-            Err(CampaignsError::Conflict(_)) => report.lost_batches += 1,
-            Err(e) => {
-                let _ = release(&ctx.db, &token).await;
-                return Err(e);
+            let fresh = {
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                // Every id is recorded, so no short-circuit here.
+                batch.iter().filter(|e| seen.insert(e.id)).count() > 0
+            };
+            if !fresh {
+                release(&ctx.db, &token).await?;
+                break;
+            }
+            match process(ctx, &plans, batch, &token, now).await {
+                Ok(d) => {
+                    done.advanced += d.advanced;
+                    done.messages += d.messages;
+                    done.tasks += d.tasks;
+                    done.executions += d.executions;
+                }
+                Err(CampaignsError::Conflict(_)) => done.lost_batches += 1,
+                Err(e) => {
+                    let _ = release(&ctx.db, &token).await;
+                    return Err(e);
+                }
             }
         }
+        Ok::<TickReport, CampaignsError>(done)
+    };
+    let (a, b) = tokio::join!(worker(), worker());
+    for d in [a?, b?] {
+        report.advanced += d.advanced;
+        report.messages += d.messages;
+        report.tasks += d.tasks;
+        report.executions += d.executions;
+        report.lost_batches += d.lost_batches;
     }
     Ok(report)
 }
@@ -413,7 +433,9 @@ async fn process(
         v.dedup();
         v
     };
+    let t0 = std::time::Instant::now();
     let mut data = load_batch(ctx, &accounts, now).await?;
+    let t1 = t0.elapsed();
     let branching: Vec<i64> = {
         let mut v: Vec<i64> = batch
             .iter()
@@ -463,8 +485,18 @@ async fn process(
         );
         passes.push((e, pass));
     }
+    let t2 = t0.elapsed();
     let rendered = render(ctx, &passes).await?;
-    write(ctx, plans, &data, passes, rendered, token, now).await
+    let t3 = t0.elapsed();
+    let r = write(ctx, plans, &data, passes, rendered, token, now).await;
+    tracing::debug!(
+        load = ?t1,
+        machine = ?(t2 - t1),
+        render = ?(t3 - t2),
+        write = ?(t0.elapsed() - t3),
+        "campaign batch"
+    );
+    r
 }
 
 /// What one order rendered to: the parts and the template, or why not.

@@ -128,32 +128,60 @@ pub async fn enrol_campaign(
             candidates = found;
             new_cursors = cursors;
         }
-        _ => {
-            let members = audience_members(db, &audience).await?;
-            match &plan.schedule {
-                None => {
+        _ => match &plan.schedule {
+            Some(expr) => {
+                let members = audience_members(db, &audience).await?;
+                let since = c.schedule_checked_at.or(c.activated_at).unwrap_or(now);
+                if since < now {
+                    candidates = scheduled(db, &members, expr, since, now).await?;
+                }
+            }
+            None => {
+                // The whole audience once per version; then a segment's new members as they
+                // enter it (an account list does not change within a version).
+                let enrolled_version = c
+                    .cursors
+                    .as_ref()
+                    .and_then(|v| v.get("audience_version"))
+                    .and_then(serde_json::Value::as_i64);
+                let mut cursors = c.cursors.clone().unwrap_or_else(|| json!({}));
+                if enrolled_version == Some(i64::from(c.version)) {
+                    if let Audience::Segment(key) = &audience {
+                        let (found, last) =
+                            segment_events(db, key, "entered", cursor(c, "segment_events")).await?;
+                        candidates = found;
+                        if let (Some(last), Some(obj)) = (last, cursors.as_object_mut()) {
+                            obj.insert("segment_events".into(), json!(last));
+                            new_cursors = Some(cursors);
+                        }
+                    }
+                } else {
+                    let last = last_segment_event(db).await?;
                     let source = match &audience {
                         Audience::Segment(k) => format!("segment {k}"),
                         _ => "account list".to_string(),
                     };
-                    candidates = members.into_iter().map(|id| (id, source.clone())).collect();
-                }
-                Some(expr) => {
-                    let since = c.schedule_checked_at.or(c.activated_at).unwrap_or(now);
-                    if since < now {
-                        candidates = scheduled(db, &members, expr, since, now).await?;
+                    candidates = audience_members(db, &audience)
+                        .await?
+                        .into_iter()
+                        .map(|id| (id, source.clone()))
+                        .collect();
+                    if let Some(obj) = cursors.as_object_mut() {
+                        obj.insert("segment_events".into(), json!(last));
+                        obj.insert("audience_version".into(), json!(c.version));
                     }
+                    new_cursors = Some(cursors);
                 }
             }
-        }
+        },
     }
     let entered = if candidates.is_empty() {
         0
     } else {
         insert_enrolments(db, c.id, first, plan.reentry, &candidates, now).await?
     };
-    // Move the cursor / schedule mark on only from the values this pass read, so a racing
-    // tick that read the same does no harm and one that moved it on is not undone.
+    // A racing tick may write the same cursor; enrolments stay single through the partial
+    // unique index and the re-entry check. A campaign changed meanwhile keeps its own cursor.
     if let Some(cursors) = new_cursors {
         campaign::Entity::update_many()
             .col_expr(campaign::Column::Cursors, Expr::value(cursors))
@@ -287,46 +315,9 @@ async fn triggered(
             } else {
                 "left"
             };
-            let after = cursor(c, "segment_events");
-            let seg = segment::Entity::find()
-                .filter(segment::Column::Key.eq(key.as_str()))
-                .one(db)
-                .await?;
-            let rows: Vec<(i64, i64, i64)> = segment_event::Entity::find()
-                .select_only()
-                .columns([
-                    segment_event::Column::Id,
-                    segment_event::Column::AccountId,
-                    segment_event::Column::SegmentId,
-                ])
-                .filter(segment_event::Column::Id.gt(after))
-                .order_by_asc(segment_event::Column::Id)
-                .limit(TRIGGER_BATCH)
-                .into_tuple()
-                .all(db)
-                .await?;
-            let kinds: HashMap<i64, String> = if rows.is_empty() {
-                HashMap::new()
-            } else {
-                segment_event::Entity::find()
-                    .select_only()
-                    .columns([segment_event::Column::Id, segment_event::Column::Kind])
-                    .filter(segment_event::Column::Id.gt(after))
-                    .filter(segment_event::Column::Id.lte(rows.last().map_or(after, |r| r.0)))
-                    .into_tuple::<(i64, String)>()
-                    .all(db)
-                    .await?
-                    .into_iter()
-                    .collect()
-            };
-            for (id, account, segment_id) in &rows {
-                if seg.as_ref().is_some_and(|s| s.id == *segment_id)
-                    && kinds.get(id).is_some_and(|k| k == kind)
-                {
-                    out.push((*account, format!("{kind} segment {key} (event #{id})")));
-                }
-            }
-            ("segment_events", rows.last().map(|r| r.0))
+            let (found, last) = segment_events(db, key, kind, cursor(c, "segment_events")).await?;
+            out = found;
+            ("segment_events", last)
         }
         Trigger::ClassChanged { .. } | Trigger::BecameLost => {
             let after = cursor(c, "class_events");
@@ -396,6 +387,55 @@ async fn triggered(
     Ok((out, Some(cursors)))
 }
 
+/// Accounts with a `kind` (`entered` or `left`) event of segment `key` after event id
+/// `after` (at most [`TRIGGER_BATCH`] events are read), and the last event id read.
+async fn segment_events(
+    db: &impl ConnectionTrait,
+    key: &str,
+    kind: &str,
+    after: i64,
+) -> Result<(Vec<(i64, String)>, Option<i64>), DbErr> {
+    let seg: Option<i64> = segment::Entity::find()
+        .select_only()
+        .column(segment::Column::Id)
+        .filter(segment::Column::Key.eq(key))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let rows: Vec<(i64, i64, i64, String)> = segment_event::Entity::find()
+        .select_only()
+        .columns([
+            segment_event::Column::Id,
+            segment_event::Column::AccountId,
+            segment_event::Column::SegmentId,
+            segment_event::Column::Kind,
+        ])
+        .filter(segment_event::Column::Id.gt(after))
+        .order_by_asc(segment_event::Column::Id)
+        .limit(TRIGGER_BATCH)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let out = rows
+        .iter()
+        .filter(|(_, _, segment_id, k)| Some(*segment_id) == seg && k == kind)
+        .map(|(id, account, _, _)| (*account, format!("{kind} segment {key} (event #{id})")))
+        .collect();
+    Ok((out, rows.last().map(|r| r.0)))
+}
+
+/// The newest segment event id.
+async fn last_segment_event(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let id: Option<i64> = segment_event::Entity::find()
+        .select_only()
+        .expr(Expr::col(segment_event::Column::Id).max())
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(id.unwrap_or(0))
+}
+
 /// Inserts the enrolments the re-entry policy allows; returns how many entered.
 async fn insert_enrolments(
     db: &impl ConnectionTrait,
@@ -432,28 +472,31 @@ async fn insert_enrolments(
             blocked.insert(account);
         }
     }
-    let rows: Vec<enrolment::ActiveModel> = candidates
+    let allowed: Vec<&(i64, String)> = candidates
         .iter()
         .filter(|(a, _)| blocked.insert(*a))
-        .map(|(account, source)| enrolment::ActiveModel {
-            campaign_id: Set(campaign_id),
-            account_id: Set(*account),
-            status: Set(EnrolmentStatus::Active.as_str().into()),
-            step: Set(Some(first.to_string())),
-            due_at: Set(Some(now)),
-            source: Set(source.chars().take(200).collect()),
-            entered_at: Set(now),
-            finished_at: Set(None),
-            exit_reason: Set(None),
-            claim: Set(None),
-            lease_until: Set(None),
-            ..Default::default()
-        })
         .collect();
     let per = (crate::db::max_bind_params(db) / 12).clamp(1, 2000);
     let mut entered = 0;
-    for chunk in rows.chunks(per) {
-        entered += enrolment::Entity::insert_many(chunk.to_vec())
+    // Rows are built a chunk at a time, so memory does not grow with the audience.
+    for chunk in allowed.chunks(per) {
+        let rows = chunk
+            .iter()
+            .map(|(account, source)| enrolment::ActiveModel {
+                campaign_id: Set(campaign_id),
+                account_id: Set(*account),
+                status: Set(EnrolmentStatus::Active.as_str().into()),
+                step: Set(Some(first.to_string())),
+                due_at: Set(Some(now)),
+                source: Set(source.chars().take(200).collect()),
+                entered_at: Set(now),
+                finished_at: Set(None),
+                exit_reason: Set(None),
+                claim: Set(None),
+                lease_until: Set(None),
+                ..Default::default()
+            });
+        entered += enrolment::Entity::insert_many(rows)
             .on_conflict(OnConflict::new().do_nothing().to_owned())
             .exec_without_returning(db)
             .await?;

@@ -356,15 +356,44 @@ pub async fn prepare(
     now: DateTime<Utc>,
     recipients: &[Recipient],
 ) -> Result<Vec<Result<Prepared, ContentError>>, DbErr> {
-    prepare_chunked(db, now, recipients, CHUNK).await
+    prepare_for(db, now, recipients, crate::segments::facts::Needs::all()).await
+}
+
+/// [`prepare`] with only the facts `needs` names loaded (every field of the render context is
+/// still there): selection reads only what the templates' `when` rules use.
+pub async fn prepare_for(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    recipients: &[Recipient],
+    needs: crate::segments::facts::Needs,
+) -> Result<Vec<Result<Prepared, ContentError>>, DbErr> {
+    prepare_chunked_for(db, now, recipients, CHUNK, needs).await
 }
 
 /// [`prepare`] with `chunk` accounts per `IN (...)` list (tests use small chunks).
+#[cfg(test)]
 pub(crate) async fn prepare_chunked(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     recipients: &[Recipient],
     chunk: usize,
+) -> Result<Vec<Result<Prepared, ContentError>>, DbErr> {
+    prepare_chunked_for(
+        db,
+        now,
+        recipients,
+        chunk,
+        crate::segments::facts::Needs::all(),
+    )
+    .await
+}
+
+async fn prepare_chunked_for(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    recipients: &[Recipient],
+    chunk: usize,
+    needs: crate::segments::facts::Needs,
 ) -> Result<Vec<Result<Prepared, ContentError>>, DbErr> {
     let chunk_size = chunk.max(1);
     if recipients.is_empty() {
@@ -410,8 +439,7 @@ pub(crate) async fn prepare_chunked(
         .collect();
 
     let run = crate::segments::facts::latest_run(db).await?;
-    let facts_loader =
-        crate::segments::facts::Loader::new(db, now, crate::segments::facts::Needs::all()).await?;
+    let facts_loader = crate::segments::facts::Loader::new(db, now, needs).await?;
     let mut ids: Vec<i64> = accounts.keys().copied().collect();
     ids.sort_unstable();
     let mut loaded: HashMap<i64, AccountData> = HashMap::with_capacity(ids.len());

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::context::{
-    AccountKey, EventCtx, OfferCtx, Prepared, Recipient, account_language, prepare,
+    AccountKey, EventCtx, OfferCtx, Prepared, Recipient, account_language, prepare_for,
 };
 use super::error::{ContentError, check};
 use super::library::from_version;
@@ -388,7 +388,7 @@ pub struct Rendition {
 /// an unknown account or stakeholder, or a template that fails with its data gets its own
 /// error; the others are still rendered. Only a database failure fails the whole batch.
 ///
-/// The data is read for the whole batch at once (see [`prepare`] for the query count), plus
+/// The data is read for the whole batch at once (see [`super::context::prepare`] for the query count), plus
 /// one query to check the template library is current.
 pub async fn select_and_render(
     ctx: &AppContext,
@@ -401,10 +401,12 @@ pub async fn select_and_render(
         .filter(|(_, c)| c.is_ok())
         .map(|(r, _)| r.recipient.clone())
         .collect();
-    let mut prepared = prepare(&ctx.db, ctx.clock.now(), &recipients)
+    let lib = ctx.templates.library(&ctx.db).await?;
+    // Selection reads only what the templates' `when` rules use.
+    let needs = crate::segments::facts::Needs::of(lib.templates.iter().map(|t| &t.when));
+    let mut prepared = prepare_for(&ctx.db, ctx.clock.now(), &recipients, needs)
         .await?
         .into_iter();
-    let lib = ctx.templates.library(&ctx.db).await?;
     let default_locale = ctx.settings.templates.default_locale.clone();
     let work: Vec<(RenderRequest, Result<Prepared, ContentError>)> = requests
         .iter()

@@ -262,6 +262,19 @@ async fn accounts_move_through_send_wait_branch_and_get_what_their_path_implies(
     let again = run_tick(&app).await;
     assert_eq!((again.enrolled, again.messages), (0, 0));
     assert_eq!(app.count("messages").await, rows);
+
+    // A new member of the segment joins on the tick after the recompute; nobody else does.
+    app.create_account("ST-3", json!({"industry": "steel"}))
+        .await;
+    json_of(
+        app.post("/api/v1/segments/recompute", &json!({})).await,
+        200,
+    )
+    .await;
+    let joined = run_tick(&app).await;
+    assert_eq!(joined.enrolled, 1, "{joined:?}");
+    let st3 = executions(&app, "follow-up", "ST-3").await;
+    assert_eq!(st3[0]["outcome"], "no_recipient");
 }
 
 async fn racing_ticks_on_two_contexts_write_each_step_once(b: Backend) {
