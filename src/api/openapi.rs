@@ -462,4 +462,71 @@ mod tests {
             "#/components/schemas/AccountPatch"
         );
     }
+
+    /// utoipa keys schemas by name and a second type of the same name silently replaces the
+    /// first in the document (a campaign `Trigger` once replaced the jobs' one). Every type
+    /// deriving `ToSchema` must have its own name, from `#[schema(as = …)]` or its own.
+    #[test]
+    fn every_schema_name_is_unique() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).expect("src").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
+        let mut clashes = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("read");
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                if !(l.trim_start().starts_with("#[derive(") && l.contains("ToSchema")) {
+                    continue;
+                }
+                let mut alias = None;
+                for l in lines.iter().skip(i + 1).take(12) {
+                    let t = l.trim_start();
+                    if let Some(rest) = t.strip_prefix("#[schema(as = ") {
+                        alias = rest.split([')', ',']).next().map(|s| s.trim().to_string());
+                    }
+                    let item = t
+                        .strip_prefix("pub struct ")
+                        .or_else(|| t.strip_prefix("pub enum "))
+                        .or_else(|| t.strip_prefix("struct "))
+                        .or_else(|| t.strip_prefix("enum "));
+                    if let Some(item) = item {
+                        let own: String = item
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        let name = alias.take().unwrap_or(own);
+                        if name.is_empty() {
+                            // `pub enum $name` in a macro: its uses name the types.
+                            break;
+                        }
+                        let at = format!("{}:{}", f.display(), i + 1);
+                        if let Some(first) = seen.insert(name.clone(), at.clone()) {
+                            clashes.push(format!("{name}: {first} and {at}"));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(
+            seen.len() > 50,
+            "the scan found only {} schemas",
+            seen.len()
+        );
+        assert!(clashes.is_empty(), "schema names used twice: {clashes:#?}");
+    }
 }

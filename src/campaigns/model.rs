@@ -143,6 +143,7 @@ pub enum Audience {
 /// An event that enrols the account it happened to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(as = CampaignTrigger)]
 pub enum Trigger {
     /// The account entered this segment.
     EnteredSegment { segment: String },
@@ -286,6 +287,7 @@ pub struct BranchInput {
 /// A task for the account's manager, rendered from a `task` template and emailed to them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ManagerTaskStep)]
 pub struct TaskInput {
     /// The task's title (default: the step id and the account's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,8 +310,11 @@ pub struct ExitInput {
 }
 
 /// Everything about a campaign besides its key, name, goal and status: what a version stores.
+///
+/// Stored versions are read leniently (no `deny_unknown_fields`): user input arrives through
+/// the API's own, strict body type, and this type is flattened into responses.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[schema(as = CampaignDefinition)]
 pub struct Definition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<Audience>,

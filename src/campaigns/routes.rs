@@ -341,6 +341,7 @@ async fn list_tasks(
 /// A task's new status.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TaskChange)]
 pub struct TaskInput {
     pub status: TaskStatus,
 }

@@ -102,6 +102,7 @@ pub struct CampaignView {
 
 /// One stored version of a campaign's definition.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = CampaignVersionView)]
 pub struct VersionView {
     pub version: i32,
     pub created_at: DateTime<Utc>,

@@ -102,6 +102,7 @@ impl Template {
 
 /// A problem found in a template file: `file:line: message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = TemplateProblem)]
 pub struct Problem {
     pub file: String,
     pub line: usize,
