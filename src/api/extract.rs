@@ -48,6 +48,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 ));
             }
             let bytes = bytes.await.map_err(|e| payload_error(&e, limit))?;
+            // serde reads a struct from an array of its fields in order, so `[]` would pass
+            // for an empty object: only list types take a top-level array.
+            let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+            if array && !std::any::type_name::<T>().starts_with("alloc::vec::Vec<") {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "",
+                    "the body must be a JSON object, not an array",
+                )]));
+            }
             parse_json(&bytes).map(JsonBody)
         })
     }
@@ -78,6 +87,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 path,
                 strip_position(&inner.to_string()),
             )]),
+            // Well-formed JSON that the type reads token by token, such as an empty object
+            // where one of several keys must be: the value's shape is wrong, not the JSON.
+            _ if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+                ApiError::Validation(vec![FieldError::new(
+                    path,
+                    format!(
+                        "not a valid value here ({}); see the schema in the OpenAPI document",
+                        strip_position(&inner.to_string())
+                    ),
+                )])
+            }
             _ => ApiError::BadRequest(format!("malformed JSON: {inner}")),
         }
     })?;

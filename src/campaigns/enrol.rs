@@ -246,25 +246,19 @@ async fn scheduled(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(i64, String)>, DbErr> {
+    let Ok(cron) = crate::jobs::schedule::parse(expr) else {
+        return Ok(Vec::new());
+    };
     let zones = timezones(db, members).await?;
     let mut by_zone: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
     let mut out = Vec::new();
     for id in members {
         let tz_name = zones.get(id).map(String::as_str).unwrap_or("UTC");
-        let moment = *by_zone.entry(tz_name.to_string()).or_insert_with(|| {
-            // The newest moment in (since, now]: one enrolment however many were missed.
-            let mut at = crate::jobs::schedule::next_after(expr, zone(tz_name), since)?;
-            if at > now {
-                return None;
-            }
-            while let Some(n) = crate::jobs::schedule::next_after(expr, zone(tz_name), at) {
-                if n > now {
-                    break;
-                }
-                at = n;
-            }
-            Some(at)
-        });
+        // The newest moment in (since, now]: one enrolment however many were missed (after a
+        // pause, say), found in two searches per timezone.
+        let moment = *by_zone
+            .entry(tz_name.to_string())
+            .or_insert_with(|| crate::jobs::schedule::latest_in(&cron, zone(tz_name), since, now));
         if let Some(m) = moment {
             out.push((
                 *id,

@@ -3,7 +3,7 @@
 //! that come exactly when each step is due, with the same account data, windows, caps (the
 //! messages already sent count) and suppression list. Nothing is written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -134,11 +134,39 @@ pub async fn schedule(
         ),
         None => notes.push("the campaign has no audience yet".into()),
         Some(a) => {
-            for id in super::enrol::audience_members(&ctx.db, a).await? {
-                if !starts.iter().any(|(s, _)| *s == id) {
-                    starts.push((id, None));
+            let members = super::enrol::audience_members(&ctx.db, a).await?;
+            match a {
+                Audience::Segment(key) if members.is_empty() => {
+                    let exists = crate::entities::segment::Entity::find()
+                        .filter(crate::entities::segment::Column::Key.eq(key.as_str()))
+                        .one(&ctx.db)
+                        .await?
+                        .is_some();
+                    notes.push(if exists {
+                        format!("the segment `{key}` has no members")
+                    } else {
+                        format!("there is no segment `{key}`")
+                    });
                 }
+                Audience::Accounts(list) => {
+                    let listed: HashSet<&String> = list.iter().collect();
+                    if members.len() < listed.len() {
+                        notes.push(format!(
+                            "{} of the {} listed accounts do not exist",
+                            listed.len() - members.len(),
+                            listed.len()
+                        ));
+                    }
+                }
+                _ => {}
             }
+            let started: HashSet<i64> = starts.iter().map(|(a, _)| *a).collect();
+            starts.extend(
+                members
+                    .into_iter()
+                    .filter(|id| !started.contains(id))
+                    .map(|id| (id, None)),
+            );
         }
     }
     starts.sort_by_key(|(a, _)| *a);
@@ -157,6 +185,7 @@ pub async fn schedule(
         suppressed: &data.suppressed,
     };
     let mut items = Vec::new();
+    let mut fired_by_zone: HashMap<chrono_tz::Tz, Vec<DateTime<Utc>>> = HashMap::new();
     for (account, start) in &starts {
         let Some(view) = data.views.get(account) else {
             continue;
@@ -206,14 +235,23 @@ pub async fn schedule(
                         }
                     }
                 } else if let Some(expr) = &plan.schedule {
-                    let mut at = from;
-                    while let Some(m) = crate::jobs::schedule::next_after(expr, view.tz, at) {
-                        if m > to || moments.len() >= 400 {
-                            break;
+                    // The schedule's moments in the span, computed once per timezone.
+                    let fired = fired_by_zone.entry(view.tz).or_insert_with(|| {
+                        let mut out = Vec::new();
+                        let Ok(cron) = crate::jobs::schedule::parse(expr) else {
+                            return out;
+                        };
+                        let mut at = from;
+                        while let Some(m) = crate::jobs::schedule::next_of(&cron, view.tz, at) {
+                            if m > to || out.len() >= 400 {
+                                break;
+                            }
+                            out.push(m);
+                            at = m;
                         }
-                        moments.push((first.to_string(), m));
-                        at = m;
-                    }
+                        out
+                    });
+                    moments.extend(fired.iter().map(|m| (first.to_string(), *m)));
                     if moments.is_empty() {
                         items.push(line(
                             "-",

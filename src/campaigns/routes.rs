@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 
 use super::error::CampaignsError;
 use super::model::{
-    Audience, EnrolmentStatus, ExitCondition, Recipients, Reentry, StepInput, TaskStatus,
+    Audience, CampaignStatus, EnrolmentStatus, ExitCondition, Recipients, Reentry, StepInput,
+    TaskStatus,
 };
 use super::preview::SchedulePreview;
 use super::service::{
@@ -163,17 +164,28 @@ impl From<CampaignInput> for CampaignDraft {
     }
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CampaignQuery {
+    /// Only campaigns with this status.
+    pub status: Option<CampaignStatus>,
+}
+
 /// List campaigns; sort by `key`, `name`, `status`, `created_at`, `updated_at`.
-#[utoipa::path(tag = "campaigns", params(PageQuery),
+#[utoipa::path(tag = "campaigns", params(PageQuery, CampaignQuery),
     responses((status = 200, body = Paged<CampaignView>), (status = 422, body = Problem)))]
 #[get("/campaigns")]
-async fn list_campaigns(state: State, page: Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+async fn list_campaigns(
+    state: State,
+    page: Query<PageQuery>,
+    q: Query<CampaignQuery>,
+) -> Result<HttpResponse, ApiError> {
     let page = page.validate(
         &state,
         service::CAMPAIGN_SORTS,
         service::CAMPAIGN_DEFAULT_SORT,
     )?;
-    Ok(HttpResponse::Ok().json(service::list(&state, &page).await?))
+    Ok(HttpResponse::Ok().json(service::list(&state, &page, q.0.status).await?))
 }
 
 /// Create a draft campaign (version 1).
@@ -287,10 +299,24 @@ async fn get_enrolment(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
-    /// Start of the span (RFC 3339; default now). A draft is previewed as if activated then.
+    /// Start of the span: RFC 3339 or `YYYY-MM-DD` (midnight UTC); default now. A draft is
+    /// previewed as if activated then.
+    #[serde(default, deserialize_with = "instant")]
+    #[param(value_type = Option<String>)]
     pub from: Option<DateTime<Utc>>,
-    /// End of the span (RFC 3339; default 30 days after `from`, at most 366 days after).
+    /// End of the span, as `from` (default 30 days after `from`, at most 366 days after).
+    #[serde(default, deserialize_with = "instant")]
+    #[param(value_type = Option<String>)]
     pub to: Option<DateTime<Utc>>,
+}
+
+fn instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let s = String::deserialize(d)?;
+    super::timing::parse_instant(&s).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(
+            "expected RFC 3339 (2026-12-01T09:00:00Z) or a date (2026-12-01, midnight UTC)",
+        )
+    })
 }
 
 /// When each step would go out and to whom, per account, between `from` and `to`, with the

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -141,6 +141,17 @@ pub fn plan_of(ctx: &AppContext, def: &Definition) -> Result<Plan, CampaignsErro
     compile(def, &ctx.settings.delivery.window()).map_err(CampaignsError::Invalid)
 }
 
+/// A schedule that parses must also fire, soon enough and not too often (the parse error
+/// itself comes from `compile`).
+fn check_schedule(def: &Definition, now: DateTime<Utc>, errors: &mut FieldErrors) {
+    if let Some(expr) = &def.schedule
+        && crate::jobs::schedule::parse(expr).is_ok()
+        && let Err(m) = crate::jobs::schedule::check_campaign_schedule(expr, now)
+    {
+        errors.push("schedule", m);
+    }
+}
+
 fn check_name(name: Option<&str>, errors: &mut FieldErrors) {
     match name.map(str::trim) {
         None | Some("") => errors.push("name", "is required"),
@@ -194,6 +205,7 @@ pub async fn create(
     if let Err(e) = compile(&def, &ctx.settings.delivery.window()) {
         errors.errors.extend(e);
     }
+    check_schedule(&def, ctx.clock.now(), &mut errors);
     if !errors.is_empty() {
         return Err(CampaignsError::Invalid(errors.errors));
     }
@@ -265,7 +277,11 @@ pub async fn get(ctx: &AppContext, key: &str) -> Result<CampaignView, CampaignsE
 }
 
 /// Campaigns, by `page`'s sort.
-pub async fn list(ctx: &AppContext, page: &Page) -> Result<Paged<CampaignView>, CampaignsError> {
+pub async fn list(
+    ctx: &AppContext,
+    page: &Page,
+    status: Option<CampaignStatus>,
+) -> Result<Paged<CampaignView>, CampaignsError> {
     let col = match page.sort_field.as_str() {
         "name" => campaign::Column::Name,
         "status" => campaign::Column::Status,
@@ -275,7 +291,9 @@ pub async fn list(ctx: &AppContext, page: &Page) -> Result<Paged<CampaignView>, 
     };
     let (items, total) = fetch_page(
         &ctx.db,
-        campaign::Entity::find(),
+        campaign::Entity::find().apply_if(status, |q, s| {
+            q.filter(campaign::Column::Status.eq(s.as_str()))
+        }),
         page,
         col,
         campaign::Column::Id,
@@ -343,6 +361,7 @@ pub async fn update(
         .map(|n| n.trim().to_string())
         .unwrap_or_else(|| current.name.clone());
     let def = draft.apply(definition_of(&current));
+    check_schedule(&def, ctx.clock.now(), &mut errors);
     let plan = match compile(&def, &ctx.settings.delivery.window()) {
         Ok(p) => Some(p),
         Err(e) => {
@@ -352,6 +371,10 @@ pub async fn update(
     };
     if !errors.is_empty() {
         return Err(CampaignsError::Invalid(errors.errors));
+    }
+    if name == current.name && goal == current.goal && def == definition_of(&current) {
+        // Nothing changes: no new version.
+        return Ok(CampaignView::from(&current));
     }
     let now = ctx.clock.now();
     let version = current.version + 1;

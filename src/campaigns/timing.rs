@@ -19,6 +19,18 @@ use chrono::{
 use chrono_tz::{GapInfo, Tz};
 use std::fmt;
 
+/// An RFC 3339 instant, or a date as midnight UTC (`2026-12-01`).
+pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
 /// Longest user string any parser here accepts, in characters.
 const MAX_INPUT_CHARS: usize = 200;
 /// Minutes in a local day; a window end of `MINUTES_PER_DAY` means 24:00.

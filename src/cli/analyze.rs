@@ -33,7 +33,7 @@ pub async fn database(settings: Settings, clock: SharedClock) -> anyhow::Result<
         }
         Err(e) => return Err(e.into()),
     }
-    println!(
+    outln!(
         "analysis run {} as of {}: {}",
         run.id,
         run.as_of,
@@ -75,7 +75,7 @@ pub fn offline(
     let analysis = analyze(&book, &opts, cfg).map_err(|e| anyhow::anyhow!(e))?;
     write_analysis(&analysis, out)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-    print!("{}", matrix_text(&analysis, measure));
+    out!("{}", matrix_text(&analysis, measure));
     if let Some(e) = &analysis.fit_error {
         eprintln!("warning: the BG/NBD model could not be fitted ({e}); churn uses the rule only");
     }

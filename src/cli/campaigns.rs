@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::migrate::connect_migrated;
 use crate::campaigns::CampaignsError;
@@ -12,13 +12,7 @@ use crate::config::Settings;
 
 /// An RFC 3339 instant or a date (midnight UTC).
 fn instant(flag: &str, s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
+    crate::campaigns::timing::parse_instant(s)
         .ok_or_else(|| format!("{flag}: expected RFC 3339 (2026-12-01T09:00:00Z) or YYYY-MM-DD"))
 }
 
@@ -56,12 +50,12 @@ pub async fn schedule(
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&preview)?);
+        outln!("{}", serde_json::to_string_pretty(&preview)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("account_id\tstakeholder_id\tstep\toutcome\tdue_at\tlocal_time\ttimezone\treason");
+    outln!("account_id\tstakeholder_id\tstep\toutcome\tdue_at\tlocal_time\ttimezone\treason");
     for i in &preview.items {
-        println!(
+        outln!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             i.account_id,
             i.stakeholder_id.map(|s| s.to_string()).unwrap_or_default(),
@@ -100,6 +94,6 @@ pub async fn tick(settings: Settings, clock: SharedClock) -> anyhow::Result<Exit
     let db = connect_migrated(&settings).await?;
     let ctx = Arc::new(crate::context::AppContext::new(db, settings, clock));
     let report = crate::campaigns::dispatch::tick(&ctx).await?;
-    println!("{}", serde_json::to_string(&report)?);
+    outln!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)
 }

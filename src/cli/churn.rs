@@ -33,7 +33,7 @@ pub fn fit(
         ModelUnit::Days => "days",
         ModelUnit::Weeks => "weeks",
     };
-    println!(
+    outln!(
         "{}",
         serde_json::json!({
             "r": fit.r, "alpha": fit.alpha, "a": fit.a, "b": fit.b,

@@ -38,9 +38,13 @@ pub async fn demo(
     };
     let stats = crate::demo::generate(db.as_ref(), clock.as_ref(), settings, &opts).await?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "demo data: {} accounts, {} managers, {} stakeholders, {} orders in {:.1}s (seed {seed}, history ending {end})",
-        stats.accounts, stats.managers, stats.stakeholders, stats.orders, secs
+        stats.accounts,
+        stats.managers,
+        stats.stakeholders,
+        stats.orders,
+        secs
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -81,7 +81,7 @@ fn report_import(
                 ImportKind::Accounts => format!(", {} managers created", s.created_related),
                 ImportKind::Stakeholders => String::new(),
             };
-            println!(
+            outln!(
                 "imported {what} from {}: {} rows, {} written, {} unchanged{related} in {:.2}s ({:.0} rows/s)",
                 file.display(),
                 s.rows,

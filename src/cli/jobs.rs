@@ -12,9 +12,11 @@ use crate::context::AppContext;
 pub async fn list(settings: Settings, clock: SharedClock) -> anyhow::Result<ExitCode> {
     let db = connect_migrated(&settings).await?;
     let ctx = Arc::new(AppContext::new(db, settings, clock));
-    println!(
+    outln!(
         "{:<20} {:<16} {:<48} NEXT RUN",
-        "JOB", "SCHEDULE", "LAST RUN"
+        "JOB",
+        "SCHEDULE",
+        "LAST RUN"
     );
     for j in crate::jobs::list(&ctx).await? {
         let last = j
@@ -35,7 +37,7 @@ pub async fn list(settings: Settings, clock: SharedClock) -> anyhow::Result<Exit
             .next_run
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_else(|| "on demand".into());
-        println!(
+        outln!(
             "{:<20} {:<16} {:<48} {}",
             j.name,
             j.schedule.unwrap_or_else(|| "-".into()),
@@ -60,7 +62,7 @@ pub async fn run(settings: Settings, clock: SharedClock, name: &str) -> anyhow::
             }
         };
     let view = crate::jobs::RunView::from(run);
-    println!("{}", serde_json::to_string_pretty(&view)?);
+    outln!("{}", serde_json::to_string_pretty(&view)?);
     // Work it handed over (e.g. the recompute after an analysis) stays queued for the workers
     // of `abm serve`; this command runs only what it was asked to.
     Ok(if view.status == crate::jobs::RunStatus::Succeeded {

@@ -8,7 +8,7 @@ use crate::config::Settings;
 pub async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
     let db = crate::db::connect(&settings.database).await?;
     crate::db::migrate(&db).await?;
-    println!("migrations applied");
+    outln!("migrations applied");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -31,7 +31,7 @@ pub async fn abc_xyz(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(xlsx, bytes)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", xlsx.display()))?;
-    println!(
+    outln!(
         "wrote {} (run {} as of {})",
         xlsx.display(),
         run.id,

@@ -15,9 +15,12 @@ pub async fn recompute(settings: Settings, clock: SharedClock) -> anyhow::Result
     let started = Instant::now();
     let changes = crate::segments::recompute_now(&ctx, crate::jobs::Trigger::Cli, None).await?;
     for c in &changes {
-        println!(
+        outln!(
             "{}: {} members ({} entered, {} left)",
-            c.key, c.members, c.entered, c.left
+            c.key,
+            c.members,
+            c.entered,
+            c.left
         );
     }
     eprintln!(

@@ -17,7 +17,7 @@ pub fn lint(settings: &Settings, dir: Option<PathBuf>) -> anyhow::Result<ExitCod
     }
     if problems.is_empty() {
         let n = crate::content::load_dir(&dir).templates.len();
-        println!("{n} templates in {}: no problems", dir.display());
+        outln!("{n} templates in {}: no problems", dir.display());
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("{} problem(s)", problems.len());
@@ -51,7 +51,7 @@ pub async fn preview(
     };
     match crate::content::service::preview(&ctx, input).await {
         Ok(view) => {
-            println!("{}", serde_json::to_string_pretty(&view)?);
+            outln!("{}", serde_json::to_string_pretty(&view)?);
             Ok(ExitCode::SUCCESS)
         }
         Err(crate::content::ContentError::Invalid(errors)) => {

@@ -18,7 +18,7 @@ pub async fn create(
         "created token `{}` (prefix {}); it is shown only now:",
         row.name, row.prefix
     );
-    println!("{}", token.0);
+    outln!("{}", token.0);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -26,7 +26,7 @@ pub async fn create(
 pub async fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
     let db = connect_migrated(settings).await?;
     for t in crate::auth::list_tokens(&db).await? {
-        println!(
+        outln!(
             "{}\t{}\tcreated {}\t{}",
             t.prefix,
             t.name,
@@ -52,6 +52,6 @@ pub async fn revoke(
         eprintln!("error: no token with prefix `{prefix}`");
         return Ok(ExitCode::FAILURE);
     }
-    println!("revoked");
+    outln!("revoked");
     Ok(ExitCode::SUCCESS)
 }

@@ -85,6 +85,15 @@ pub async fn add(
     {
         return Err(DeliveryError::field("/note", "at most 1000 characters"));
     }
+    if let Some(n) = &note
+        && n.chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(DeliveryError::field(
+            "/note",
+            "must not hold control characters",
+        ));
+    }
     let inserted = suppression::Entity::insert(suppression::ActiveModel {
         address: Set(address.clone()),
         reason: Set(reason.as_str().into()),

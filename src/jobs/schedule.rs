@@ -36,7 +36,55 @@ pub fn next_after(expr: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<D
     next_of(&cron, tz, now)
 }
 
-fn next_of(cron: &Cron, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// How far ahead a campaign schedule's next moment may lie.
+const SCHEDULE_HORIZON_DAYS: i64 = 5 * 366;
+
+/// Checks a campaign's enrolment schedule: a cron expression with seconds that fires within
+/// the five years after `now` and no more often than once a minute. (An expression that can
+/// never fire, such as the 31st of February, makes each search for its next moment run to
+/// the year 5000: 60 ms in a release build, once per timezone and tick.)
+pub fn check_campaign_schedule(expr: &str, now: DateTime<Utc>) -> Result<Cron, String> {
+    let cron = parse(expr)?;
+    let until = now + chrono::Duration::days(SCHEDULE_HORIZON_DAYS);
+    let mut at = now;
+    for i in 0..5 {
+        match next_of(&cron, chrono_tz::UTC, at).filter(|n| *n <= until) {
+            Some(n) if i > 0 && n - at < chrono::Duration::minutes(1) => {
+                return Err(
+                    "fires more often than once a minute; a campaign schedule enrols its \
+                     audience, e.g. \"0 0 9 1 * *\" (09:00 on the 1st of each month)"
+                        .into(),
+                );
+            }
+            Some(n) => at = n,
+            None if i == 0 => {
+                return Err("never fires in the next five years".into());
+            }
+            None => break,
+        }
+    }
+    Ok(cron)
+}
+
+/// The newest moment `cron` fires in `(since, now]`, read in `tz`.
+pub fn latest_in(
+    cron: &Cron,
+    tz: chrono_tz::Tz,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let first = next_of(cron, tz, since)?;
+    if first > now {
+        return None;
+    }
+    let prev = cron
+        .find_previous_occurrence(&now.trunc_subsecs(0).with_timezone(&tz), true)
+        .ok()
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(0))?;
+    Some(prev.max(first))
+}
+
+pub fn next_of(cron: &Cron, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     cron.find_next_occurrence(&now.trunc_subsecs(0).with_timezone(&tz), false)
         .ok()
         .map(|t| t.with_timezone(&Utc).trunc_subsecs(0))
@@ -127,6 +175,46 @@ mod tests {
     use chrono::{TimeZone, Timelike};
 
     use super::*;
+
+    #[test]
+    fn a_campaign_schedule_must_fire_soon_and_not_too_often() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        assert!(check_campaign_schedule("0 0 9 1 * *", now).is_ok());
+        assert!(check_campaign_schedule("0 * * * * *", now).is_ok());
+        for never in [
+            "0 0 9 31 2 *",
+            "0 0 0 29 2 * 2100",
+            "0 0 0 1 1 * 2020",
+            "0 0 0 1 1 * 2040",
+        ] {
+            let e = check_campaign_schedule(never, now).expect_err(never);
+            assert!(e.contains("never fires"), "{never}: {e}");
+        }
+        for often in ["* * * * * *", "*/30 * * * * *", "0,1 * * * * *"] {
+            let e = check_campaign_schedule(often, now).expect_err(often);
+            assert!(e.contains("once a minute"), "{often}: {e}");
+        }
+        assert!(check_campaign_schedule("not cron", now).is_err());
+    }
+
+    #[test]
+    fn the_latest_moment_in_a_span_is_found_in_one_search() {
+        let c = parse("0 0 9 * * *").unwrap();
+        let tz = chrono_tz::Europe::Berlin;
+        let since = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        // 09:00 in Berlin is 08:00 UTC in winter.
+        assert_eq!(
+            latest_in(&c, tz, since, now),
+            Some(Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap())
+        );
+        // Nothing in (since, now] when the span holds no 09:00.
+        let since = Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap();
+        assert_eq!(latest_in(&c, tz, since, now), None);
+        // `now` itself counts.
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap();
+        assert_eq!(latest_in(&c, tz, since, now), Some(now));
+    }
 
     #[test]
     fn moments_are_whole_seconds_and_instances_ticking_apart_name_the_same_one() {

@@ -698,7 +698,55 @@ async fn activation_names_the_step_and_the_reason(b: Backend) {
     ] {
         assert!(got.contains(&path.to_string()), "{path} missing in {got:?}");
     }
+    // A well-formed value of the wrong shape is a 422 at its place, not "malformed JSON".
+    let p = problem(
+        app.post("/api/v1/campaigns", &json!({"name": "Bad", "audience": {}}))
+            .await,
+        422,
+    )
+    .await;
+    assert!(paths(&p).contains(&"/audience".to_string()), "{p}");
     assert_eq!(app.count("campaigns").await, 1);
+
+    // A change must be an object; one that changes nothing makes no version.
+    problem(app.patch("/api/v1/campaigns/broken", &json!([])).await, 422).await;
+    let same = json_of(app.patch("/api/v1/campaigns/broken", &json!({})).await, 200).await;
+    assert_eq!(same["version"], 1);
+    let same = json_of(
+        app.patch("/api/v1/campaigns/broken", &json!({"name": "Broken"}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(same["version"], 1);
+    let versions = json_of(app.get("/api/v1/campaigns/broken/versions").await, 200).await;
+    assert_eq!(versions.as_array().map(Vec::len), Some(1), "{versions}");
+
+    // The list filters by status.
+    let drafts = json_of(app.get("/api/v1/campaigns?status=draft").await, 200).await;
+    assert_eq!(drafts["total"], 1);
+    let active = json_of(app.get("/api/v1/campaigns?status=active").await, 200).await;
+    assert_eq!(active["total"], 0);
+    problem(app.get("/api/v1/campaigns?status=bogus").await, 422).await;
+
+    // The preview takes a date as well as an instant, and says why nobody is in it.
+    let preview = json_of(
+        app.get("/api/v1/campaigns/broken/schedule?from=2026-03-02&to=2026-03-09T00:00:00Z")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(preview["from"], "2026-03-02T00:00:00Z", "{preview}");
+    assert!(
+        preview["notes"].to_string().contains("there is no segment `no-such-segment`"),
+        "{preview}"
+    );
+    let p = problem(
+        app.get("/api/v1/campaigns/broken/schedule?from=soon").await,
+        422,
+    )
+    .await;
+    assert!(p.to_string().contains("RFC 3339"), "{p}");
 }
 
 async fn removing_a_step_from_a_paused_campaign_lets_its_waiting_enrolments_go(b: Backend) {
@@ -840,6 +888,43 @@ async fn suppressed_and_withdrawn_stakeholders_are_never_sent_to(b: Backend) {
         422,
     )
     .await;
+    // Addresses compare without case, on the way in and out; notes are plain text.
+    json_of(
+        app.post(
+            "/api/v1/suppressions",
+            &json!({"address": "Loud@A.Example"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let again = json_of(
+        app.post(
+            "/api/v1/suppressions",
+            &json!({"address": "LOUD@a.example"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(again["address"], "loud@a.example");
+    assert_eq!(
+        app.delete("/api/v1/suppressions/LOUD@A.EXAMPLE")
+            .await
+            .status(),
+        204
+    );
+    let p = problem(
+        app.post(
+            "/api/v1/suppressions",
+            &json!({"address": "n@a.example", "note": "a\u{0}b"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(p.to_string().contains("/note"), "{p}");
+    assert_eq!(app.count("suppressions").await, 0);
 }
 
 async fn a_scheduled_campaign_enrols_each_account_at_its_own_local_moment(b: Backend) {
@@ -911,6 +996,51 @@ async fn a_scheduled_campaign_enrols_each_account_at_its_own_local_moment(b: Bac
         messages(&app, "campaign=daily&account_id=NY").await.len(),
         2
     );
+
+    // Ten days without a tick (an outage, a pause): one enrolment per account, at the newest
+    // missed moment, not one per missed day. New York is on daylight time by then.
+    app.clock.set(
+        Utc.with_ymd_and_hms(2026, 3, 12, 15, 0, 5)
+            .single()
+            .expect("t"),
+    );
+    assert_eq!(run_tick(&app).await.enrolled, 2);
+    let e = enrolments(&app, "daily").await;
+    let sources: Vec<&str> = e.iter().filter_map(|e| e["source"].as_str()).collect();
+    assert!(
+        sources
+            .iter()
+            .any(|s| s.contains("2026-03-12T10:00:00-04:00")),
+        "{sources:?}"
+    );
+    assert!(
+        sources
+            .iter()
+            .any(|s| s.contains("2026-03-12T10:00:00+07:00")),
+        "{sources:?}"
+    );
+    assert_eq!(e.len(), 5, "{e:?}");
+
+    // A schedule that never fires, or fires every few seconds, is refused with the reason.
+    for (expr, why) in [
+        ("0 0 9 31 2 *", "never fires"),
+        ("0 0 0 1 1 * 2020", "never fires"),
+        ("* * * * * *", "once a minute"),
+    ] {
+        let p = problem(
+            app.post(
+                "/api/v1/campaigns",
+                &json!({"name": "Bad schedule", "audience": {"accounts": ["NY"]}, "schedule": expr}),
+            )
+            .await,
+            422,
+        )
+        .await;
+        assert!(
+            p.to_string().contains("schedule") && p.to_string().contains(why),
+            "{expr}: {p}"
+        );
+    }
 }
 
 async fn the_schedule_command_prints_the_preview(b: Backend) {
