@@ -40,7 +40,9 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var("BENCH_TRACE").is_ok() {
         // Per-batch timings of the dispatcher (load, machine, render, write).
         tracing_subscriber::fmt()
-            .with_env_filter("abm::campaigns=debug")
+            .with_env_filter(
+                std::env::var("BENCH_FILTER").unwrap_or_else(|_| "abm::campaigns=debug".into()),
+            )
             .with_writer(std::io::stderr)
             .init();
     }

@@ -596,6 +596,9 @@ pub async fn generate(
     if let Some(txn) = txn {
         txn.commit().await?;
     }
+    if let Some(db) = db {
+        crate::db::refresh_statistics(db, &[]).await;
+    }
     Ok(stats)
 }
 

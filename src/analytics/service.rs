@@ -54,7 +54,10 @@ pub async fn run(
         .filter(analysis_run::Column::Status.eq(RunStatus::Running.as_str()))
         .exec(db)
         .await?;
-    run_locked(db, clock, cfg, trigger, clock.now()).await
+    let run = run_locked(db, clock, cfg, trigger, clock.now()).await?;
+    // A run writes a snapshot per account: segments and campaigns read them next.
+    crate::db::refresh_statistics(db, &["account_snapshots", "account_class_events"]).await;
+    Ok(run)
 }
 
 /// Runs the `analysis` job now in the caller's task (recorded as a job run, lease renewed) and

@@ -56,6 +56,9 @@ pub async fn import(
         }
     };
     bar.finish();
+    if result.is_ok() {
+        crate::db::refresh_statistics(&db, &[]).await;
+    }
     Ok(report_import(kind, file, result, started))
 }
 

@@ -738,7 +738,9 @@ async fn activation_names_the_step_and_the_reason(b: Backend) {
     .await;
     assert_eq!(preview["from"], "2026-03-02T00:00:00Z", "{preview}");
     assert!(
-        preview["notes"].to_string().contains("there is no segment `no-such-segment`"),
+        preview["notes"]
+            .to_string()
+            .contains("there is no segment `no-such-segment`"),
         "{preview}"
     );
     let p = problem(
