@@ -40,6 +40,8 @@ pub struct CampaignSettings {
     pub batch_size: u32,
     /// How long a tick holds the enrolments it claimed.
     pub lease_seconds: u32,
+    /// Batches a tick works on at once (one renders while another reads or writes).
+    pub workers: u32,
 }
 
 /// What every send respects (see `[delivery]` in default.toml).
@@ -521,6 +523,9 @@ impl Settings {
         }
         if !(5..=3600).contains(&self.campaigns.lease_seconds) {
             return err("campaigns.lease_seconds", "must be between 5 and 3600");
+        }
+        if !(1..=16).contains(&self.campaigns.workers) {
+            return err("campaigns.workers", "must be between 1 and 16");
         }
         for (key, cap) in [
             ("delivery.account_cap", &self.delivery.account_cap),

@@ -96,8 +96,9 @@ pub async fn tick(ctx: &AppContext) -> Result<TickReport, CampaignsError> {
     }
     let ids: Vec<i64> = plans.keys().copied().collect();
     let seen: std::sync::Mutex<HashSet<i64>> = std::sync::Mutex::new(HashSet::new());
-    // Two workers, each claiming its own batches: while one renders (CPU), the other reads or
-    // writes (database), so both cores stay busy. On SQLite their writes take turns.
+    // `campaigns.workers` workers (2 by default), each claiming its own batches: while one
+    // renders (CPU), another reads or writes (database), so both cores stay busy. On SQLite
+    // their writes take turns.
     let worker = || async {
         let token = claim_token();
         let mut done = TickReport::default();
@@ -131,8 +132,10 @@ pub async fn tick(ctx: &AppContext) -> Result<TickReport, CampaignsError> {
         }
         Ok::<TickReport, CampaignsError>(done)
     };
-    let (a, b) = tokio::join!(worker(), worker());
-    for d in [a?, b?] {
+    let workers = std::cmp::max(ctx.settings.campaigns.workers, 1) as usize;
+    let results = futures_util::future::join_all((0..workers).map(|_| worker())).await;
+    for d in results {
+        let d = d?;
         report.advanced += d.advanced;
         report.messages += d.messages;
         report.tasks += d.tasks;
