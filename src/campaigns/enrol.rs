@@ -130,9 +130,11 @@ pub async fn enrol_campaign(
         }
         _ => match &plan.schedule {
             Some(expr) => {
-                let members = audience_members(db, &audience).await?;
                 let since = c.schedule_checked_at.or(c.activated_at).unwrap_or(now);
-                if since < now {
+                // Most ticks fall between a monthly schedule's moments in every timezone:
+                // they skip reading the audience.
+                if since < now && crate::jobs::schedule::may_fire_anywhere(expr, since, now) {
+                    let members = audience_members(db, &audience).await?;
                     candidates = scheduled(db, &members, expr, since, now).await?;
                 }
             }

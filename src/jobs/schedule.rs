@@ -66,6 +66,17 @@ pub fn check_campaign_schedule(expr: &str, now: DateTime<Utc>) -> Result<Cron, S
     Ok(cron)
 }
 
+/// Whether `expr` can fire in `(since, now]` in any timezone: UTC offsets run from -12 h to
+/// +14 h, so a local moment in the span lies within these bounds of it read in UTC (an hour
+/// more either side covers a daylight-saving shift).
+pub fn may_fire_anywhere(expr: &str, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let Ok(cron) = parse(expr) else {
+        return false;
+    };
+    next_of(&cron, chrono_tz::UTC, since - chrono::Duration::hours(13))
+        .is_some_and(|n| n <= now + chrono::Duration::hours(15))
+}
+
 /// The newest moment `cron` fires in `(since, now]`, read in `tz`.
 pub fn latest_in(
     cron: &Cron,
@@ -195,6 +206,56 @@ mod tests {
             assert!(e.contains("once a minute"), "{often}: {e}");
         }
         assert!(check_campaign_schedule("not cron", now).is_err());
+    }
+
+    #[test]
+    fn the_any_timezone_check_never_misses_a_moment() {
+        let zones: Vec<chrono_tz::Tz> = [
+            "Pacific/Kiritimati",
+            "Pacific/Apia",
+            "Asia/Ho_Chi_Minh",
+            "Asia/Kolkata",
+            "Europe/Berlin",
+            "UTC",
+            "America/New_York",
+            "America/St_Johns",
+            "Pacific/Pago_Pago",
+            "Etc/GMT+12",
+        ]
+        .iter()
+        .map(|z| z.parse().expect("zone"))
+        .collect();
+        let start = Utc.with_ymd_and_hms(2026, 2, 25, 0, 0, 0).unwrap();
+        let (mut fired, mut skipped) = (0, 0);
+        for expr in [
+            "0 0 9 1 * *",
+            "0 30 0 * * 1",
+            "0 0 23 28 2 *",
+            "0 15 2 8 3 *",
+        ] {
+            let cron = parse(expr).unwrap();
+            // Spans of 10 s to 6 h starting every 173 minutes (all phases) over five weeks.
+            for step in 0..291 {
+                let since = start + chrono::Duration::minutes(173 * step);
+                for len in [10, 600, 6 * 3600] {
+                    let now = since + chrono::Duration::seconds(len);
+                    let any = zones
+                        .iter()
+                        .any(|tz| latest_in(&cron, *tz, since, now).is_some());
+                    let may = may_fire_anywhere(expr, since, now);
+                    assert!(!any || may, "{expr}: missed ({since}, {now}]");
+                    if any {
+                        fired += 1;
+                    } else if !may {
+                        skipped += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            fired > 0 && skipped > fired,
+            "fired {fired}, skipped {skipped}"
+        );
     }
 
     #[test]
