@@ -26,32 +26,24 @@ use crate::entities::{
 
 /// The newest id of each event table: where a trigger campaign starts reading.
 pub async fn cursors_now(db: &impl ConnectionTrait) -> Result<serde_json::Value, DbErr> {
-    let seg: Option<i64> = segment_event::Entity::find()
-        .select_only()
-        .expr(Expr::col(segment_event::Column::Id).max())
-        .into_tuple()
-        .one(db)
-        .await?
-        .flatten();
-    let class: Option<i64> = account_class_event::Entity::find()
-        .select_only()
-        .expr(Expr::col(account_class_event::Column::Id).max())
-        .into_tuple()
-        .one(db)
-        .await?
-        .flatten();
-    let orders: Option<i64> = order::Entity::find()
-        .select_only()
-        .expr(Expr::col(order::Column::Id).max())
-        .into_tuple()
-        .one(db)
-        .await?
-        .flatten();
     Ok(json!({
-        "segment_events": seg.unwrap_or(0),
-        "class_events": class.unwrap_or(0),
-        "orders": orders.unwrap_or(0),
+        "segment_events": max_id::<segment_event::Entity>(db, segment_event::Column::Id).await?,
+        "class_events":
+            max_id::<account_class_event::Entity>(db, account_class_event::Column::Id).await?,
+        "orders": max_id::<order::Entity>(db, order::Column::Id).await?,
     }))
+}
+
+/// The largest `id` of a table (0 when it is empty).
+async fn max_id<E: EntityTrait>(db: &impl ConnectionTrait, id: E::Column) -> Result<i64, DbErr> {
+    let max: Option<i64> = E::find()
+        .select_only()
+        .expr(Expr::col(id).max())
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(max.unwrap_or(0))
 }
 
 fn cursor(c: &campaign::Model, name: &str) -> i64 {
@@ -158,7 +150,8 @@ pub async fn enrol_campaign(
                         }
                     }
                 } else {
-                    let last = last_segment_event(db).await?;
+                    let last =
+                        max_id::<segment_event::Entity>(db, segment_event::Column::Id).await?;
                     let source = match &audience {
                         Audience::Segment(k) => format!("segment {k}"),
                         _ => "account list".to_string(),
@@ -251,7 +244,7 @@ async fn scheduled(
     let Ok(cron) = crate::jobs::schedule::parse(expr) else {
         return Ok(Vec::new());
     };
-    let zones = timezones(db, members).await?;
+    let zones = account_texts(db, members, account::Column::Timezone).await?;
     let mut by_zone: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
     let mut out = Vec::new();
     for id in members {
@@ -274,16 +267,18 @@ async fn scheduled(
     Ok(out)
 }
 
-/// Timezone names of accounts.
-pub(crate) async fn timezones(
+/// One text column of accounts by id (`Timezone`, `ExternalId`, …), for the ids that exist.
+pub(crate) async fn account_texts(
     db: &impl ConnectionTrait,
     ids: &[i64],
+    column: account::Column,
 ) -> Result<HashMap<i64, String>, DbErr> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(900) {
         let rows: Vec<(i64, String)> = account::Entity::find()
             .select_only()
-            .columns([account::Column::Id, account::Column::Timezone])
+            .column(account::Column::Id)
+            .column(column)
             .filter(account::Column::Id.is_in(chunk.iter().copied()))
             .into_tuple()
             .all(db)
@@ -418,18 +413,6 @@ async fn segment_events(
         .map(|(id, account, _, _)| (*account, format!("{kind} segment {key} (event #{id})")))
         .collect();
     Ok((out, rows.last().map(|r| r.0)))
-}
-
-/// The newest segment event id.
-async fn last_segment_event(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    let id: Option<i64> = segment_event::Entity::find()
-        .select_only()
-        .expr(Expr::col(segment_event::Column::Id).max())
-        .into_tuple()
-        .one(db)
-        .await?
-        .flatten();
-    Ok(id.unwrap_or(0))
 }
 
 /// Inserts the enrolments the re-entry policy allows; returns how many entered.

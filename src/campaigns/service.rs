@@ -754,18 +754,7 @@ pub(crate) async fn external_ids(
     ids: impl IntoIterator<Item = i64>,
 ) -> Result<HashMap<i64, String>, sea_orm::DbErr> {
     let ids: Vec<i64> = ids.into_iter().collect();
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(900) {
-        let rows: Vec<(i64, String)> = account::Entity::find()
-            .select_only()
-            .columns([account::Column::Id, account::Column::ExternalId])
-            .filter(account::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(rows);
-    }
-    Ok(out)
+    super::enrol::account_texts(db, &ids, account::Column::ExternalId).await
 }
 
 fn enrolment_view(e: enrolment::Model, ext: &HashMap<i64, String>) -> EnrolmentView {
