@@ -27,6 +27,7 @@ use super::service::{definition_of, plan_of};
 use crate::content::context::{AccountKey, Recipient};
 use crate::content::service::{RenderRequest, Rendition, select_and_render};
 use crate::context::AppContext;
+use crate::delivery::outbox::MessageValues;
 use crate::domain::kinds::{Channel, Purpose};
 use crate::domain::{Consent, StakeholderRole};
 use crate::entities::{
@@ -638,7 +639,7 @@ async fn write(
 ) -> Result<Done, CampaignsError> {
     let domain = ctx.settings.delivery.message_id_domain().to_string();
     let mut rendered = rendered.into_iter();
-    let mut messages: Vec<message::ActiveModel> = Vec::new();
+    let mut messages: Vec<MessageValues> = Vec::new();
     let mut tasks: Vec<(task::ActiveModel, Option<(String, String)>)> = Vec::new();
     let mut executions: Vec<step_execution::ActiveModel> = Vec::new();
     // (status, step, due, reason) → enrolment ids.
@@ -672,31 +673,21 @@ async fn write(
                 ),
                 Target::Webhook(ep) => (Channel::Webhook, format!("w{ep}")),
             };
-            messages.push(message::ActiveModel {
-                idempotency_key: Set(format!("c{}:e{}:s{}:{who}", c.id, e.id, s.step)),
-                message_id: Set(new_message_id(channel, &domain)),
-                campaign_id: Set(Some(c.id)),
-                enrolment_id: Set(Some(e.id)),
-                step: Set(Some(s.step.clone())),
-                account_id: Set(e.account_id),
-                stakeholder_id: Set(s.to.stakeholder),
-                task_id: Set(None),
-                channel: Set(channel.as_str().into()),
-                recipient: Set(recipient_of(&s.to)),
-                template_id: Set(Some(template)),
-                subject: Set(parts.get("subject").cloned()),
-                parts: Set(parts_json(&parts)),
-                status: Set(MessageStatus::Queued.as_str().into()),
-                attempts: Set(0),
-                next_attempt_at: Set(Some(now)),
-                last_error: Set(None),
-                reason: Set(Some(format!("campaign {} step {}", c.key, s.step))),
-                claim: Set(None),
-                lease_until: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                sent_at: Set(None),
-                ..Default::default()
+            messages.push(MessageValues {
+                idempotency_key: format!("c{}:e{}:s{}:{who}", c.id, e.id, s.step),
+                message_id: new_message_id(channel, &domain),
+                campaign_id: Some(c.id),
+                enrolment_id: Some(e.id),
+                step: Some(s.step.clone()),
+                account_id: e.account_id,
+                stakeholder_id: s.to.stakeholder,
+                task_id: None,
+                channel: channel.as_str().into(),
+                recipient: recipient_of(&s.to),
+                template_id: Some(template),
+                subject: parts.get("subject").cloned(),
+                parts: parts_json(&parts),
+                reason: Some(format!("campaign {} step {}", c.key, s.step)),
             });
         }
         for t in &pass.tasks {
@@ -762,34 +753,24 @@ async fn write(
             if let (Some(parts), Some((to, key))) =
                 (email_parts, tasks.last().and_then(|t| t.1.clone()))
             {
-                messages.push(message::ActiveModel {
-                    idempotency_key: Set(key),
-                    message_id: Set(new_message_id(Channel::Email, &domain)),
-                    campaign_id: Set(Some(c.id)),
-                    enrolment_id: Set(Some(e.id)),
-                    step: Set(Some(t.step.clone())),
-                    account_id: Set(e.account_id),
-                    stakeholder_id: Set(None),
-                    task_id: Set(None),
-                    channel: Set(Channel::Email.as_str().into()),
-                    recipient: Set(to),
-                    template_id: Set(None),
-                    subject: Set(parts
+                messages.push(MessageValues {
+                    idempotency_key: key,
+                    message_id: new_message_id(Channel::Email, &domain),
+                    campaign_id: Some(c.id),
+                    enrolment_id: Some(e.id),
+                    step: Some(t.step.clone()),
+                    account_id: e.account_id,
+                    stakeholder_id: None,
+                    task_id: None,
+                    channel: Channel::Email.as_str().into(),
+                    recipient: to,
+                    template_id: None,
+                    subject: parts
                         .get("subject")
                         .and_then(|s| s.as_str())
-                        .map(String::from)),
-                    parts: Set(parts),
-                    status: Set(MessageStatus::Queued.as_str().into()),
-                    attempts: Set(0),
-                    next_attempt_at: Set(Some(now)),
-                    last_error: Set(None),
-                    reason: Set(Some(format!("task of campaign {} step {}", c.key, t.step))),
-                    claim: Set(None),
-                    lease_until: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    sent_at: Set(None),
-                    ..Default::default()
+                        .map(String::from),
+                    parts,
+                    reason: Some(format!("task of campaign {} step {}", c.key, t.step)),
                 });
             }
         }
@@ -852,8 +833,8 @@ async fn write(
             })
             .collect();
         let rows: Vec<task::ActiveModel> = tasks.into_iter().map(|(t, _)| t).collect();
-        for chunk in rows.chunks(per) {
-            done.tasks += task::Entity::insert_many(chunk.to_vec())
+        for range in crate::db::statement_sizes(rows.len(), per) {
+            done.tasks += task::Entity::insert_many(rows[range].to_vec())
                 .on_conflict(
                     OnConflict::column(task::Column::IdempotencyKey)
                         .do_nothing()
@@ -874,27 +855,17 @@ async fn write(
             ids.extend(found.into_iter().map(|(id, k)| (k, id)));
         }
         for m in &mut messages {
-            if let sea_orm::ActiveValue::Set(k) = &m.idempotency_key
-                && let Some((task_key, _)) = k.rsplit_once(":m")
+            if let Some((task_key, _)) = m.idempotency_key.rsplit_once(":m")
                 && let Some(id) = ids.get(task_key)
             {
-                m.task_id = Set(Some(*id));
+                m.task_id = Some(*id);
             }
         }
     }
-    for chunk in messages.chunks(per) {
-        done.messages += message::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::column(message::Column::IdempotencyKey)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    for chunk in executions.chunks(per) {
-        done.executions += chunk.len() as u64;
-        step_execution::Entity::insert_many(chunk.to_vec())
+    done.messages += crate::delivery::outbox::enqueue(&txn, &messages, now).await?;
+    for range in crate::db::statement_sizes(executions.len(), per) {
+        done.executions += range.len() as u64;
+        step_execution::Entity::insert_many(executions[range].to_vec())
             .exec_without_returning(&txn)
             .await?;
     }

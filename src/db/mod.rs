@@ -126,6 +126,32 @@ pub fn max_bind_params(db: &impl ConnectionTrait) -> usize {
     }
 }
 
+/// Splits `len` rows into statements of `max` rows (at least 1), then the rest in powers of two
+/// (`300, 128` → 128, 128, 32, 8, 4). Each connection keeps every statement shape it runs
+/// prepared, and a multi-row insert of n rows is a shape of its own: batches of varying sizes
+/// would fill the cache with large compiled statements (measured on SQLite: peak RSS growing
+/// from 200 to 470 MiB over a 100k-message tick). With these sizes an insert has at most
+/// `log2(max) + 1` shapes.
+pub fn statement_sizes(len: usize, max: usize) -> Vec<std::ops::Range<usize>> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while len - start >= max {
+        out.push(start..start + max);
+        start += max;
+    }
+    let mut size = max.next_power_of_two();
+    while start < len {
+        size = size.min(len - start);
+        // The largest power of two that fits what is left.
+        let fit = 1usize << (usize::BITS - 1 - size.leading_zeros());
+        out.push(start..start + fit);
+        start += fit;
+        size = fit;
+    }
+    out
+}
+
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -134,5 +160,40 @@ fn sqlite_path(url: &str) -> Option<String> {
         None
     } else {
         Some(path.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_sizes;
+
+    #[test]
+    fn statement_sizes_cover_the_rows_in_few_shapes() {
+        let lens = |len, max| -> Vec<usize> {
+            statement_sizes(len, max).iter().map(|r| r.len()).collect()
+        };
+        assert_eq!(lens(300, 128), [128, 128, 32, 8, 4]);
+        assert_eq!(lens(0, 128), Vec::<usize>::new());
+        assert_eq!(lens(7, 0), [1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(lens(1000, 1000), [1000]);
+        assert_eq!(lens(999, 1000), [512, 256, 128, 64, 32, 4, 2, 1]);
+        let mut shapes = std::collections::HashSet::new();
+        for len in 0..3000 {
+            let ranges = statement_sizes(len, 100);
+            // Contiguous, in order, and covering every row.
+            let mut next = 0;
+            for r in &ranges {
+                assert_eq!(r.start, next);
+                assert!(!r.is_empty() && r.len() <= 100);
+                next = r.end;
+                shapes.insert(r.len());
+            }
+            assert_eq!(next, len);
+        }
+        assert_eq!(
+            shapes.len(),
+            8,
+            "100 and the powers of two below it: {shapes:?}"
+        );
     }
 }

@@ -125,3 +125,109 @@ impl Columns {
         Ok(db.execute_raw(stmt).await?.rows_affected())
     }
 }
+
+/// One new row of the `messages` outbox as [`insert_messages`] writes it; the delivery columns
+/// start empty (status `queued`, no attempts, no claim).
+#[derive(Debug, Clone)]
+pub struct MessageValues {
+    pub idempotency_key: String,
+    pub message_id: String,
+    pub campaign_id: Option<i64>,
+    pub enrolment_id: Option<i64>,
+    pub step: Option<String>,
+    pub account_id: i64,
+    pub stakeholder_id: Option<i64>,
+    pub task_id: Option<i64>,
+    pub channel: String,
+    pub recipient: String,
+    pub template_id: Option<String>,
+    pub subject: Option<String>,
+    /// The rendered parts as a JSON object.
+    pub parts: serde_json::Value,
+    pub reason: Option<String>,
+}
+
+/// Inserts queued messages with one `INSERT … SELECT FROM UNNEST(arrays)` per chunk, skipping
+/// any whose `idempotency_key` is already there; returns how many were inserted. A thousand
+/// rows of 26 columns as bind parameters cost PostgreSQL more to parse and bind than to store.
+/// NULL ids travel as `i64::MIN` (ids are positive) and NULL texts as a presence flag.
+pub async fn insert_messages(
+    db: &impl ConnectionTrait,
+    rows: &[MessageValues],
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    const SQL: &str = "INSERT INTO messages \
+        (idempotency_key, message_id, campaign_id, enrolment_id, step, account_id, stakeholder_id, \
+         task_id, channel, recipient, template_id, subject, parts, status, attempts, \
+         next_attempt_at, reason, created_at, updated_at) \
+        SELECT t.k, t.mid, NULLIF(t.c, $19), NULLIF(t.e, $19), CASE WHEN t.hs THEN t.s END, t.a, \
+               NULLIF(t.p, $19), NULLIF(t.tk, $19), t.ch, t.r, CASE WHEN t.ht THEN t.tp END, \
+               CASE WHEN t.hsu THEN t.su END, t.parts::json, $20, 0, \
+               $21, CASE WHEN t.hr THEN t.rs END, $21, $21 \
+        FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::bool[], \
+                    $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[], \
+                    $13::bool[], $14::text[], $15::bool[], $16::text[], $17::text[], $18::bool[]) \
+             AS t(k, mid, c, e, s, hs, a, p, tk, ch, r, tp, ht, su, hsu, parts, rs, hr) \
+        ON CONFLICT (idempotency_key) DO NOTHING";
+    let mut inserted = 0;
+    for chunk in rows.chunks(CHUNK) {
+        let texts = |f: &dyn Fn(&MessageValues) -> &Option<String>| -> (Vec<String>, Vec<bool>) {
+            chunk
+                .iter()
+                .map(|r| match f(r) {
+                    Some(s) => (s.clone(), true),
+                    None => (String::new(), false),
+                })
+                .unzip()
+        };
+        let ids = |f: &dyn Fn(&MessageValues) -> Option<i64>| -> Vec<i64> {
+            chunk.iter().map(|r| f(r).unwrap_or(i64::MIN)).collect()
+        };
+        let (steps, has_step) = texts(&|r| &r.step);
+        let (templates, has_template) = texts(&|r| &r.template_id);
+        let (subjects, has_subject) = texts(&|r| &r.subject);
+        let (reasons, has_reason) = texts(&|r| &r.reason);
+        let strings = |f: &dyn Fn(&MessageValues) -> &String| -> Value {
+            chunk
+                .iter()
+                .map(|r| f(r).clone())
+                .collect::<Vec<_>>()
+                .into()
+        };
+        let values: Vec<Value> = vec![
+            strings(&|r| &r.idempotency_key),
+            strings(&|r| &r.message_id),
+            ids(&|r| r.campaign_id).into(),
+            ids(&|r| r.enrolment_id).into(),
+            steps.into(),
+            has_step.into(),
+            chunk
+                .iter()
+                .map(|r| r.account_id)
+                .collect::<Vec<_>>()
+                .into(),
+            ids(&|r| r.stakeholder_id).into(),
+            ids(&|r| r.task_id).into(),
+            strings(&|r| &r.channel),
+            strings(&|r| &r.recipient),
+            templates.into(),
+            has_template.into(),
+            subjects.into(),
+            has_subject.into(),
+            chunk
+                .iter()
+                .map(|r| r.parts.to_string())
+                .collect::<Vec<_>>()
+                .into(),
+            reasons.into(),
+            has_reason.into(),
+            i64::MIN.into(),
+            status.into(),
+            now.into(),
+        ];
+        let stmt = Statement::from_sql_and_values(db.get_database_backend(), SQL, values);
+        inserted += db.execute_raw(stmt).await?.rows_affected();
+    }
+    Ok(inserted)
+}

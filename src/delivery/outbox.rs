@@ -1,10 +1,13 @@
-//! Reading the outbox: messages as the API lists them, filtered by campaign, status and
-//! account.
+//! The outbox: queuing new messages, and reading them as the API lists them, filtered by
+//! campaign, status and account.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -12,7 +15,60 @@ use super::error::DeliveryError;
 use crate::campaigns::model::MessageStatus;
 use crate::context::AppContext;
 use crate::db::page::{Page, Paged, fetch_page};
+pub use crate::db::pg::MessageValues;
 use crate::entities::{account, campaign, message};
+
+/// Queues `rows` (status `queued`, due `now`), skipping any whose `idempotency_key` is already
+/// in the outbox; returns how many were queued. PostgreSQL takes them as column arrays in one
+/// statement per chunk, SQLite as multi-row inserts.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    rows: &[MessageValues],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let queued = MessageStatus::Queued.as_str();
+    if crate::db::is_postgres(db) {
+        return crate::db::pg::insert_messages(db, rows, queued, now).await;
+    }
+    let mut inserted = 0;
+    for range in crate::db::statement_sizes(rows.len(), 256) {
+        let models = rows[range].iter().map(|r| message::ActiveModel {
+            idempotency_key: Set(r.idempotency_key.clone()),
+            message_id: Set(r.message_id.clone()),
+            campaign_id: Set(r.campaign_id),
+            enrolment_id: Set(r.enrolment_id),
+            step: Set(r.step.clone()),
+            account_id: Set(r.account_id),
+            stakeholder_id: Set(r.stakeholder_id),
+            task_id: Set(r.task_id),
+            channel: Set(r.channel.clone()),
+            recipient: Set(r.recipient.clone()),
+            template_id: Set(r.template_id.clone()),
+            subject: Set(r.subject.clone()),
+            parts: Set(r.parts.clone()),
+            status: Set(queued.into()),
+            attempts: Set(0),
+            next_attempt_at: Set(Some(now)),
+            last_error: Set(None),
+            reason: Set(r.reason.clone()),
+            claim: Set(None),
+            lease_until: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            sent_at: Set(None),
+            ..Default::default()
+        });
+        inserted += message::Entity::insert_many(models)
+            .on_conflict(
+                OnConflict::column(message::Column::IdempotencyKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(inserted)
+}
 
 /// Sort fields of the message list.
 pub const MESSAGE_SORTS: &[&str] = &["id", "created_at", "status", "next_attempt_at"];

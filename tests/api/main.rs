@@ -17,6 +17,7 @@ mod imports;
 mod jobs;
 mod openapi;
 mod orders;
+mod outbox;
 mod robustness;
 mod segments;
 mod templates;
