@@ -28,6 +28,17 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub campaigns: CampaignSettings,
     pub delivery: DeliverySettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook endpoints (see `[webhooks]` in default.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Accept endpoint and manager webhook URLs on private, loopback and link-local addresses.
+    pub allow_private: bool,
+    /// How long the secret before a rotation still signs, in hours.
+    pub secret_grace_hours: u32,
 }
 
 /// The campaign dispatcher (see `[campaigns]` in default.toml).
@@ -440,6 +451,9 @@ impl Settings {
                 "api.default_page_size",
                 "must be between 1 and api.max_page_size",
             );
+        }
+        if self.webhooks.secret_grace_hours > 720 {
+            return err("webhooks.secret_grace_hours", "must be between 0 and 720");
         }
         if !(1..=720).contains(&self.api.idempotency_ttl_hours) {
             return err("api.idempotency_ttl_hours", "must be between 1 and 720");

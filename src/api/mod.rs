@@ -47,6 +47,7 @@ use crate::error::{FieldError, Problem};
         (name = "tasks", description = "Manager tasks created by campaign steps"),
         (name = "messages", description = "The outbox: every message a campaign decided to send"),
         (name = "suppressions", description = "Addresses nothing is sent to"),
+        (name = "webhooks", description = "Webhook endpoints and their signing secrets"),
     )
 )]
 pub struct ApiDoc;

@@ -4,7 +4,7 @@ use sea_orm::DbErr;
 
 use crate::domain::validation::FieldError;
 
-/// Why a message or suppression could not be read or changed.
+/// Why a message, suppression or webhook endpoint could not be read or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     /// The input has these problems; nothing changed.
@@ -14,6 +14,8 @@ pub enum DeliveryError {
     MessageNotFound(i64),
     #[error("`{0}` is not on the suppression list")]
     NotSuppressed(String),
+    #[error("no webhook endpoint with id {0}")]
+    EndpointNotFound(i64),
     #[error("no campaign `{0}`")]
     CampaignNotFound(String),
     #[error(transparent)]

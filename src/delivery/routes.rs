@@ -1,15 +1,16 @@
 //! HTTP routes for the outbox (messages) and the suppression list; the only place where a
 //! [`DeliveryError`] becomes a status.
 
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::DeliveryError;
 use super::outbox::{self, MessageDetail, MessageFilter, MessageView};
 use super::suppression::{self, SuppressionView};
+use super::webhooks::{self, EndpointInput, EndpointView, EndpointWithSecret};
 use crate::api::extract::{JsonBody, PageQuery, Paged, Query};
-use crate::api::openapi::ListSorts;
+use crate::api::openapi::{ListSorts, Patch};
 use crate::api::state::State;
 use crate::campaigns::model::{MessageStatus, SuppressionReason};
 use crate::error::{ApiError, Problem};
@@ -18,14 +19,23 @@ use crate::error::{ApiError, Problem};
 pub const SORTS: &[ListSorts] = &[
     ("/messages", outbox::MESSAGE_SORTS),
     ("/suppressions", suppression::SUPPRESSION_SORTS),
+    ("/webhooks/endpoints", webhooks::ENDPOINT_SORTS),
 ];
+
+type EndpointPatch = Patch<EndpointInput>;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_messages)
         .service(get_message)
         .service(list_suppressions)
         .service(add_suppression)
-        .service(remove_suppression);
+        .service(remove_suppression)
+        .service(list_endpoints)
+        .service(create_endpoint)
+        .service(get_endpoint)
+        .service(update_endpoint)
+        .service(delete_endpoint)
+        .service(rotate_endpoint_secret);
 }
 
 impl From<DeliveryError> for ApiError {
@@ -34,6 +44,7 @@ impl From<DeliveryError> for ApiError {
             DeliveryError::Invalid(errors) => ApiError::Validation(errors),
             e @ (DeliveryError::MessageNotFound(_)
             | DeliveryError::NotSuppressed(_)
+            | DeliveryError::EndpointNotFound(_)
             | DeliveryError::CampaignNotFound(_)) => ApiError::NotFound(e.to_string()),
             DeliveryError::Database(e) => e.into(),
         }
@@ -136,4 +147,67 @@ async fn remove_suppression(
 ) -> Result<HttpResponse, ApiError> {
     suppression::remove(&state, &address).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Webhook endpoints; sort by `id`, `url`, `created_at`. Secrets are not listed.
+#[utoipa::path(tag = "webhooks", params(PageQuery),
+    responses((status = 200, body = Paged<EndpointView>), (status = 422, body = Problem)))]
+#[get("/webhooks/endpoints")]
+async fn list_endpoints(state: State, page: Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(
+        &state,
+        webhooks::ENDPOINT_SORTS,
+        webhooks::ENDPOINT_DEFAULT_SORT,
+    )?;
+    Ok(HttpResponse::Ok().json(webhooks::list(&state, &page).await?))
+}
+
+/// Add a webhook endpoint. The answer carries its signing secret, shown this once.
+#[utoipa::path(tag = "webhooks", request_body = EndpointInput,
+    responses((status = 201, body = EndpointWithSecret), (status = 422, body = Problem)))]
+#[post("/webhooks/endpoints")]
+async fn create_endpoint(
+    state: State,
+    body: JsonBody<EndpointInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(webhooks::create(&state, body.0).await?))
+}
+
+/// One webhook endpoint (without its secret).
+#[utoipa::path(tag = "webhooks", responses((status = 200, body = EndpointView), (status = 404, body = Problem)))]
+#[get("/webhooks/endpoints/{id}")]
+async fn get_endpoint(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(webhooks::get(&state, *id).await?))
+}
+
+/// Change a webhook endpoint's URL or description (only the given fields).
+#[utoipa::path(tag = "webhooks", request_body = EndpointPatch,
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[patch("/webhooks/endpoints/{id}")]
+async fn update_endpoint(
+    state: State,
+    id: web::Path<i64>,
+    body: JsonBody<EndpointInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(webhooks::update(&state, *id, body.0).await?))
+}
+
+/// Delete a webhook endpoint.
+#[utoipa::path(tag = "webhooks", responses((status = 204), (status = 404, body = Problem)))]
+#[delete("/webhooks/endpoints/{id}")]
+async fn delete_endpoint(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    webhooks::delete(&state, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Give a webhook endpoint a new signing secret, shown this once. The previous secret keeps
+/// signing too (a second signature in `webhook-signature`) for `webhooks.secret_grace_hours`.
+#[utoipa::path(tag = "webhooks",
+    responses((status = 200, body = EndpointWithSecret), (status = 404, body = Problem)))]
+#[post("/webhooks/endpoints/{id}/rotate-secret")]
+async fn rotate_endpoint_secret(
+    state: State,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(webhooks::rotate_secret(&state, *id).await?))
 }

@@ -6,6 +6,7 @@ pub mod input;
 pub mod kinds;
 pub mod schema;
 pub mod validation;
+pub mod webhook_url;
 
 use std::fmt;
 use std::str::FromStr;

@@ -302,7 +302,8 @@ impl PartialSchema for HttpUrl {
     fn schema() -> RefOr<Schema> {
         string(
             "An `http` or `https` URL with a host. The pattern describes plain URLs (ASCII host \
-             name, port, path); the server takes any URL with a host for these schemes.",
+             name, port, path); the server takes any URL with a host for these schemes, except \
+             a private, loopback or link-local host unless `webhooks.allow_private`.",
         )
         .max_length(Some(1000))
         .pattern(Some(HTTP_URL))

@@ -25,3 +25,4 @@ pub mod suppression;
 pub mod task;
 pub mod template;
 pub mod template_version;
+pub mod webhook_endpoint;

@@ -21,3 +21,4 @@ mod outbox;
 mod robustness;
 mod segments;
 mod templates;
+mod webhooks;

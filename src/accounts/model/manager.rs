@@ -9,6 +9,7 @@ use crate::domain::Email;
 use crate::domain::input::{double_option, non_null};
 use crate::domain::schema::HttpUrl;
 use crate::domain::validation::FieldErrors;
+use crate::domain::webhook_url;
 use crate::entities::manager;
 
 /// Fields of a key account manager. On create `email` and `name` are required; on PATCH every
@@ -30,7 +31,9 @@ pub struct ManagerInput {
     #[schema(value_type = Option<String>, max_length = 50,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$")]
     pub phone: Option<Option<String>>,
-    /// Where this manager's alerts are posted (http/https URL); empty or `null` clears it.
+    /// Where this manager's alerts are posted (http/https URL, at most 1,000 characters, not a
+    /// private, loopback or link-local address unless `webhooks.allow_private`); empty or
+    /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<HttpUrl>)]
     pub webhook_url: Option<Option<String>>,
@@ -47,8 +50,14 @@ pub struct ManagerDraft {
 
 impl ManagerInput {
     /// Checks the input; `creating` requires `email` and `name`. E-mail addresses are
-    /// lower-cased so that one address names one manager.
-    pub fn parse(&self, creating: bool, errors: &mut FieldErrors) -> ManagerDraft {
+    /// lower-cased so that one address names one manager. `webhook_url` may point at a private
+    /// address only when `allow_private` (`webhooks.allow_private`).
+    pub fn parse(
+        &self,
+        creating: bool,
+        allow_private: bool,
+        errors: &mut FieldErrors,
+    ) -> ManagerDraft {
         let mut d = ManagerDraft::default();
         if creating || self.email.is_some() {
             d.email = match self.email.as_deref().map(str::trim) {
@@ -71,20 +80,14 @@ impl ManagerInput {
             d.webhook_url = Some(
                 match w.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                     None => None,
-                    Some(u) => errors.check("webhook_url", parse_http_url(u)),
+                    Some(u) => errors.check(
+                        "webhook_url",
+                        webhook_url::parse(u, allow_private).map(String::from),
+                    ),
                 },
             );
         }
         d
-    }
-}
-
-fn parse_http_url(raw: &str) -> Result<String, String> {
-    match url::Url::parse(raw) {
-        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
-            Ok(u.to_string())
-        }
-        _ => Err(format!("`{raw}` is not an http(s) URL")),
     }
 }
 

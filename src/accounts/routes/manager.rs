@@ -36,7 +36,9 @@ pub(super) async fn create_manager(
     body: JsonBody<ManagerInput>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
-    let draft = body.0.parse(true, &mut errors);
+    let draft = body
+        .0
+        .parse(true, state.settings.webhooks.allow_private, &mut errors);
     let draft = finish(draft, errors)?;
     let m = svc::create_manager(&state.db, state.clock.as_ref(), draft).await?;
     Ok(HttpResponse::Created().json(ManagerView::from(m)))
@@ -62,7 +64,9 @@ pub(super) async fn update_manager(
     body: JsonBody<ManagerInput>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
-    let draft = body.0.parse(false, &mut errors);
+    let draft = body
+        .0
+        .parse(false, state.settings.webhooks.allow_private, &mut errors);
     let draft = finish(draft, errors)?;
     let m = svc::update_manager(&state.db, state.clock.as_ref(), *id, draft).await?;
     Ok(HttpResponse::Ok().json(ManagerView::from(m)))
