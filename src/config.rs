@@ -31,6 +31,31 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
 }
 
+/// `"1m,5m,2h"`: waits in minutes, hours or days, each at least a minute and at most 30 days;
+/// at most 20 of them; `""` means no retries.
+fn parse_waits(raw: &str) -> Result<Vec<chrono::Duration>, String> {
+    let mut out = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("`{part}` is not a wait like 5m, 2h or 1d");
+        let (n, unit) = part.split_at(part.len() - 1);
+        let n: i64 = n.parse().map_err(|_| bad())?;
+        let d = match unit {
+            "m" => chrono::Duration::minutes(n),
+            "h" => chrono::Duration::hours(n),
+            "d" => chrono::Duration::days(n),
+            _ => return Err(bad()),
+        };
+        if d < chrono::Duration::minutes(1) || d > chrono::Duration::days(30) {
+            return Err(format!("`{part}` must be between 1m and 30d"));
+        }
+        out.push(d);
+    }
+    if out.len() > 20 {
+        return Err("at most 20 waits".into());
+    }
+    Ok(out)
+}
+
 /// Webhook endpoints (see `[webhooks]` in default.toml).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +94,27 @@ pub struct DeliverySettings {
     pub require_consent: bool,
     /// Sender address; its domain names the Message-IDs.
     pub from: String,
+    /// SMTP server; empty writes each email as an `.eml` file to `outbox_dir` instead.
+    pub smtp_host: String,
+    /// 0: the port of `smtp_tls` (25 none, 587 starttls, 465 tls).
+    pub smtp_port: u16,
+    /// `none`, `starttls` or `tls` (implicit TLS).
+    pub smtp_tls: String,
+    /// SMTP authentication; empty for none.
+    pub smtp_username: String,
+    pub smtp_password: String,
+    /// Where emails go as `.eml` files when no SMTP server is set.
+    pub outbox_dir: String,
+    /// Waits between attempts after a transient failure, e.g. `"1m,5m,30m,2h,12h"`; after the
+    /// last one a message is dead.
+    pub retry_schedule: String,
+    /// Messages a sender claims at once, and how many of them are in flight together.
+    pub batch_size: u32,
+    pub concurrency: u32,
+    /// How long a sender holds the messages it claimed.
+    pub lease_seconds: u32,
+    /// Cron with seconds: when the job `delivery_send` runs.
+    pub send: String,
 }
 
 impl DeliverySettings {
@@ -85,6 +131,11 @@ impl DeliverySettings {
     pub fn window(&self) -> crate::campaigns::timing::SendWindow {
         crate::campaigns::timing::SendWindow::parse(&self.default_send_window)
             .unwrap_or(crate::campaigns::timing::SendWindow::Always)
+    }
+
+    /// The waits of [`Self::retry_schedule`] (validated at start-up).
+    pub fn retry_waits(&self) -> Vec<chrono::Duration> {
+        parse_waits(&self.retry_schedule).unwrap_or_default()
     }
 
     /// The domain of Message-IDs: the part of `from` after `@`.
@@ -569,6 +620,26 @@ impl Settings {
                 "delivery.from",
                 "must be an email address, e.g. \"ABM <abm@example.com>\"",
             );
+        }
+        if !matches!(self.delivery.smtp_tls.as_str(), "none" | "starttls" | "tls") {
+            return err("delivery.smtp_tls", "must be none, starttls or tls");
+        }
+        if let Err(m) = parse_waits(&self.delivery.retry_schedule) {
+            return err("delivery.retry_schedule", &m);
+        }
+        if !(1..=10_000).contains(&self.delivery.batch_size) {
+            return err("delivery.batch_size", "must be between 1 and 10000");
+        }
+        if !(1..=1000).contains(&self.delivery.concurrency) {
+            return err("delivery.concurrency", "must be between 1 and 1000");
+        }
+        if !(10..=86_400).contains(&self.delivery.lease_seconds) {
+            return err("delivery.lease_seconds", "must be between 10 and 86400");
+        }
+        if !self.delivery.send.trim().is_empty()
+            && let Err(e) = crate::jobs::schedule::parse(&self.delivery.send)
+        {
+            return err("delivery.send", &e);
         }
         if !self.metrics.listen.trim().is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()

@@ -14,6 +14,9 @@ pub enum DeliveryError {
     MessageNotFound(i64),
     #[error("`{0}` is not on the suppression list")]
     NotSuppressed(String),
+    /// The message is not in a state a retry applies to.
+    #[error("{0}")]
+    NotRetryable(String),
     #[error("no webhook endpoint with id {0}")]
     EndpointNotFound(i64),
     #[error("no campaign `{0}`")]

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod outbox;
 pub mod routes;
+pub mod sender;
 pub mod suppression;
 pub mod webhooks;
 

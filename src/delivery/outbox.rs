@@ -1,12 +1,13 @@
-//! The outbox: queuing new messages, and reading them as the API lists them, filtered by
-//! campaign, status and account.
+//! The outbox: queuing new messages, reading them as the API lists them (filtered by
+//! campaign, status and account, with their delivery attempts), and requeuing one.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -16,7 +17,7 @@ use crate::campaigns::model::MessageStatus;
 use crate::context::AppContext;
 use crate::db::page::{Page, Paged, fetch_page};
 pub use crate::db::pg::MessageValues;
-use crate::entities::{account, campaign, message};
+use crate::entities::{account, campaign, delivery_attempt, message};
 
 /// Queues `rows` (status `queued`, due `now`), skipping any whose `idempotency_key` is already
 /// in the outbox; returns how many were queued. PostgreSQL takes them as column arrays in one
@@ -112,9 +113,23 @@ pub struct MessageDetail {
     /// Part name → rendered text (`subject`, `html`, `text`; `body.json` for webhooks).
     #[schema(value_type = Object)]
     pub parts: serde_json::Value,
-    /// Delivery attempts (filled once delivery records them).
-    #[schema(value_type = Vec<Object>)]
-    pub attempts_log: Vec<serde_json::Value>,
+    /// Delivery attempts, oldest first.
+    pub attempts_log: Vec<AttemptView>,
+}
+
+/// One delivery attempt of a message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptView {
+    /// 1 for the first attempt (a requeued message counts again from 1).
+    pub attempt: i32,
+    pub at: DateTime<Utc>,
+    /// The message's status after it: `sent`, `deferred`, `failed`, `dead` or `suppressed`.
+    pub outcome: String,
+    /// The SMTP reply code or HTTP status, when there was one.
+    pub code: Option<String>,
+    pub error: Option<String>,
+    /// The instance that made it.
+    pub instance: String,
 }
 
 /// What the message list is filtered by.
@@ -223,9 +238,60 @@ pub async fn get(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryErr
         .ok_or(DeliveryError::MessageNotFound(id))?;
     let (keys, ext) = names(ctx, std::slice::from_ref(&m)).await?;
     let parts = m.parts.clone();
+    let attempts_log = delivery_attempt::Entity::find()
+        .filter(delivery_attempt::Column::MessageId.eq(id))
+        .order_by_asc(delivery_attempt::Column::Id)
+        .limit(1000)
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(|a| AttemptView {
+            attempt: a.attempt,
+            at: a.at,
+            outcome: a.outcome,
+            code: a.code,
+            error: a.error,
+            instance: a.instance,
+        })
+        .collect();
     Ok(MessageDetail {
         message: view(m, &keys, &ext),
         parts,
-        attempts_log: Vec::new(),
+        attempts_log,
     })
+}
+
+/// Puts a `dead`, `failed` or `deferred` message back in the queue, due now, with its attempt
+/// count reset (its attempt log stays). Any other status is a conflict: a sent message is
+/// never sent twice by us, and a queued or sending one is already on its way.
+pub async fn retry(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryError> {
+    let m = message::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(DeliveryError::MessageNotFound(id))?;
+    let retryable = [
+        MessageStatus::Dead.as_str(),
+        MessageStatus::Failed.as_str(),
+        MessageStatus::Deferred.as_str(),
+    ];
+    let now = ctx.clock.now();
+    let done = message::Entity::update_many()
+        .col_expr(
+            message::Column::Status,
+            Expr::value(MessageStatus::Queued.as_str()),
+        )
+        .col_expr(message::Column::Attempts, Expr::value(0))
+        .col_expr(message::Column::NextAttemptAt, Expr::value(Some(now)))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::Status.is_in(retryable))
+        .exec(&ctx.db)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(DeliveryError::NotRetryable(format!(
+            "message {id} is {}; only dead, failed or deferred messages can be retried",
+            m.status
+        )));
+    }
+    get(ctx, id).await
 }

@@ -27,6 +27,7 @@ type EndpointPatch = Patch<EndpointInput>;
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_messages)
         .service(get_message)
+        .service(retry_message)
         .service(list_suppressions)
         .service(add_suppression)
         .service(remove_suppression)
@@ -46,6 +47,10 @@ impl From<DeliveryError> for ApiError {
             | DeliveryError::NotSuppressed(_)
             | DeliveryError::EndpointNotFound(_)
             | DeliveryError::CampaignNotFound(_)) => ApiError::NotFound(e.to_string()),
+            DeliveryError::NotRetryable(detail) => ApiError::Conflict {
+                code: "not_retryable",
+                detail,
+            },
             DeliveryError::Database(e) => e.into(),
         }
     }
@@ -85,6 +90,14 @@ async fn list_messages(
 #[get("/messages/{id}")]
 async fn get_message(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(outbox::get(&state, *id).await?))
+}
+
+/// Requeue a `dead`, `failed` or `deferred` message: due now, attempts counted from 0 again
+/// (409 for any other status: a sent message is never sent twice).
+#[utoipa::path(tag = "messages", responses((status = 200, body = MessageDetail), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/messages/{id}/retry")]
+async fn retry_message(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(outbox::retry(&state, *id).await?))
 }
 
 /// Suppressed addresses, newest first by default; sort by `address`, `created_at`, `reason`.

@@ -8,6 +8,7 @@ pub mod api_token;
 pub mod campaign;
 pub mod campaign_version;
 pub mod competitor;
+pub mod delivery_attempt;
 pub mod dossier_profile;
 pub mod enrolment;
 pub mod idempotency_key;

@@ -7,7 +7,9 @@ use super::{JobDef, JobScope, Registry, job_fn};
 use crate::config::Settings;
 use crate::context::AppContext;
 
-pub use super::names::{ANALYSIS, CAMPAIGNS_TICK, IDEMPOTENCY_PURGE, SEGMENTS_RECOMPUTE};
+pub use super::names::{
+    ANALYSIS, CAMPAIGNS_TICK, DELIVERY_SEND, IDEMPOTENCY_PURGE, SEGMENTS_RECOMPUTE,
+};
 
 /// The registry of shipped jobs with their schedules from `[jobs]`.
 pub fn registry(settings: &Settings) -> Registry {
@@ -40,7 +42,20 @@ pub fn registry(settings: &Settings) -> Registry {
         schedule: settings.campaigns.tick.clone(),
         run: job_fn(campaigns_tick),
     });
+    r.register(JobDef {
+        name: DELIVERY_SEND.into(),
+        description: "Delivery: send the due emails of the outbox by SMTP (or to .eml files), \
+                      retry transient failures, return the messages of crashed senders"
+            .into(),
+        schedule: settings.delivery.send.clone(),
+        run: job_fn(delivery_send),
+    });
     r
+}
+
+async fn delivery_send(ctx: Arc<AppContext>, _: JobScope) -> super::JobResult {
+    let report = crate::delivery::sender::send_due(&ctx).await?;
+    Ok(Some(serde_json::to_value(report)?))
 }
 
 async fn campaigns_tick(ctx: Arc<AppContext>, _: JobScope) -> super::JobResult {

@@ -6,3 +6,4 @@ pub const ANALYSIS: &str = "analysis";
 pub const SEGMENTS_RECOMPUTE: &str = "segments_recompute";
 pub const IDEMPOTENCY_PURGE: &str = "idempotency_purge";
 pub const CAMPAIGNS_TICK: &str = "campaigns_tick";
+pub const DELIVERY_SEND: &str = "delivery_send";

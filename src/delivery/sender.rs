@@ -1,0 +1,495 @@
+//! Sending the outbox's emails. A pass returns expired leases (a sender that crashed), then
+//! claims due messages in batches with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a
+//! conditional update on SQLite) and commits the claim; it checks the suppression list again,
+//! sends with bounded concurrency and no transaction open, and records each outcome with its
+//! attempt. Transient failures (SMTP 4xx, connection errors, timeouts) wait out
+//! `delivery.retry_schedule` with ±10% jitter and are dead after its last wait; permanent ones
+//! (SMTP 5xx, an address that cannot be used) fail at once, and a 5xx that rejects the mailbox
+//! puts the address on the suppression list (a hard bounce).
+//!
+//! Email goes by SMTP (lettre, pooled, TLS none / STARTTLS / implicit) or, with no SMTP server
+//! configured, as `.eml` files to `delivery.outbox_dir`. Webhook messages wait for the webhook
+//! sender.
+
+use std::path::PathBuf;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rand::Rng;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Query};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use serde::Serialize;
+
+use crate::campaigns::model::{MessageStatus, SuppressionReason};
+use crate::config::DeliverySettings;
+use crate::context::AppContext;
+use crate::entities::{delivery_attempt, message, suppression};
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SendReport {
+    /// Messages whose sender's lease ran out, put back in the queue.
+    pub swept: u64,
+    pub claimed: u64,
+    pub sent: u64,
+    pub deferred: u64,
+    pub failed: u64,
+    pub dead: u64,
+    pub suppressed: u64,
+    /// Messages whose claim another sender took over before the outcome was written.
+    pub lost: u64,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent,
+    /// Worth another try later.
+    Transient {
+        code: Option<String>,
+        error: String,
+    },
+    /// Never worth another try; `bounce` when the server rejected the mailbox itself.
+    Permanent {
+        code: Option<String>,
+        error: String,
+        bounce: bool,
+    },
+    /// On the suppression list at send time.
+    Suppressed,
+}
+
+/// Where email goes.
+pub enum Mailer {
+    Files(PathBuf),
+    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+}
+
+impl Mailer {
+    /// The SMTP transport of `delivery.smtp_*`, or the `.eml` folder when no host is set.
+    pub fn from_settings(d: &DeliverySettings) -> Result<Mailer, String> {
+        let host = d.smtp_host.trim();
+        if host.is_empty() {
+            return Ok(Mailer::Files(PathBuf::from(&d.outbox_dir)));
+        }
+        let port = match (d.smtp_port, d.smtp_tls.as_str()) {
+            (0, "none") => 25,
+            (0, "tls") => 465,
+            (0, _) => 587,
+            (p, _) => p,
+        };
+        let mut builder = match d.smtp_tls.as_str() {
+            "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                .map_err(|e| format!("delivery.smtp_host: {e}"))?,
+            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                .map_err(|e| format!("delivery.smtp_host: {e}"))?,
+        }
+        .port(port)
+        .timeout(Some(StdDuration::from_secs(30)))
+        .pool_config(PoolConfig::new().max_size(d.concurrency.max(1)));
+        if !d.smtp_username.is_empty() {
+            builder = builder.credentials(Credentials::new(
+                d.smtp_username.clone(),
+                d.smtp_password.clone(),
+            ));
+        }
+        Ok(Mailer::Smtp(Box::new(builder.build())))
+    }
+
+    async fn deliver(&self, email: &Message, file: &str) -> Outcome {
+        match self {
+            Mailer::Files(dir) => write_eml(dir, file, &email.formatted()).await,
+            Mailer::Smtp(t) => match t.send(email.clone()).await {
+                Ok(_) => Outcome::Sent,
+                Err(e) => classify(&e),
+            },
+        }
+    }
+}
+
+/// Writes an `.eml` file whole or not at all (a temporary file, then a rename); the same
+/// message always goes to the same file, so a retry never makes a second one.
+async fn write_eml(dir: &std::path::Path, file: &str, bytes: &[u8]) -> Outcome {
+    let transient = |e: std::io::Error| Outcome::Transient {
+        code: None,
+        error: format!("writing {}: {e}", dir.display()),
+    };
+    if let Err(e) = tokio::fs::create_dir_all(dir).await {
+        return transient(e);
+    }
+    let tmp = dir.join(format!(".{file}.tmp"));
+    if let Err(e) = tokio::fs::write(&tmp, bytes).await {
+        return transient(e);
+    }
+    match tokio::fs::rename(&tmp, dir.join(file)).await {
+        Ok(()) => Outcome::Sent,
+        Err(e) => transient(e),
+    }
+}
+
+/// SMTP 4xx, connection trouble and timeouts are transient; 5xx is permanent, and 550, 551
+/// and 553 (mailbox unavailable, not local, name not allowed) are a hard bounce.
+fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
+    let code = e.status().map(|c| c.to_string());
+    let error = e.to_string().chars().take(1000).collect();
+    if e.is_permanent() {
+        let bounce = matches!(code.as_deref(), Some("550" | "551" | "553"));
+        Outcome::Permanent {
+            code,
+            error,
+            bounce,
+        }
+    } else {
+        Outcome::Transient { code, error }
+    }
+}
+
+/// The email of an outbox row: multipart text and HTML (or the one there is), its stable
+/// Message-ID, and `List-Unsubscribe` (a `mailto:` to the sender until tracking gives a link)
+/// with `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+pub fn build_email(m: &message::Model, from: &str) -> Result<Message, String> {
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| format!("delivery.from `{from}`: {e}"))?;
+    let to: Mailbox = m
+        .recipient
+        .parse()
+        .map_err(|e| format!("recipient `{}`: {e}", m.recipient))?;
+    let part = |name: &str| m.parts.get(name).and_then(|v| v.as_str()).map(String::from);
+    let subject = crate::domain::to_one_line(
+        &m.subject
+            .clone()
+            .or_else(|| part("subject"))
+            .unwrap_or_default(),
+    );
+    let unsubscribe = format!(
+        "<mailto:{}?subject=unsubscribe%20{}>",
+        from.email,
+        m.message_id
+            .trim_matches(|c| c == '<' || c == '>')
+            .split('@')
+            .next()
+            .unwrap_or_default()
+    );
+    let builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .message_id(Some(m.message_id.clone()));
+    let mut email = match (part("text"), part("html")) {
+        (Some(text), Some(html)) => {
+            builder.multipart(MultiPart::alternative_plain_html(text, html))
+        }
+        (None, Some(html)) => builder.singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html),
+        ),
+        (text, None) => builder.singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(text.unwrap_or_default()),
+        ),
+    }
+    .map_err(|e| format!("building the email: {e}"))?;
+    let headers = email.headers_mut();
+    headers.insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("List-Unsubscribe"),
+        unsubscribe,
+    ));
+    headers.insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click".into(),
+    ));
+    Ok(email)
+}
+
+/// One pass over the due emails at the clock's time (the job `delivery_send`).
+pub async fn send_due(ctx: &AppContext) -> Result<SendReport, DbErr> {
+    let mailer = match Mailer::from_settings(&ctx.settings.delivery) {
+        Ok(m) => m,
+        Err(e) => return Err(DbErr::Custom(e)),
+    };
+    send_due_with(ctx, &mailer).await
+}
+
+/// [`send_due`] through a given mailer.
+pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendReport, DbErr> {
+    let now = ctx.clock.now();
+    let mut report = SendReport {
+        swept: sweep(ctx, now).await?,
+        ..Default::default()
+    };
+    let token = {
+        let n: u64 = rand::rng().random();
+        format!("send-{n:016x}")
+    };
+    let waits = ctx.settings.delivery.retry_waits();
+    let concurrency = ctx.settings.delivery.concurrency.max(1) as usize;
+    loop {
+        if ctx.jobs_rt.stopping.is_cancelled() {
+            break;
+        }
+        let batch = claim(ctx, &token, now).await?;
+        if batch.is_empty() {
+            break;
+        }
+        report.claimed += batch.len() as u64;
+        let suppressed = suppressed_among(ctx, &batch).await?;
+        let results: Vec<Result<Option<MessageStatus>, DbErr>> = futures_util::stream::iter(batch)
+            .map(|m| {
+                let suppressed = &suppressed;
+                let token = &token;
+                let waits = &waits;
+                async move {
+                    let outcome = if suppressed.contains(&m.recipient.trim().to_lowercase()) {
+                        Outcome::Suppressed
+                    } else {
+                        match build_email(&m, &ctx.settings.delivery.from) {
+                            Ok(email) => mailer.deliver(&email, &format!("{}.eml", m.id)).await,
+                            Err(error) => Outcome::Permanent {
+                                code: None,
+                                error,
+                                bounce: false,
+                            },
+                        }
+                    };
+                    record(ctx, &m, token, outcome, waits).await
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for r in results {
+            match r? {
+                Some(MessageStatus::Sent) => report.sent += 1,
+                Some(MessageStatus::Deferred) => report.deferred += 1,
+                Some(MessageStatus::Failed) => report.failed += 1,
+                Some(MessageStatus::Dead) => report.dead += 1,
+                Some(MessageStatus::Suppressed) => report.suppressed += 1,
+                Some(_) => {}
+                None => report.lost += 1,
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Puts messages whose sender's lease ran out back in the queue. The attempt they were in may
+/// or may not have reached the server; the retry carries the same Message-ID.
+async fn sweep(ctx: &AppContext, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    Ok(message::Entity::update_many()
+        .col_expr(
+            message::Column::Status,
+            Expr::value(MessageStatus::Queued.as_str()),
+        )
+        .col_expr(message::Column::Claim, Expr::value(Option::<String>::None))
+        .col_expr(
+            message::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(message::Column::Status.eq(MessageStatus::Sending.as_str()))
+        .filter(message::Column::LeaseUntil.lt(now))
+        .exec(&ctx.db)
+        .await?
+        .rows_affected)
+}
+
+/// Claims up to `delivery.batch_size` due emails for `token` and commits the claim.
+async fn claim(
+    ctx: &AppContext,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<message::Model>, DbErr> {
+    let waiting = [
+        MessageStatus::Queued.as_str(),
+        MessageStatus::Deferred.as_str(),
+    ];
+    let lease = now + Duration::seconds(i64::from(ctx.settings.delivery.lease_seconds));
+    let mut pick = Query::select();
+    pick.column(message::Column::Id)
+        .from(message::Entity)
+        .and_where(message::Column::Status.is_in(waiting))
+        .and_where(message::Column::NextAttemptAt.lte(now))
+        .and_where(message::Column::Channel.eq("email"))
+        .order_by(message::Column::NextAttemptAt, sea_orm::Order::Asc)
+        .order_by(message::Column::Id, sea_orm::Order::Asc)
+        .limit(u64::from(ctx.settings.delivery.batch_size));
+    if crate::db::is_postgres(&ctx.db) {
+        pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    message::Entity::update_many()
+        .col_expr(
+            message::Column::Status,
+            Expr::value(MessageStatus::Sending.as_str()),
+        )
+        .col_expr(message::Column::Claim, Expr::value(token))
+        .col_expr(message::Column::LeaseUntil, Expr::value(lease))
+        .filter(message::Column::Id.in_subquery(pick))
+        // Checked again on the row: a sender that claimed it first wins.
+        .filter(message::Column::Status.is_in(waiting))
+        .exec(&ctx.db)
+        .await?;
+    message::Entity::find()
+        .filter(message::Column::Claim.eq(token))
+        .filter(message::Column::Status.eq(MessageStatus::Sending.as_str()))
+        .all(&ctx.db)
+        .await
+}
+
+/// The recipients of `batch` on the suppression list now.
+async fn suppressed_among(
+    ctx: &AppContext,
+    batch: &[message::Model],
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let addresses: Vec<String> = batch
+        .iter()
+        .map(|m| m.recipient.trim().to_lowercase())
+        .collect();
+    let mut out = std::collections::HashSet::new();
+    for chunk in addresses.chunks(500) {
+        let rows: Vec<String> = suppression::Entity::find()
+            .select_only()
+            .column(suppression::Column::Address)
+            .filter(suppression::Column::Address.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// `wait` ± 10%.
+fn jittered(wait: Duration) -> Duration {
+    let ms = wait.num_milliseconds();
+    let spread = ms / 10;
+    let j = if spread > 0 {
+        rand::rng().random_range(-spread..=spread)
+    } else {
+        0
+    };
+    Duration::milliseconds(ms + j)
+}
+
+/// Writes the outcome of one attempt (status, attempt row, bounce suppression) in one
+/// transaction, if the claim is still ours; `None` when another sender took it over.
+async fn record(
+    ctx: &AppContext,
+    m: &message::Model,
+    token: &str,
+    outcome: Outcome,
+    waits: &[Duration],
+) -> Result<Option<MessageStatus>, DbErr> {
+    let now = ctx.clock.now();
+    let attempt = m.attempts + 1;
+    let (status, next, code, error) = match &outcome {
+        Outcome::Sent => (MessageStatus::Sent, None, None, None),
+        Outcome::Suppressed => (
+            MessageStatus::Suppressed,
+            None,
+            None,
+            Some("the address is on the suppression list".to_string()),
+        ),
+        Outcome::Transient { code, error } => match waits.get(m.attempts.max(0) as usize) {
+            Some(w) => (
+                MessageStatus::Deferred,
+                Some(now + jittered(*w)),
+                code.clone(),
+                Some(error.clone()),
+            ),
+            None => (
+                MessageStatus::Dead,
+                None,
+                code.clone(),
+                Some(format!("{error} (after {attempt} attempts)")),
+            ),
+        },
+        Outcome::Permanent { code, error, .. } => (
+            MessageStatus::Failed,
+            None,
+            code.clone(),
+            Some(error.clone()),
+        ),
+    };
+    let txn = crate::db::begin_write(&ctx.db).await?;
+    let mut update = message::Entity::update_many()
+        .col_expr(message::Column::Status, Expr::value(status.as_str()))
+        .col_expr(message::Column::Attempts, Expr::value(attempt))
+        .col_expr(message::Column::NextAttemptAt, Expr::value(next))
+        .col_expr(message::Column::LastError, Expr::value(error.clone()))
+        .col_expr(message::Column::Claim, Expr::value(Option::<String>::None))
+        .col_expr(
+            message::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(message::Column::UpdatedAt, Expr::value(now));
+    if status == MessageStatus::Sent {
+        update = update.col_expr(message::Column::SentAt, Expr::value(Some(now)));
+    }
+    let done = update
+        .filter(message::Column::Id.eq(m.id))
+        .filter(message::Column::Claim.eq(token))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
+        message_id: Set(m.id),
+        attempt: Set(attempt),
+        at: Set(now),
+        outcome: Set(status.as_str().into()),
+        code: Set(code),
+        error: Set(error.clone()),
+        instance: Set(ctx.instance_id.chars().take(64).collect()),
+        ..Default::default()
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    if let Outcome::Permanent { bounce: true, .. } = outcome {
+        suppression::Entity::insert(suppression::ActiveModel {
+            address: Set(m.recipient.trim().to_lowercase()),
+            reason: Set(SuppressionReason::Bounced.as_str().into()),
+            note: Set(error.map(|e| format!("hard bounce of message {}: {e}", m.id))),
+            created_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::column(suppression::Column::Address)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    if status == MessageStatus::Dead {
+        tracing::warn!(message = m.id, to = %m.recipient, "message is dead after its last retry");
+    }
+    Ok(Some(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let j = jittered(Duration::minutes(10));
+            assert!(
+                j >= Duration::minutes(9) && j <= Duration::minutes(11),
+                "{j}"
+            );
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Sending the outbox: by SMTP to a real SMTP server started by the test, or to `.eml` files;
+//! retries on the configured schedule, failures, hard bounces, suppression at send time,
+//! leases of crashed senders, racing senders, and requeuing by the API.
+
+use std::sync::Arc;
+
+use abm::delivery::outbox::{MessageValues, enqueue};
+use abm::delivery::sender::send_due;
+use abm::entities::message;
+use chrono::Duration;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+
+use crate::db_tests;
+use crate::helpers::{Backend, TestApp, json_of, problem, spawn_app_with};
+use crate::smtp_server::SmtpServer;
+
+fn email(key: &str, to: &str) -> MessageValues {
+    MessageValues {
+        idempotency_key: key.into(),
+        message_id: format!("<{key}abc@abm.test>"),
+        campaign_id: None,
+        enrolment_id: None,
+        step: Some("hello".into()),
+        account_id: 1,
+        stakeholder_id: Some(1),
+        task_id: None,
+        channel: "email".into(),
+        recipient: to.into(),
+        template_id: Some("outreach-general-en".into()),
+        subject: Some(format!("Hello {key}")),
+        parts: json!({
+            "subject": format!("Hello {key}"),
+            "text": format!("Plain text for {key}\n.\nend"),
+            "html": format!("<p>HTML for {key}</p>"),
+        }),
+        reason: Some("test".into()),
+    }
+}
+
+async fn smtp_app(b: Backend, server: &SmtpServer) -> TestApp {
+    let port = server.port.to_string();
+    spawn_app_with(
+        b,
+        &[
+            ("ABM_DELIVERY__SMTP_HOST", "127.0.0.1"),
+            ("ABM_DELIVERY__SMTP_PORT", port.as_str()),
+            ("ABM_DELIVERY__SMTP_TLS", "none"),
+            ("ABM_DELIVERY__RETRY_SCHEDULE", "1m,5m"),
+        ],
+    )
+    .await
+}
+
+async fn row(app: &TestApp, key: &str) -> message::Model {
+    message::Entity::find()
+        .filter(message::Column::IdempotencyKey.eq(key))
+        .one(&app.db)
+        .await
+        .expect("query")
+        .expect("row")
+}
+
+async fn emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured(b: Backend) {
+    let server = SmtpServer::start().await;
+    let app = smtp_app(b, &server).await;
+    let t0 = app.clock.now_utc();
+    let rows = [
+        email("ok", "ok@acme.example"),
+        email("busy", "busy@acme.example"),
+        email("gone", "gone@acme.example"),
+        email("full", "full@acme.example"),
+    ];
+    assert_eq!(enqueue(&app.db, &rows, t0).await.expect("enqueue"), 4);
+
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(
+        (r.claimed, r.sent, r.deferred, r.failed, r.dead),
+        (4, 1, 1, 2, 0),
+        "{r:?}"
+    );
+    let got = server.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, ["ok@acme.example"]);
+    let data = &got[0].data;
+    for needle in [
+        "Message-ID: <okabc@abm.test>",
+        "Subject: Hello ok",
+        "From: ABM <abm@localhost>",
+        "To: ok@acme.example",
+        "List-Unsubscribe: <mailto:abm@localhost?subject=unsubscribe%20okabc>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "Plain text for ok",
+        "<p>HTML for ok</p>",
+    ] {
+        assert!(data.contains(needle), "{needle} missing from:\n{data}");
+    }
+    // The lone dot in the text survived dot-stuffing.
+    assert!(
+        data.contains("\r\n.\r\nend") || data.contains("\n.\nend"),
+        "{data}"
+    );
+    let ok = row(&app, "ok").await;
+    assert_eq!((ok.status.as_str(), ok.attempts), ("sent", 1));
+    assert_eq!(ok.sent_at, Some(t0));
+
+    let busy = row(&app, "busy").await;
+    assert_eq!((busy.status.as_str(), busy.attempts), ("deferred", 1));
+    let next = busy.next_attempt_at.expect("next");
+    assert!(
+        next >= t0 + Duration::seconds(54) && next <= t0 + Duration::seconds(66),
+        "1m ± 10%: {next}"
+    );
+    assert!(
+        busy.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("451")
+    );
+
+    // 550: failed and suppressed (a hard bounce); 552: failed, not suppressed.
+    let gone = row(&app, "gone").await;
+    assert_eq!(gone.status, "failed");
+    assert_eq!(row(&app, "full").await.status, "failed");
+    let sup = json_of(app.get("/api/v1/suppressions").await, 200).await;
+    let listed: Vec<(&str, &str)> = sup["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap_or_default(),
+                s["reason"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("gone@acme.example", "bounced")]);
+
+    // Nothing is due until the wait is over; then 5m; then dead.
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.claimed, 0);
+    app.clock.advance(Duration::minutes(2));
+    send_due(&app.ctx).await.expect("send");
+    let busy = row(&app, "busy").await;
+    assert_eq!((busy.status.as_str(), busy.attempts), ("deferred", 2));
+    app.clock.advance(Duration::minutes(6));
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.dead, 1, "{r:?}");
+    let detail = json_of(app.get(&format!("/api/v1/messages/{}", busy.id)).await, 200).await;
+    assert_eq!(detail["status"], "dead");
+    let log = detail["attempts_log"].as_array().expect("log");
+    let outcomes: Vec<&str> = log
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(outcomes, ["deferred", "deferred", "dead"]);
+    assert!(log.iter().all(|a| a["code"] == "451"), "{log:?}");
+
+    // A sent message is never requeued; a dead one is, and goes once the server takes it.
+    problem(
+        app.post(&format!("/api/v1/messages/{}/retry", ok.id), &json!({}))
+            .await,
+        409,
+    )
+    .await;
+    problem(
+        app.post("/api/v1/messages/999999/retry", &json!({})).await,
+        404,
+    )
+    .await;
+    let requeued = json_of(
+        app.post(&format!("/api/v1/messages/{}/retry", busy.id), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (requeued["status"].clone(), requeued["attempts"].clone()),
+        (json!("queued"), json!(0))
+    );
+    server.set_busy(false);
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.sent, 1, "{r:?}");
+    let to: Vec<Vec<String>> = server.messages().into_iter().map(|m| m.to).collect();
+    assert_eq!(to, [vec!["ok@acme.example"], vec!["busy@acme.example"]]);
+}
+
+async fn without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once(b: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let outbox = dir.path().join("outbox");
+    let outbox_s = outbox.display().to_string();
+    let app = spawn_app_with(b, &[("ABM_DELIVERY__OUTBOX_DIR", outbox_s.as_str())]).await;
+    let t0 = app.clock.now_utc();
+    enqueue(
+        &app.db,
+        &[
+            email("a", "a@acme.example"),
+            email("sup", "Sup@Acme.example"),
+            email("crashed", "c@acme.example"),
+        ],
+        t0,
+    )
+    .await
+    .expect("enqueue");
+    // Suppressed after it was queued: checked again at send time.
+    json_of(
+        app.post(
+            "/api/v1/suppressions",
+            &json!({"address": "sup@acme.example", "reason": "unsubscribed"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // A sender that claimed "crashed" and died: its lease ran out a second ago.
+    message::Entity::update_many()
+        .col_expr(
+            message::Column::Status,
+            sea_orm::sea_query::Expr::value("sending"),
+        )
+        .col_expr(
+            message::Column::Claim,
+            sea_orm::sea_query::Expr::value("dead-sender"),
+        )
+        .col_expr(
+            message::Column::LeaseUntil,
+            sea_orm::sea_query::Expr::value(t0 - Duration::seconds(1)),
+        )
+        .filter(message::Column::IdempotencyKey.eq("crashed"))
+        .exec(&app.db)
+        .await
+        .expect("crash");
+
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!((r.swept, r.sent, r.suppressed), (1, 2, 1), "{r:?}");
+    let r = send_due(&app.ctx).await.expect("send again");
+    assert_eq!(r.claimed, 0);
+    let mut files: Vec<String> = std::fs::read_dir(&outbox)
+        .expect("outbox")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let a = row(&app, "a").await;
+    let crashed = row(&app, "crashed").await;
+    let mut want = vec![format!("{}.eml", a.id), format!("{}.eml", crashed.id)];
+    want.sort();
+    assert_eq!(files, want, "one file per sent message, no temporary files");
+    let eml = std::fs::read_to_string(outbox.join(format!("{}.eml", a.id))).expect("eml");
+    assert!(eml.contains("Message-ID: <aabc@abm.test>"), "{eml}");
+    assert!(eml.contains("<p>HTML for a</p>"));
+    let sup = row(&app, "sup").await;
+    assert_eq!(sup.status, "suppressed");
+    assert_eq!(crashed.status, "sent");
+}
+
+async fn racing_senders_send_each_message_once(b: Backend) {
+    let server = SmtpServer::start().await;
+    let app = smtp_app(b, &server).await;
+    let t0 = app.clock.now_utc();
+    let rows: Vec<MessageValues> = (0..60)
+        .map(|i| email(&format!("m{i}"), &format!("p{i}@acme.example")))
+        .collect();
+    enqueue(&app.db, &rows, t0).await.expect("enqueue");
+    let mut settings = app.settings.clone();
+    settings.delivery.batch_size = 7;
+    let ctx = |id: &str| {
+        Arc::new(
+            abm::context::AppContext::new(
+                app.db.clone(),
+                settings.clone(),
+                Arc::new(app.clock.clone()),
+            )
+            .with_instance_id(id),
+        )
+    };
+    let (one, two) = (ctx("one"), ctx("two"));
+    let (a, b2) = tokio::join!(send_due(&one), send_due(&two));
+    let (a, b2) = (a.expect("a"), b2.expect("b"));
+    assert_eq!(a.sent + b2.sent, 60, "{a:?} {b2:?}");
+    let mut ids: Vec<String> = server
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            m.data
+                .lines()
+                .find(|l| l.starts_with("Message-ID:"))
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(ids.len(), 60);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "a message was sent twice");
+    let sent = message::Entity::find()
+        .filter(message::Column::Status.eq("sent"))
+        .order_by_asc(message::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("rows");
+    assert_eq!(sent.len(), 60);
+    assert!(sent.iter().all(|m| m.attempts == 1));
+}
+
+db_tests!(
+    emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured,
+    without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once,
+    racing_senders_send_each_message_once,
+);
