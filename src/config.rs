@@ -64,6 +64,8 @@ pub struct WebhookSettings {
     pub allow_private: bool,
     /// How long the secret before a rotation still signs, in hours.
     pub secret_grace_hours: u32,
+    /// How long a webhook POST may take, in seconds.
+    pub timeout_seconds: u32,
 }
 
 /// The campaign dispatcher (see `[campaigns]` in default.toml).
@@ -502,6 +504,9 @@ impl Settings {
                 "api.default_page_size",
                 "must be between 1 and api.max_page_size",
             );
+        }
+        if !(1..=300).contains(&self.webhooks.timeout_seconds) {
+            return err("webhooks.timeout_seconds", "must be between 1 and 300");
         }
         if self.webhooks.secret_grace_hours > 720 {
             return err("webhooks.secret_grace_hours", "must be between 0 and 720");

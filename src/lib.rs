@@ -26,3 +26,10 @@ pub mod orders;
 pub mod segments;
 pub mod startup;
 pub mod telemetry;
+
+/// Installs rustls' `ring` crypto provider for this process (reqwest is built without one of
+/// its own, so that only one TLS crypto backend is compiled). Idempotent; every place that
+/// builds an HTTP client calls it first.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod routes;
 pub mod sender;
 pub mod suppression;
+pub mod webhook_sender;
 pub mod webhooks;
 
 pub use error::DeliveryError;

@@ -8,8 +8,8 @@
 //! puts the address on the suppression list (a hard bounce).
 //!
 //! Email goes by SMTP (lettre, pooled, TLS none / STARTTLS / implicit) or, with no SMTP server
-//! configured, as `.eml` files to `delivery.outbox_dir`. Webhook messages wait for the webhook
-//! sender.
+//! configured, as `.eml` files to `delivery.outbox_dir`. Webhook messages are posted to their
+//! endpoint, signed (see `webhook_sender`).
 
 use std::path::PathBuf;
 use std::time::Duration as StdDuration;
@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::campaigns::model::{MessageStatus, SuppressionReason};
 use crate::config::DeliverySettings;
 use crate::context::AppContext;
-use crate::entities::{delivery_attempt, message, suppression};
+use crate::entities::{delivery_attempt, message, suppression, webhook_endpoint};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -50,10 +50,11 @@ pub struct SendReport {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Sent,
-    /// Worth another try later.
+    /// Worth another try later; `retry_after` when the server said when.
     Transient {
         code: Option<String>,
         error: String,
+        retry_after: Option<Duration>,
     },
     /// Never worth another try; `bounce` when the server rejected the mailbox itself.
     Permanent {
@@ -120,6 +121,7 @@ async fn write_eml(dir: &std::path::Path, file: &str, bytes: &[u8]) -> Outcome {
     let transient = |e: std::io::Error| Outcome::Transient {
         code: None,
         error: format!("writing {}: {e}", dir.display()),
+        retry_after: None,
     };
     if let Err(e) = tokio::fs::create_dir_all(dir).await {
         return transient(e);
@@ -147,7 +149,11 @@ fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
             bounce,
         }
     } else {
-        Outcome::Transient { code, error }
+        Outcome::Transient {
+            code,
+            error,
+            retry_after: None,
+        }
     }
 }
 
@@ -211,7 +217,7 @@ pub fn build_email(m: &message::Model, from: &str) -> Result<Message, String> {
     Ok(email)
 }
 
-/// One pass over the due emails at the clock's time (the job `delivery_send`).
+/// One pass over the due messages at the clock's time (the job `delivery_send`).
 pub async fn send_due(ctx: &AppContext) -> Result<SendReport, DbErr> {
     let mailer = match Mailer::from_settings(&ctx.settings.delivery) {
         Ok(m) => m,
@@ -233,6 +239,7 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
     };
     let waits = ctx.settings.delivery.retry_waits();
     let concurrency = ctx.settings.delivery.concurrency.max(1) as usize;
+    let mut webhooks: Option<super::webhook_sender::WebhookClient> = None;
     loop {
         if ctx.jobs_rt.stopping.is_cancelled() {
             break;
@@ -243,13 +250,32 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
         }
         report.claimed += batch.len() as u64;
         let suppressed = suppressed_among(ctx, &batch).await?;
+        let endpoints = endpoints_of(ctx, &batch).await?;
+        if webhooks.is_none() && !endpoints.is_empty() {
+            webhooks = Some(
+                super::webhook_sender::WebhookClient::new(&ctx.settings.webhooks)
+                    .map_err(DbErr::Custom)?,
+            );
+        }
         let results: Vec<Result<Option<MessageStatus>, DbErr>> = futures_util::stream::iter(batch)
             .map(|m| {
                 let suppressed = &suppressed;
+                let endpoints = &endpoints;
+                let webhooks = webhooks.as_ref();
                 let token = &token;
                 let waits = &waits;
                 async move {
-                    let outcome = if suppressed.contains(&m.recipient.trim().to_lowercase()) {
+                    let outcome = if m.channel == "webhook" {
+                        let endpoint = endpoint_id(&m.recipient).and_then(|id| endpoints.get(&id));
+                        match (endpoint, webhooks) {
+                            (Some(e), Some(client)) => client.post(e, &m, ctx.clock.now()).await,
+                            _ => Outcome::Permanent {
+                                code: None,
+                                error: format!("no webhook endpoint `{}`", m.recipient),
+                                bounce: false,
+                            },
+                        }
+                    } else if suppressed.contains(&m.recipient.trim().to_lowercase()) {
                         Outcome::Suppressed
                     } else {
                         match build_email(&m, &ctx.settings.delivery.from) {
@@ -302,7 +328,7 @@ async fn sweep(ctx: &AppContext, now: DateTime<Utc>) -> Result<u64, DbErr> {
         .rows_affected)
 }
 
-/// Claims up to `delivery.batch_size` due emails for `token` and commits the claim.
+/// Claims up to `delivery.batch_size` due messages for `token` and commits the claim.
 async fn claim(
     ctx: &AppContext,
     token: &str,
@@ -318,7 +344,6 @@ async fn claim(
         .from(message::Entity)
         .and_where(message::Column::Status.is_in(waiting))
         .and_where(message::Column::NextAttemptAt.lte(now))
-        .and_where(message::Column::Channel.eq("email"))
         .order_by(message::Column::NextAttemptAt, sea_orm::Order::Asc)
         .order_by(message::Column::Id, sea_orm::Order::Asc)
         .limit(u64::from(ctx.settings.delivery.batch_size));
@@ -367,6 +392,35 @@ async fn suppressed_among(
     Ok(out)
 }
 
+/// The endpoint id of a webhook message's recipient (`endpoint:<id>`).
+fn endpoint_id(recipient: &str) -> Option<i64> {
+    recipient.strip_prefix("endpoint:")?.parse().ok()
+}
+
+/// The endpoints the webhook messages of `batch` go to.
+async fn endpoints_of(
+    ctx: &AppContext,
+    batch: &[message::Model],
+) -> Result<std::collections::HashMap<i64, webhook_endpoint::Model>, DbErr> {
+    let mut ids: Vec<i64> = batch
+        .iter()
+        .filter(|m| m.channel == "webhook")
+        .filter_map(|m| endpoint_id(&m.recipient))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::Id.is_in(ids))
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect())
+}
+
 /// `wait` ± 10%.
 fn jittered(wait: Duration) -> Duration {
     let ms = wait.num_milliseconds();
@@ -398,10 +452,14 @@ async fn record(
             None,
             Some("the address is on the suppression list".to_string()),
         ),
-        Outcome::Transient { code, error } => match waits.get(m.attempts.max(0) as usize) {
+        Outcome::Transient {
+            code,
+            error,
+            retry_after,
+        } => match waits.get(m.attempts.max(0) as usize) {
             Some(w) => (
                 MessageStatus::Deferred,
-                Some(now + jittered(*w)),
+                Some(now + retry_after.unwrap_or_else(|| jittered(*w))),
                 code.clone(),
                 Some(error.clone()),
             ),

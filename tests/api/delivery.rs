@@ -12,7 +12,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 use crate::db_tests;
-use crate::helpers::{Backend, TestApp, json_of, problem, spawn_app_with};
+use crate::helpers::{Backend, TestApp, json_of, problem, spawn_app, spawn_app_with};
+use crate::http_receiver::Receiver;
 use crate::smtp_server::SmtpServer;
 
 fn email(key: &str, to: &str) -> MessageValues {
@@ -308,4 +309,189 @@ db_tests!(
     emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured,
     without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once,
     racing_senders_send_each_message_once,
+    webhooks_are_signed_posts_and_statuses_decide_retry_or_failure,
+    a_name_that_resolves_to_a_private_address_is_refused_at_send_time,
 );
+
+fn webhook(key: &str, endpoint: i64, body: &str) -> MessageValues {
+    MessageValues {
+        idempotency_key: key.into(),
+        message_id: format!("msg_{key}"),
+        campaign_id: None,
+        enrolment_id: None,
+        step: Some("notify".into()),
+        account_id: 1,
+        stakeholder_id: None,
+        task_id: None,
+        channel: "webhook".into(),
+        recipient: format!("endpoint:{endpoint}"),
+        template_id: None,
+        subject: None,
+        parts: json!({ "body.json": body }),
+        reason: Some("test".into()),
+    }
+}
+
+async fn webhooks_are_signed_posts_and_statuses_decide_retry_or_failure(b: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(
+        b,
+        &[
+            ("ABM_WEBHOOKS__ALLOW_PRIVATE", "true"),
+            ("ABM_DELIVERY__RETRY_SCHEDULE", "1m,5m"),
+        ],
+    )
+    .await;
+    let created = json_of(
+        app.post(
+            "/api/v1/webhooks/endpoints",
+            &json!({"url": receiver.url("/in")}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let ep = created["id"].as_i64().expect("id");
+    let secret = created["secret"].as_str().expect("secret").to_string();
+    let t0 = app.clock.now_utc();
+    // ok: 200; later: 503 with Retry-After 120; bad: 400; moved: 302 (not followed).
+    receiver.answer(200, &[]);
+    receiver.answer(503, &[("Retry-After", "120")]);
+    receiver.answer(400, &[]);
+    receiver.answer(302, &[("Location", &receiver.url("/elsewhere"))]);
+    let body = r#"{"event":"message.sent","n":1}"#;
+    let mut rows = Vec::new();
+    for key in ["ok", "later", "bad", "moved"] {
+        rows.push(webhook(key, ep, body));
+    }
+    rows.push(webhook("nowhere", 999_999, body));
+    enqueue(&app.db, &rows, t0).await.expect("enqueue");
+    // One at a time, so the scripted answers meet the messages in order.
+    let mut settings = app.settings.clone();
+    settings.delivery.concurrency = 1;
+    let ctx = Arc::new(abm::context::AppContext::new(
+        app.db.clone(),
+        settings,
+        Arc::new(app.clock.clone()),
+    ));
+    let r = send_due(&ctx).await.expect("send");
+    assert_eq!((r.sent, r.deferred, r.failed), (1, 1, 3), "{r:?}");
+
+    let got = receiver.requests();
+    assert_eq!(
+        got.len(),
+        4,
+        "the redirect was not followed, the unknown endpoint not called"
+    );
+    assert!(got.iter().all(|q| q.path == "/in" && q.method == "POST"));
+    let first = &got[0];
+    assert_eq!(first.body, body.as_bytes());
+    assert_eq!(first.headers["content-type"], "application/json");
+    assert_eq!(first.headers["webhook-id"], "msg_ok");
+    assert_eq!(
+        first.headers["webhook-timestamp"],
+        t0.timestamp().to_string()
+    );
+    let expected =
+        abm::delivery::webhooks::sign(&secret, "msg_ok", t0.timestamp(), body.as_bytes())
+            .expect("sig");
+    assert_eq!(first.headers["webhook-signature"], expected);
+
+    let states: Vec<(String, i32, Option<String>)> = {
+        let mut v = Vec::new();
+        for key in ["ok", "later", "bad", "moved", "nowhere"] {
+            let m = row(&app, key).await;
+            v.push((m.status, m.attempts, m.last_error));
+        }
+        v
+    };
+    assert_eq!(states[0].0, "sent");
+    assert_eq!(states[1].0, "deferred");
+    assert_eq!(states[2].0, "failed");
+    assert_eq!(states[3].0, "failed");
+    assert!(
+        states[3]
+            .2
+            .as_deref()
+            .unwrap_or_default()
+            .contains("redirects"),
+        "{states:?}"
+    );
+    assert_eq!(states[4].0, "failed");
+    assert!(
+        states[4]
+            .2
+            .as_deref()
+            .unwrap_or_default()
+            .contains("endpoint"),
+        "{states:?}"
+    );
+    // Retry-After beats the schedule's jittered minute.
+    assert_eq!(
+        row(&app, "later").await.next_attempt_at,
+        Some(t0 + Duration::seconds(120))
+    );
+    app.clock.advance(Duration::seconds(121));
+    let r = send_due(&ctx).await.expect("send");
+    assert_eq!(r.sent, 1, "{r:?}");
+    let later = receiver.requests().pop().expect("retry");
+    assert_eq!(
+        later.headers["webhook-id"], "msg_later",
+        "the same id on every attempt"
+    );
+}
+
+async fn a_name_that_resolves_to_a_private_address_is_refused_at_send_time(b: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app(b).await;
+    // "localhost" spelled so that the input check cannot see it: the machine's own name,
+    // which resolves to one of its own (private or loopback) addresses.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let resolves = !host.is_empty()
+        && tokio::net::lookup_host((host.as_str(), receiver.port))
+            .await
+            .map(|mut a| a.all(|a| abm::domain::webhook_url::is_internal(a.ip())))
+            .unwrap_or(false);
+    if !resolves {
+        eprintln!("this machine's name does not resolve to its own addresses; skipped");
+        return;
+    }
+    let now = app.clock.now_utc();
+    let id = abm::entities::webhook_endpoint::Entity::insert(
+        abm::entities::webhook_endpoint::ActiveModel {
+            url: sea_orm::Set(format!("http://{host}:{}/in", receiver.port)),
+            description: sea_orm::Set(None),
+            secret: sea_orm::Set(abm::delivery::webhooks::new_secret()),
+            previous_secret: sea_orm::Set(None),
+            previous_secret_until: sea_orm::Set(None),
+            created_at: sea_orm::Set(now),
+            updated_at: sea_orm::Set(now),
+            ..Default::default()
+        },
+    )
+    .exec(&app.db)
+    .await
+    .expect("endpoint")
+    .last_insert_id;
+    enqueue(&app.db, &[webhook("rebind", id, "{}")], now)
+        .await
+        .expect("enqueue");
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.failed, 1, "{r:?}");
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing reached the private address"
+    );
+    let m = row(&app, "rebind").await;
+    assert!(
+        m.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("private"),
+        "{:?}",
+        m.last_error
+    );
+}

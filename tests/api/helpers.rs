@@ -197,6 +197,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     let ctx = app.context();
     let metrics_port = app.metrics_port();
     tokio::spawn(app.run_until_stopped());
+    abm::install_tls_provider();
     TestApp {
         address,
         client: reqwest::Client::builder()

@@ -2,6 +2,7 @@
 //! when `TEST_DATABASE_URL` is set, again on PostgreSQL.
 
 mod helpers;
+mod http_receiver;
 
 mod accounts;
 mod analytics;
