@@ -28,8 +28,45 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub campaigns: CampaignSettings,
     pub delivery: DeliverySettings,
+    pub email: EmailSettings,
     pub webhooks: WebhookSettings,
 }
+
+/// Where email goes (see `[email]` in default.toml).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// lettre's URL form: `smtp://host:2525`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host`; empty writes `.eml` files to `outbox_dir`.
+    pub smtp_url: String,
+    /// Sender address; its domain names the Message-IDs.
+    pub from: String,
+    /// Where emails go as `.eml` files when `smtp_url` is empty.
+    pub outbox_dir: String,
+}
+
+impl std::fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSettings")
+            .field("smtp_url", &redact_url(&self.smtp_url))
+            .field("from", &self.from)
+            .field("outbox_dir", &self.outbox_dir)
+            .finish()
+    }
+}
+
+impl EmailSettings {
+    /// The domain of Message-IDs: the part of `from` after `@`.
+    pub fn message_id_domain(&self) -> &str {
+        self.from
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim_end_matches('>').trim())
+            .filter(|d| !d.is_empty())
+            .unwrap_or("abm.local")
+    }
+}
+
+impl EmailSettings {}
 
 /// `"1m,5m,2h"`: waits in minutes, hours or days, each at least a minute and at most 30 days;
 /// at most 20 of them; `""` means no retries.
@@ -94,19 +131,6 @@ pub struct DeliverySettings {
     pub default_send_window: String,
     /// Also leave out stakeholders whose consent is `unknown`.
     pub require_consent: bool,
-    /// Sender address; its domain names the Message-IDs.
-    pub from: String,
-    /// SMTP server; empty writes each email as an `.eml` file to `outbox_dir` instead.
-    pub smtp_host: String,
-    /// 0: the port of `smtp_tls` (25 none, 587 starttls, 465 tls).
-    pub smtp_port: u16,
-    /// `none`, `starttls` or `tls` (implicit TLS).
-    pub smtp_tls: String,
-    /// SMTP authentication; empty for none.
-    pub smtp_username: String,
-    pub smtp_password: String,
-    /// Where emails go as `.eml` files when no SMTP server is set.
-    pub outbox_dir: String,
     /// Waits between attempts after a transient failure, e.g. `"1m,5m,30m,2h,12h"`; after the
     /// last one a message is dead.
     pub retry_schedule: String,
@@ -138,15 +162,6 @@ impl DeliverySettings {
     /// The waits of [`Self::retry_schedule`] (validated at start-up).
     pub fn retry_waits(&self) -> Vec<chrono::Duration> {
         parse_waits(&self.retry_schedule).unwrap_or_default()
-    }
-
-    /// The domain of Message-IDs: the part of `from` after `@`.
-    pub fn message_id_domain(&self) -> &str {
-        self.from
-            .rsplit_once('@')
-            .map(|(_, d)| d.trim_end_matches('>').trim())
-            .filter(|d| !d.is_empty())
-            .unwrap_or("abm.local")
     }
 }
 
@@ -611,23 +626,30 @@ impl Settings {
             return err("delivery.default_send_window", &m);
         }
         if email_address::EmailAddress::parse_with_options(
-            self.delivery
+            self.email
                 .from
                 .rsplit_once('<')
-                .map_or(self.delivery.from.as_str(), |(_, a)| {
-                    a.trim_end_matches('>')
-                }),
+                .map_or(self.email.from.as_str(), |(_, a)| a.trim_end_matches('>')),
             email_address::Options::default(),
         )
         .is_err()
         {
             return err(
-                "delivery.from",
+                "email.from",
                 "must be an email address, e.g. \"ABM <abm@example.com>\"",
             );
         }
-        if !matches!(self.delivery.smtp_tls.as_str(), "none" | "starttls" | "tls") {
-            return err("delivery.smtp_tls", "must be none, starttls or tls");
+        if !self.email.smtp_url.trim().is_empty()
+            && let Err(e) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(
+                self.email.smtp_url.trim(),
+            )
+        {
+            return err(
+                "email.smtp_url",
+                &format!(
+                    "is not an SMTP URL such as smtp://127.0.0.1:2525 or smtps://user:pass@host ({e})"
+                ),
+            );
         }
         if let Err(m) = parse_waits(&self.delivery.retry_schedule) {
             return err("delivery.retry_schedule", &m);

@@ -1,6 +1,6 @@
 //! Delivery attempts: one row per try to deliver a message (by SMTP, to a file, or to a
-//! webhook endpoint), with its outcome, the server's code and error. A message's detail
-//! lists them.
+//! webhook endpoint), with its outcome, the server's code (SMTP reply or HTTP status), the
+//! error and how long it took. A message's detail lists them.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -18,6 +18,7 @@ enum DeliveryAttempts {
     Outcome,
     Code,
     Error,
+    LatencyMs,
     Instance,
 }
 
@@ -35,6 +36,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(DeliveryAttempts::Outcome, 16))
                     .col(string_len_null(DeliveryAttempts::Code, 16))
                     .col(text_null(DeliveryAttempts::Error))
+                    .col(big_integer(DeliveryAttempts::LatencyMs))
                     .col(string_len(DeliveryAttempts::Instance, 64))
                     .to_owned(),
             )

@@ -637,7 +637,7 @@ async fn write(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Done, CampaignsError> {
-    let domain = ctx.settings.delivery.message_id_domain().to_string();
+    let domain = ctx.settings.email.message_id_domain().to_string();
     let mut rendered = rendered.into_iter();
     let mut messages: Vec<MessageValues> = Vec::new();
     let mut tasks: Vec<(task::ActiveModel, Option<(String, String)>)> = Vec::new();

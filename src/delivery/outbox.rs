@@ -125,9 +125,11 @@ pub struct AttemptView {
     pub at: DateTime<Utc>,
     /// The message's status after it: `sent`, `deferred`, `failed`, `dead` or `suppressed`.
     pub outcome: String,
-    /// The SMTP reply code or HTTP status, when there was one.
+    /// The SMTP reply code or HTTP status (on success too), when there was one.
     pub code: Option<String>,
     pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub latency_ms: i64,
     /// The instance that made it.
     pub instance: String,
 }
@@ -251,6 +253,7 @@ pub async fn get(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryErr
             outcome: a.outcome,
             code: a.code,
             error: a.error,
+            latency_ms: a.latency_ms,
             instance: a.instance,
         })
         .collect();

@@ -19,7 +19,6 @@ use futures_util::StreamExt;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Query};
@@ -27,7 +26,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde::Serialize;
 
 use crate::campaigns::model::{MessageStatus, SuppressionReason};
-use crate::config::DeliverySettings;
+use crate::config::{DeliverySettings, EmailSettings};
 use crate::context::AppContext;
 use crate::entities::{delivery_attempt, message, suppression, webhook_endpoint};
 
@@ -49,7 +48,8 @@ pub struct SendReport {
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Sent,
+    /// Accepted, with the server's code (SMTP reply or HTTP status) when there is one.
+    Sent { code: Option<String> },
     /// Worth another try later; `retry_after` when the server said when.
     Transient {
         code: Option<String>,
@@ -73,42 +73,29 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    /// The SMTP transport of `delivery.smtp_*`, or the `.eml` folder when no host is set.
-    pub fn from_settings(d: &DeliverySettings) -> Result<Mailer, String> {
-        let host = d.smtp_host.trim();
-        if host.is_empty() {
-            return Ok(Mailer::Files(PathBuf::from(&d.outbox_dir)));
+    /// The SMTP transport of `email.smtp_url` (pooled, `delivery.concurrency` connections), or
+    /// the `.eml` folder `email.outbox_dir` when it is empty.
+    pub fn from_settings(email: &EmailSettings, d: &DeliverySettings) -> Result<Mailer, String> {
+        let url = email.smtp_url.trim();
+        if url.is_empty() {
+            return Ok(Mailer::Files(PathBuf::from(&email.outbox_dir)));
         }
-        let port = match (d.smtp_port, d.smtp_tls.as_str()) {
-            (0, "none") => 25,
-            (0, "tls") => 465,
-            (0, _) => 587,
-            (p, _) => p,
-        };
-        let mut builder = match d.smtp_tls.as_str() {
-            "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
-                .map_err(|e| format!("delivery.smtp_host: {e}"))?,
-            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
-                .map_err(|e| format!("delivery.smtp_host: {e}"))?,
-        }
-        .port(port)
-        .timeout(Some(StdDuration::from_secs(30)))
-        .pool_config(PoolConfig::new().max_size(d.concurrency.max(1)));
-        if !d.smtp_username.is_empty() {
-            builder = builder.credentials(Credentials::new(
-                d.smtp_username.clone(),
-                d.smtp_password.clone(),
-            ));
-        }
-        Ok(Mailer::Smtp(Box::new(builder.build())))
+        crate::install_tls_provider();
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("email.smtp_url: {e}"))?
+            .timeout(Some(StdDuration::from_secs(30)))
+            .pool_config(PoolConfig::new().max_size(d.concurrency.max(1)))
+            .build();
+        Ok(Mailer::Smtp(Box::new(transport)))
     }
 
     async fn deliver(&self, email: &Message, file: &str) -> Outcome {
         match self {
             Mailer::Files(dir) => write_eml(dir, file, &email.formatted()).await,
             Mailer::Smtp(t) => match t.send(email.clone()).await {
-                Ok(_) => Outcome::Sent,
+                Ok(reply) => Outcome::Sent {
+                    code: Some(reply.code().to_string()),
+                },
                 Err(e) => classify(&e),
             },
         }
@@ -131,7 +118,7 @@ async fn write_eml(dir: &std::path::Path, file: &str, bytes: &[u8]) -> Outcome {
         return transient(e);
     }
     match tokio::fs::rename(&tmp, dir.join(file)).await {
-        Ok(()) => Outcome::Sent,
+        Ok(()) => Outcome::Sent { code: None },
         Err(e) => transient(e),
     }
 }
@@ -163,7 +150,7 @@ fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
 pub fn build_email(m: &message::Model, from: &str) -> Result<Message, String> {
     let from: Mailbox = from
         .parse()
-        .map_err(|e| format!("delivery.from `{from}`: {e}"))?;
+        .map_err(|e| format!("email.from `{from}`: {e}"))?;
     let to: Mailbox = m
         .recipient
         .parse()
@@ -214,12 +201,16 @@ pub fn build_email(m: &message::Model, from: &str) -> Result<Message, String> {
         HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
         "List-Unsubscribe=One-Click".into(),
     ));
+    headers.insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("X-ABM-Message"),
+        m.id.to_string(),
+    ));
     Ok(email)
 }
 
 /// One pass over the due messages at the clock's time (the job `delivery_send`).
 pub async fn send_due(ctx: &AppContext) -> Result<SendReport, DbErr> {
-    let mailer = match Mailer::from_settings(&ctx.settings.delivery) {
+    let mailer = match Mailer::from_settings(&ctx.settings.email, &ctx.settings.delivery) {
         Ok(m) => m,
         Err(e) => return Err(DbErr::Custom(e)),
     };
@@ -265,6 +256,7 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
                 let token = &token;
                 let waits = &waits;
                 async move {
+                    let started = std::time::Instant::now();
                     let outcome = if m.channel == "webhook" {
                         let endpoint = endpoint_id(&m.recipient).and_then(|id| endpoints.get(&id));
                         match (endpoint, webhooks) {
@@ -278,7 +270,7 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
                     } else if suppressed.contains(&m.recipient.trim().to_lowercase()) {
                         Outcome::Suppressed
                     } else {
-                        match build_email(&m, &ctx.settings.delivery.from) {
+                        match build_email(&m, &ctx.settings.email.from) {
                             Ok(email) => mailer.deliver(&email, &format!("{}.eml", m.id)).await,
                             Err(error) => Outcome::Permanent {
                                 code: None,
@@ -287,7 +279,8 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
                             },
                         }
                     };
-                    record(ctx, &m, token, outcome, waits).await
+                    let latency = started.elapsed().as_millis().min(i64::MAX as u128) as i64;
+                    record(ctx, &m, token, outcome, latency, waits).await
                 }
             })
             .buffer_unordered(concurrency)
@@ -440,12 +433,13 @@ async fn record(
     m: &message::Model,
     token: &str,
     outcome: Outcome,
+    latency_ms: i64,
     waits: &[Duration],
 ) -> Result<Option<MessageStatus>, DbErr> {
     let now = ctx.clock.now();
     let attempt = m.attempts + 1;
     let (status, next, code, error) = match &outcome {
-        Outcome::Sent => (MessageStatus::Sent, None, None, None),
+        Outcome::Sent { code } => (MessageStatus::Sent, None, code.clone(), None),
         Outcome::Suppressed => (
             MessageStatus::Suppressed,
             None,
@@ -508,6 +502,7 @@ async fn record(
         outcome: Set(status.as_str().into()),
         code: Set(code),
         error: Set(error.clone()),
+        latency_ms: Set(latency_ms),
         instance: Set(ctx.instance_id.chars().take(64).collect()),
         ..Default::default()
     })

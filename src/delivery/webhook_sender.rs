@@ -137,7 +137,7 @@ fn classify_status(
 ) -> Outcome {
     let code = Some(status.to_string());
     match status {
-        200..=299 => Outcome::Sent,
+        200..=299 => Outcome::Sent { code },
         408 | 429 | 500..=599 => Outcome::Transient {
             code,
             error: format!("the endpoint answered {status}"),
@@ -223,7 +223,12 @@ mod tests {
     fn statuses_are_classified_as_the_issue_says() {
         let now = Utc::now();
         let h = reqwest::header::HeaderMap::new();
-        assert_eq!(classify_status(204, &h, now), Outcome::Sent);
+        assert_eq!(
+            classify_status(204, &h, now),
+            Outcome::Sent {
+                code: Some("204".into())
+            }
+        );
         for s in [408, 429, 500, 502, 503] {
             assert!(
                 matches!(classify_status(s, &h, now), Outcome::Transient { .. }),

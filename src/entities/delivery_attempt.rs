@@ -12,9 +12,11 @@ pub struct Model {
     pub at: DateTimeUtc,
     /// `sent`, `deferred`, `failed`, `dead` or `suppressed`.
     pub outcome: String,
-    /// The SMTP reply code or HTTP status, when there was one.
+    /// The SMTP reply code or HTTP status, when there was one (also on success).
     pub code: Option<String>,
     pub error: Option<String>,
+    /// How long the attempt took, in milliseconds.
+    pub latency_ms: i64,
     /// The instance that made the attempt.
     pub instance: String,
 }

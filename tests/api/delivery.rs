@@ -40,13 +40,11 @@ fn email(key: &str, to: &str) -> MessageValues {
 }
 
 async fn smtp_app(b: Backend, server: &SmtpServer) -> TestApp {
-    let port = server.port.to_string();
+    let url = format!("smtp://127.0.0.1:{}", server.port);
     spawn_app_with(
         b,
         &[
-            ("ABM_DELIVERY__SMTP_HOST", "127.0.0.1"),
-            ("ABM_DELIVERY__SMTP_PORT", port.as_str()),
-            ("ABM_DELIVERY__SMTP_TLS", "none"),
+            ("ABM_EMAIL__SMTP_URL", url.as_str()),
             ("ABM_DELIVERY__RETRY_SCHEDULE", "1m,5m"),
         ],
     )
@@ -107,6 +105,17 @@ async fn emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured(
     let ok = row(&app, "ok").await;
     assert_eq!((ok.status.as_str(), ok.attempts), ("sent", 1));
     assert_eq!(ok.sent_at, Some(t0));
+    assert!(
+        data.contains(&format!("X-ABM-Message: {}", ok.id)),
+        "{data}"
+    );
+    let detail = json_of(app.get(&format!("/api/v1/messages/{}", ok.id)).await, 200).await;
+    let log = &detail["attempts_log"][0];
+    assert_eq!(
+        (log["outcome"].clone(), log["code"].clone()),
+        (json!("sent"), json!("250"))
+    );
+    assert!(log["latency_ms"].as_i64().is_some_and(|l| l >= 0), "{log}");
 
     let busy = row(&app, "busy").await;
     assert_eq!((busy.status.as_str(), busy.attempts), ("deferred", 1));
@@ -193,7 +202,7 @@ async fn without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_
     let dir = tempfile::tempdir().expect("dir");
     let outbox = dir.path().join("outbox");
     let outbox_s = outbox.display().to_string();
-    let app = spawn_app_with(b, &[("ABM_DELIVERY__OUTBOX_DIR", outbox_s.as_str())]).await;
+    let app = spawn_app_with(b, &[("ABM_EMAIL__OUTBOX_DIR", outbox_s.as_str())]).await;
     let t0 = app.clock.now_utc();
     enqueue(
         &app.db,
