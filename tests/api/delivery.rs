@@ -266,16 +266,18 @@ async fn without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_
     assert_eq!(crashed.status, "sent");
 }
 
-async fn racing_senders_send_each_message_once(b: Backend) {
+async fn three_instances_deliver_each_message_once_and_fire_each_tick_once(b: Backend) {
     let server = SmtpServer::start().await;
+    server.set_busy(false);
     let app = smtp_app(b, &server).await;
     let t0 = app.clock.now_utc();
-    let rows: Vec<MessageValues> = (0..60)
+    let n = 3000;
+    let rows: Vec<MessageValues> = (0..n)
         .map(|i| email(&format!("m{i}"), &format!("p{i}@acme.example")))
         .collect();
     enqueue(&app.db, &rows, t0).await.expect("enqueue");
     let mut settings = app.settings.clone();
-    settings.delivery.batch_size = 7;
+    settings.delivery.batch_size = 50;
     let ctx = |id: &str| {
         Arc::new(
             abm::context::AppContext::new(
@@ -286,10 +288,24 @@ async fn racing_senders_send_each_message_once(b: Backend) {
             .with_instance_id(id),
         )
     };
-    let (one, two) = (ctx("one"), ctx("two"));
-    let (a, b2) = tokio::join!(send_due(&one), send_due(&two));
-    let (a, b2) = (a.expect("a"), b2.expect("b"));
-    assert_eq!(a.sent + b2.sent, 60, "{a:?} {b2:?}");
+    let (one, two, three) = (ctx("one"), ctx("two"), ctx("three"));
+    // The scheduled moment of the delivery job, fired by all three schedulers: one run.
+    let moment = t0 + Duration::seconds(5);
+    let (f1, f2, f3) = tokio::join!(
+        abm::jobs::schedule::fire(&one, "delivery_send", moment),
+        abm::jobs::schedule::fire(&two, "delivery_send", moment),
+        abm::jobs::schedule::fire(&three, "delivery_send", moment),
+    );
+    let queued = [f1, f2, f3]
+        .into_iter()
+        .map(|f| f.expect("fire"))
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(queued, 1, "the tick runs once");
+    // And all three send at once.
+    let (a, b2, c) = tokio::join!(send_due(&one), send_due(&two), send_due(&three));
+    let (a, b2, c) = (a.expect("a"), b2.expect("b"), c.expect("c"));
+    assert_eq!(a.sent + b2.sent + c.sent, n as u64, "{a:?} {b2:?} {c:?}");
     let mut ids: Vec<String> = server
         .messages()
         .iter()
@@ -300,27 +316,19 @@ async fn racing_senders_send_each_message_once(b: Backend) {
                 .map(String::from)
         })
         .collect();
-    assert_eq!(ids.len(), 60);
+    assert_eq!(ids.len(), n, "exactly {n} deliveries");
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 60, "a message was sent twice");
+    assert_eq!(ids.len(), n, "a message was sent twice");
     let sent = message::Entity::find()
         .filter(message::Column::Status.eq("sent"))
         .order_by_asc(message::Column::Id)
         .all(&app.db)
         .await
         .expect("rows");
-    assert_eq!(sent.len(), 60);
+    assert_eq!(sent.len(), n);
     assert!(sent.iter().all(|m| m.attempts == 1));
 }
-
-db_tests!(
-    emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured,
-    without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once,
-    racing_senders_send_each_message_once,
-    webhooks_are_signed_posts_and_statuses_decide_retry_or_failure,
-    a_name_that_resolves_to_a_private_address_is_refused_at_send_time,
-);
 
 fn webhook(key: &str, endpoint: i64, body: &str) -> MessageValues {
     MessageValues {
@@ -504,3 +512,82 @@ async fn a_name_that_resolves_to_a_private_address_is_refused_at_send_time(b: Ba
         m.last_error
     );
 }
+
+async fn a_sender_killed_mid_send_loses_nothing_and_repeats_only_what_was_in_flight(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = smtp_app(b, &server).await;
+    let n = 2000;
+    let rows: Vec<MessageValues> = (0..n)
+        .map(|i| email(&format!("k{i}"), &format!("p{i}@acme.example")))
+        .collect();
+    enqueue(&app.db, &rows, app.clock.now_utc())
+        .await
+        .expect("enqueue");
+    // A real process sends them (on the system clock) and is killed with SIGKILL midway.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_abm"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ABM_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .env("ABM_DATABASE__URL", &app.database_url)
+        .env(
+            "ABM_EMAIL__SMTP_URL",
+            format!("smtp://127.0.0.1:{}", server.port),
+        )
+        .env("ABM_DELIVERY__BATCH_SIZE", "100")
+        .env("ABM_DELIVERY__LEASE_SECONDS", "60")
+        .env("ABM_LOG__LEVEL", "error")
+        .args(["jobs", "run", "delivery_send"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start abm");
+    server.wait_for(n / 4).await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let killed_at = server.messages().len();
+    assert!(killed_at < n, "the sender was killed before it finished");
+
+    // Restarted: a sender whose clock is past the dead one's leases delivers the rest.
+    app.clock.set(chrono::Utc::now() + Duration::seconds(61));
+    let r = send_due(&app.ctx).await.expect("send after the restart");
+    assert_eq!(r.claimed, r.sent, "{r:?}");
+    let got = server.messages();
+    let mut ids: Vec<String> = got
+        .iter()
+        .filter_map(|m| {
+            m.data
+                .lines()
+                .find(|l| l.starts_with("Message-ID:"))
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(ids.len(), got.len());
+    ids.sort();
+    let total = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "every message was delivered");
+    // Only what was in flight when it died can have gone twice: at most `delivery.concurrency`
+    // (8) messages, each with its one Message-ID.
+    eprintln!("killed after {killed_at} of {n}; {} sent twice", total - n);
+    assert!(total - n <= 8, "{} duplicates", total - n);
+    let sent = message::Entity::find()
+        .filter(message::Column::Status.eq("sent"))
+        .all(&app.db)
+        .await
+        .expect("rows");
+    assert_eq!(sent.len(), n);
+}
+
+db_tests!(
+    emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured,
+    without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once,
+    three_instances_deliver_each_message_once_and_fire_each_tick_once,
+    webhooks_are_signed_posts_and_statuses_decide_retry_or_failure,
+    a_name_that_resolves_to_a_private_address_is_refused_at_send_time,
+    a_sender_killed_mid_send_loses_nothing_and_repeats_only_what_was_in_flight,
+);

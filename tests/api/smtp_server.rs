@@ -20,6 +20,7 @@ pub struct SmtpServer {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
     busy: Arc<Mutex<bool>>,
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 impl SmtpServer {
@@ -30,6 +31,7 @@ impl SmtpServer {
             port,
             received: Arc::default(),
             busy: Arc::new(Mutex::new(true)),
+            arrived: Arc::default(),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -45,6 +47,23 @@ impl SmtpServer {
 
     pub fn set_busy(&self, busy: bool) {
         *self.busy.lock().expect("lock") = busy;
+    }
+
+    /// Returns once at least `n` messages have arrived (or after a minute, which fails the
+    /// test that waits).
+    pub async fn wait_for(&self, n: usize) {
+        let wait = async {
+            loop {
+                let arrived = self.arrived.notified();
+                if self.received.lock().expect("lock").len() >= n {
+                    return;
+                }
+                arrived.await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+            .await
+            .expect("messages arrive");
     }
 
     pub fn messages(&self) -> Vec<Received> {
@@ -119,6 +138,7 @@ impl SmtpServer {
                         to: std::mem::take(&mut to),
                         data,
                     });
+                    self.arrived.notify_waiters();
                     "250 2.0.0 OK queued\r\n".into()
                 }
             } else if cmd == "QUIT" {
