@@ -583,7 +583,61 @@ async fn a_sender_killed_mid_send_loses_nothing_and_repeats_only_what_was_in_fli
     assert_eq!(sent.len(), n);
 }
 
+async fn an_unreachable_receiver_is_retried_until_the_message_is_dead(b: Backend) {
+    // A port nobody listens on: connection refused, a transient failure every time.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let app = spawn_app_with(
+        b,
+        &[
+            ("ABM_WEBHOOKS__ALLOW_PRIVATE", "true"),
+            ("ABM_DELIVERY__RETRY_SCHEDULE", "1m,5m"),
+        ],
+    )
+    .await;
+    let created = json_of(
+        app.post(
+            "/api/v1/webhooks/endpoints",
+            &json!({"url": format!("http://127.0.0.1:{port}/in")}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let ep = created["id"].as_i64().expect("id");
+    enqueue(&app.db, &[webhook("void", ep, "{}")], app.clock.now_utc())
+        .await
+        .expect("enqueue");
+    let mut outcomes = Vec::new();
+    for wait in [0, 2, 6] {
+        app.clock.advance(Duration::minutes(wait));
+        send_due(&app.ctx).await.expect("send");
+        let m = row(&app, "void").await;
+        outcomes.push((m.status, m.attempts));
+    }
+    assert_eq!(
+        outcomes,
+        [
+            ("deferred".to_string(), 1),
+            ("deferred".to_string(), 2),
+            ("dead".to_string(), 3)
+        ]
+    );
+    let m = row(&app, "void").await;
+    assert!(
+        m.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("after 3 attempts"),
+        "{:?}",
+        m.last_error
+    );
+}
+
 db_tests!(
+    an_unreachable_receiver_is_retried_until_the_message_is_dead,
     emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured,
     without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once,
     three_instances_deliver_each_message_once_and_fire_each_tick_once,
