@@ -645,3 +645,38 @@ db_tests!(
     a_name_that_resolves_to_a_private_address_is_refused_at_send_time,
     a_sender_killed_mid_send_loses_nothing_and_repeats_only_what_was_in_flight,
 );
+
+/// Against an independent SMTP server (aiosmtpd storing a Maildir), when `.ci/run` started one:
+/// `TEST_SMTP_URL` and `TEST_SMTP_MAILDIR`. Skipped otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_smtp_server_stores_what_was_sent() {
+    let (Ok(url), Ok(maildir)) = (
+        std::env::var("TEST_SMTP_URL"),
+        std::env::var("TEST_SMTP_MAILDIR"),
+    ) else {
+        eprintln!("TEST_SMTP_URL / TEST_SMTP_MAILDIR are not set; skipped");
+        return;
+    };
+    let app = spawn_app_with(Backend::Sqlite, &[("ABM_EMAIL__SMTP_URL", url.as_str())]).await;
+    let tag: u64 = rand::random();
+    let rows: Vec<MessageValues> = (0..3)
+        .map(|i| email(&format!("ind{tag:x}n{i}"), &format!("p{i}@acme.example")))
+        .collect();
+    enqueue(&app.db, &rows, app.clock.now_utc())
+        .await
+        .expect("enqueue");
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.sent, 3, "{r:?}");
+    let stored: Vec<String> = std::fs::read_dir(std::path::Path::new(&maildir).join("new"))
+        .expect("maildir")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    for m in &rows {
+        let mail = stored
+            .iter()
+            .find(|s| s.contains(&format!("Message-ID: {}", m.message_id)))
+            .unwrap_or_else(|| panic!("{} is not in the Maildir", m.message_id));
+        assert!(mail.contains("multipart/alternative"), "{mail}");
+        assert!(mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+    }
+}
