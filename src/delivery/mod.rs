@@ -7,6 +7,7 @@ pub mod error;
 pub mod outbox;
 pub mod routes;
 pub mod sender;
+pub mod smtp_pool;
 pub mod suppression;
 pub mod webhook_sender;
 pub mod webhooks;

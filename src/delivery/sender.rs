@@ -69,6 +69,9 @@ pub enum Outcome {
 /// Where email goes.
 pub enum Mailer {
     Files(PathBuf),
+    /// `smtp://`: our connections, with `TCP_NODELAY`.
+    Pool(Box<super::smtp_pool::SmtpPool>),
+    /// `smtps://`: lettre's pooled transport.
     Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
 }
 
@@ -81,6 +84,9 @@ impl Mailer {
             return Ok(Mailer::Files(PathBuf::from(&email.outbox_dir)));
         }
         crate::install_tls_provider();
+        if let Some(pool) = super::smtp_pool::SmtpPool::for_url(url, d.concurrency as usize)? {
+            return Ok(Mailer::Pool(Box::new(pool)));
+        }
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("email.smtp_url: {e}"))?
             .timeout(Some(StdDuration::from_secs(30)))
@@ -92,6 +98,15 @@ impl Mailer {
     async fn deliver(&self, email: &Message, file: &str) -> Outcome {
         match self {
             Mailer::Files(dir) => write_eml(dir, file, &email.formatted()).await,
+            Mailer::Pool(pool) => match pool.send(email).await {
+                Ok(code) => Outcome::Sent { code: Some(code) },
+                Err(super::smtp_pool::PoolError::Smtp(e)) => classify(&e),
+                Err(super::smtp_pool::PoolError::Connect(error)) => Outcome::Transient {
+                    code: None,
+                    error,
+                    retry_after: None,
+                },
+            },
             Mailer::Smtp(t) => match t.send(email.clone()).await {
                 Ok(reply) => Outcome::Sent {
                     code: Some(reply.code().to_string()),
@@ -224,7 +239,7 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
         swept: sweep(ctx, now).await?,
         ..Default::default()
     };
-    let token = {
+    let token: String = {
         let n: u64 = rand::rng().random();
         format!("send-{n:016x}")
     };
@@ -248,13 +263,14 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
                     .map_err(DbErr::Custom)?,
             );
         }
-        let results: Vec<Result<Option<MessageStatus>, DbErr>> = futures_util::stream::iter(batch)
+        // Sends run `concurrency` at a time; their outcomes are written by one recorder in
+        // groups of up to RECORD_GROUP per transaction, while the next sends go on.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Attempted>(RECORD_GROUP);
+        let sends = futures_util::stream::iter(batch)
             .map(|m| {
                 let suppressed = &suppressed;
                 let endpoints = &endpoints;
                 let webhooks = webhooks.as_ref();
-                let token = &token;
-                let waits = &waits;
                 async move {
                     let started = std::time::Instant::now();
                     let outcome = if m.channel == "webhook" {
@@ -280,14 +296,30 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
                         }
                     };
                     let latency = started.elapsed().as_millis().min(i64::MAX as u128) as i64;
-                    record(ctx, &m, token, outcome, latency, waits).await
+                    (m, outcome, latency)
                 }
             })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        for r in results {
-            match r? {
+            .buffer_unordered(concurrency);
+        let sends = async move {
+            let mut sends = std::pin::pin!(sends);
+            while let Some(done) = sends.next().await {
+                // The recorder only stops on a database error, which ends the pass.
+                if tx.send(done).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let recorder = async {
+            let mut statuses = Vec::new();
+            let mut group = Vec::with_capacity(RECORD_GROUP);
+            while rx.recv_many(&mut group, RECORD_GROUP).await > 0 {
+                statuses.extend(record_all(ctx, &token, std::mem::take(&mut group), &waits).await?);
+            }
+            Ok::<_, DbErr>(statuses)
+        };
+        let ((), statuses) = tokio::join!(sends, recorder);
+        for status in statuses? {
+            match status {
                 Some(MessageStatus::Sent) => report.sent += 1,
                 Some(MessageStatus::Deferred) => report.deferred += 1,
                 Some(MessageStatus::Failed) => report.failed += 1,
@@ -426,109 +458,124 @@ fn jittered(wait: Duration) -> Duration {
     Duration::milliseconds(ms + j)
 }
 
-/// Writes the outcome of one attempt (status, attempt row, bounce suppression) in one
-/// transaction, if the claim is still ours; `None` when another sender took it over.
-async fn record(
+/// A message, how its attempt ended, and how long it took (ms).
+type Attempted = (message::Model, Outcome, i64);
+
+/// Outcomes written per transaction at most. A crash loses the records (not the sends) of the
+/// messages in flight: at most `delivery.concurrency` being sent, this many waiting for the
+/// recorder and this many being written; they are sent again with the same Message-ID.
+const RECORD_GROUP: usize = 64;
+
+/// Writes the outcomes of a group of attempts (status, attempt rows, bounce suppressions) in
+/// one transaction; for each, the new status, or `None` when another sender took it over.
+async fn record_all(
     ctx: &AppContext,
-    m: &message::Model,
     token: &str,
-    outcome: Outcome,
-    latency_ms: i64,
+    group: Vec<Attempted>,
     waits: &[Duration],
-) -> Result<Option<MessageStatus>, DbErr> {
+) -> Result<Vec<Option<MessageStatus>>, DbErr> {
     let now = ctx.clock.now();
-    let attempt = m.attempts + 1;
-    let (status, next, code, error) = match &outcome {
-        Outcome::Sent { code } => (MessageStatus::Sent, None, code.clone(), None),
-        Outcome::Suppressed => (
-            MessageStatus::Suppressed,
-            None,
-            None,
-            Some("the address is on the suppression list".to_string()),
-        ),
-        Outcome::Transient {
-            code,
-            error,
-            retry_after,
-        } => match waits.get(m.attempts.max(0) as usize) {
-            Some(w) => (
-                MessageStatus::Deferred,
-                Some(now + retry_after.unwrap_or_else(|| jittered(*w))),
+    let instance: String = ctx.instance_id.chars().take(64).collect();
+    let txn = crate::db::begin_write(&ctx.db).await?;
+    let mut statuses = Vec::with_capacity(group.len());
+    let mut attempts = Vec::with_capacity(group.len());
+    for (m, outcome, latency_ms) in group {
+        let attempt = m.attempts + 1;
+        let (status, next, code, error) = match &outcome {
+            Outcome::Sent { code } => (MessageStatus::Sent, None, code.clone(), None),
+            Outcome::Suppressed => (
+                MessageStatus::Suppressed,
+                None,
+                None,
+                Some("the address is on the suppression list".to_string()),
+            ),
+            Outcome::Transient {
+                code,
+                error,
+                retry_after,
+            } => match waits.get(m.attempts.max(0) as usize) {
+                Some(w) => (
+                    MessageStatus::Deferred,
+                    Some(now + retry_after.unwrap_or_else(|| jittered(*w))),
+                    code.clone(),
+                    Some(error.clone()),
+                ),
+                None => (
+                    MessageStatus::Dead,
+                    None,
+                    code.clone(),
+                    Some(format!("{error} (after {attempt} attempts)")),
+                ),
+            },
+            Outcome::Permanent { code, error, .. } => (
+                MessageStatus::Failed,
+                None,
                 code.clone(),
                 Some(error.clone()),
             ),
-            None => (
-                MessageStatus::Dead,
-                None,
-                code.clone(),
-                Some(format!("{error} (after {attempt} attempts)")),
-            ),
-        },
-        Outcome::Permanent { code, error, .. } => (
-            MessageStatus::Failed,
-            None,
-            code.clone(),
-            Some(error.clone()),
-        ),
-    };
-    let txn = crate::db::begin_write(&ctx.db).await?;
-    let mut update = message::Entity::update_many()
-        .col_expr(message::Column::Status, Expr::value(status.as_str()))
-        .col_expr(message::Column::Attempts, Expr::value(attempt))
-        .col_expr(message::Column::NextAttemptAt, Expr::value(next))
-        .col_expr(message::Column::LastError, Expr::value(error.clone()))
-        .col_expr(message::Column::Claim, Expr::value(Option::<String>::None))
-        .col_expr(
-            message::Column::LeaseUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(message::Column::UpdatedAt, Expr::value(now));
-    if status == MessageStatus::Sent {
-        update = update.col_expr(message::Column::SentAt, Expr::value(Some(now)));
-    }
-    let done = update
-        .filter(message::Column::Id.eq(m.id))
-        .filter(message::Column::Claim.eq(token))
-        .exec(&txn)
-        .await?;
-    if done.rows_affected == 0 {
-        txn.rollback().await?;
-        return Ok(None);
-    }
-    delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
-        message_id: Set(m.id),
-        attempt: Set(attempt),
-        at: Set(now),
-        outcome: Set(status.as_str().into()),
-        code: Set(code),
-        error: Set(error.clone()),
-        latency_ms: Set(latency_ms),
-        instance: Set(ctx.instance_id.chars().take(64).collect()),
-        ..Default::default()
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    if let Outcome::Permanent { bounce: true, .. } = outcome {
-        suppression::Entity::insert(suppression::ActiveModel {
-            address: Set(m.recipient.trim().to_lowercase()),
-            reason: Set(SuppressionReason::Bounced.as_str().into()),
-            note: Set(error.map(|e| format!("hard bounce of message {}: {e}", m.id))),
-            created_at: Set(now),
+        };
+        let mut update = message::Entity::update_many()
+            .col_expr(message::Column::Status, Expr::value(status.as_str()))
+            .col_expr(message::Column::Attempts, Expr::value(attempt))
+            .col_expr(message::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(message::Column::LastError, Expr::value(error.clone()))
+            .col_expr(message::Column::Claim, Expr::value(Option::<String>::None))
+            .col_expr(
+                message::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(message::Column::UpdatedAt, Expr::value(now));
+        if status == MessageStatus::Sent {
+            update = update.col_expr(message::Column::SentAt, Expr::value(Some(now)));
+        }
+        let done = update
+            .filter(message::Column::Id.eq(m.id))
+            .filter(message::Column::Claim.eq(token))
+            .exec(&txn)
+            .await?;
+        if done.rows_affected == 0 {
+            statuses.push(None);
+            continue;
+        }
+        attempts.push(delivery_attempt::ActiveModel {
+            message_id: Set(m.id),
+            attempt: Set(attempt),
+            at: Set(now),
+            outcome: Set(status.as_str().into()),
+            code: Set(code),
+            error: Set(error.clone()),
+            latency_ms: Set(latency_ms),
+            instance: Set(instance.clone()),
             ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::column(suppression::Column::Address)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
+        });
+        if let Outcome::Permanent { bounce: true, .. } = outcome {
+            suppression::Entity::insert(suppression::ActiveModel {
+                address: Set(m.recipient.trim().to_lowercase()),
+                reason: Set(SuppressionReason::Bounced.as_str().into()),
+                note: Set(error.map(|e| format!("hard bounce of message {}: {e}", m.id))),
+                created_at: Set(now),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::column(suppression::Column::Address)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        if status == MessageStatus::Dead {
+            tracing::warn!(message = m.id, to = %m.recipient, "message is dead after its last retry");
+        }
+        statuses.push(Some(status));
+    }
+    if !attempts.is_empty() {
+        delivery_attempt::Entity::insert_many(attempts)
+            .exec_without_returning(&txn)
+            .await?;
     }
     txn.commit().await?;
-    if status == MessageStatus::Dead {
-        tracing::warn!(message = m.id, to = %m.recipient, "message is dead after its last retry");
-    }
-    Ok(Some(status))
+    Ok(statuses)
 }
 
 #[cfg(test)]

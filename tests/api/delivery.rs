@@ -571,10 +571,11 @@ async fn a_sender_killed_mid_send_loses_nothing_and_repeats_only_what_was_in_fli
     let total = ids.len();
     ids.dedup();
     assert_eq!(ids.len(), n, "every message was delivered");
-    // Only what was in flight when it died can have gone twice: at most `delivery.concurrency`
-    // (8) messages, each with its one Message-ID.
+    // Only what was in flight when it died can have gone twice, each with its one Message-ID:
+    // at most `delivery.concurrency` (8) being sent plus two record groups (2 × 64) whose
+    // outcomes were not written yet.
     eprintln!("killed after {killed_at} of {n}; {} sent twice", total - n);
-    assert!(total - n <= 8, "{} duplicates", total - n);
+    assert!(total - n <= 8 + 2 * 64, "{} duplicates", total - n);
     let sent = message::Entity::find()
         .filter(message::Column::Status.eq("sent"))
         .all(&app.db)
