@@ -2,7 +2,7 @@
 # Delivery benchmark, end to end: one campaign tick renders N accounts' first email into the
 # outbox, then delivery sends them to Postfix's smtp-sink (installed with apt if missing), on
 # SQLite and PostgreSQL; and N webhook deliveries to a local receiver. Uses the demo databases
-# of bench/campaigns.sh (run that first). BENCH_CONCURRENCY sets delivery.concurrency (32).
+# of bench/campaigns.sh (run that first). BENCH_CONCURRENCY overrides delivery.concurrency (default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-10000}"

@@ -62,10 +62,12 @@ async fn main() -> anyhow::Result<()> {
     settings.delivery.account_cap = String::new();
     settings.delivery.stakeholder_cap = String::new();
     settings.delivery.batch_size = 1000;
-    settings.delivery.concurrency = std::env::var("BENCH_CONCURRENCY")
+    if let Some(c) = std::env::var("BENCH_CONCURRENCY")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(32);
+    {
+        settings.delivery.concurrency = c;
+    }
     settings.webhooks.allow_private = true;
     settings.log.level = "warn".into();
     let db = abm::db::connect(&settings.database).await?;

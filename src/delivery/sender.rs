@@ -474,12 +474,94 @@ async fn record_all(
     group: Vec<Attempted>,
     waits: &[Duration],
 ) -> Result<Vec<Option<MessageStatus>>, DbErr> {
+    record_group(ctx, token, group, waits, true).await
+}
+
+/// [`record_all`] one row at a time.
+async fn record_rows(
+    ctx: &AppContext,
+    token: &str,
+    group: Vec<Attempted>,
+    waits: &[Duration],
+) -> Result<Vec<Option<MessageStatus>>, DbErr> {
+    Box::pin(record_group(ctx, token, group, waits, false)).await
+}
+
+async fn record_group(
+    ctx: &AppContext,
+    token: &str,
+    group: Vec<Attempted>,
+    waits: &[Duration],
+    try_bulk: bool,
+) -> Result<Vec<Option<MessageStatus>>, DbErr> {
     let now = ctx.clock.now();
     let instance: String = ctx.instance_id.chars().take(64).collect();
     let txn = crate::db::begin_write(&ctx.db).await?;
     let mut statuses = Vec::with_capacity(group.len());
     let mut attempts = Vec::with_capacity(group.len());
+    // The common case, all sent and all still ours: one statement for the whole group.
+    let sent_ids: Vec<i64> = group
+        .iter()
+        .filter(|(_, o, _)| matches!(o, Outcome::Sent { .. }))
+        .map(|(m, _, _)| m.id)
+        .collect();
+    let mut bulk_sent = false;
+    if try_bulk && sent_ids.len() == group.len() && !sent_ids.is_empty() {
+        let done = message::Entity::update_many()
+            .col_expr(
+                message::Column::Status,
+                Expr::value(MessageStatus::Sent.as_str()),
+            )
+            .col_expr(
+                message::Column::Attempts,
+                sea_orm::sea_query::ExprTrait::add(Expr::col(message::Column::Attempts), 1),
+            )
+            .col_expr(
+                message::Column::NextAttemptAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                message::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(message::Column::Claim, Expr::value(Option::<String>::None))
+            .col_expr(
+                message::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(message::Column::UpdatedAt, Expr::value(now))
+            .col_expr(message::Column::SentAt, Expr::value(Some(now)))
+            .filter(message::Column::Id.is_in(sent_ids.iter().copied()))
+            .filter(message::Column::Claim.eq(token))
+            .exec(&txn)
+            .await?;
+        if done.rows_affected == sent_ids.len() as u64 {
+            bulk_sent = true;
+        } else {
+            // Some were taken over: undo and go row by row to know which.
+            txn.rollback().await?;
+            return record_rows(ctx, token, group, waits).await;
+        }
+    }
     for (m, outcome, latency_ms) in group {
+        if bulk_sent {
+            let Outcome::Sent { code } = outcome else {
+                continue;
+            };
+            attempts.push(delivery_attempt::ActiveModel {
+                message_id: Set(m.id),
+                attempt: Set(m.attempts + 1),
+                at: Set(now),
+                outcome: Set(MessageStatus::Sent.as_str().into()),
+                code: Set(code),
+                error: Set(None),
+                latency_ms: Set(latency_ms),
+                instance: Set(instance.clone()),
+                ..Default::default()
+            });
+            statuses.push(Some(MessageStatus::Sent));
+            continue;
+        }
         let attempt = m.attempts + 1;
         let (status, next, code, error) = match &outcome {
             Outcome::Sent { code } => (MessageStatus::Sent, None, code.clone(), None),
