@@ -234,9 +234,8 @@ pub async fn send_due(ctx: &AppContext) -> Result<SendReport, DbErr> {
 
 /// [`send_due`] through a given mailer.
 pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendReport, DbErr> {
-    let now = ctx.clock.now();
     let mut report = SendReport {
-        swept: sweep(ctx, now).await?,
+        swept: sweep(ctx, ctx.clock.now()).await?,
         ..Default::default()
     };
     let token: String = {
@@ -250,7 +249,9 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
         if ctx.jobs_rt.stopping.is_cancelled() {
             break;
         }
-        let batch = claim(ctx, &token, now).await?;
+        // Each claim's lease starts when it is taken: a long pass never claims with a lease
+        // that is already running out.
+        let batch = claim(ctx, &token, ctx.clock.now()).await?;
         if batch.is_empty() {
             break;
         }
