@@ -10,26 +10,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use abm::campaigns::service::{CampaignDraft, activate, create};
 use abm::clock::SystemClock;
 use abm::config::{ConfigSource, Settings};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect};
+
+#[path = "support/bench.rs"]
+mod support;
+use support::peak_rss_mib;
 
 /// The allocator the service uses.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -52,58 +42,26 @@ async fn main() -> anyhow::Result<()> {
     settings.log.level = "warn".into();
     let db = abm::db::connect(&settings.database).await?;
     abm::db::migrate(&db).await?;
-    let tables = "messages, tasks, step_executions, enrolments, campaign_versions, campaigns";
-    if abm::db::is_postgres(&db) {
-        // TRUNCATE leaves no dead rows behind (DELETE would, and with autovacuum off every
-        // later run would scan them): each run starts from the same tables.
-        db.execute_unprepared(&format!("TRUNCATE {tables}")).await?;
-    } else {
-        for table in tables.split(", ") {
-            db.execute_unprepared(&format!("DELETE FROM {table}"))
-                .await?;
-        }
-    }
-    let ids: Vec<String> = abm::entities::account::Entity::find()
-        .select_only()
-        .column(abm::entities::account::Column::ExternalId)
-        .order_by_asc(abm::entities::account::Column::Id)
-        .limit(n as u64)
-        .into_tuple()
-        .all(&db)
-        .await?;
-    anyhow::ensure!(
-        ids.len() == n,
-        "the database holds only {} accounts",
-        ids.len()
-    );
+    support::empty(
+        &db,
+        "messages, tasks, step_executions, enrolments, campaign_versions, campaigns",
+    )
+    .await?;
     let ctx = Arc::new(abm::context::AppContext::new(
         db.clone(),
         settings,
         Arc::new(SystemClock),
     ));
-    let steps: Vec<abm::campaigns::model::StepInput> = serde_json::from_value(serde_json::json!([
-        {"id": "hello", "send": {"channel": "email", "purpose": "outreach"}},
-        {"id": "later", "wait": {"days": 7}},
-        {"id": "again", "send": {"channel": "email", "purpose": "nurture"}}
-    ]))?;
-    let draft = CampaignDraft {
-        key: Some("bench".into()),
-        name: Some("Bench".into()),
-        audience: Some(Some(abm::campaigns::model::Audience::Accounts(ids))),
-        recipients: Some(Some(abm::campaigns::model::Recipients {
-            roles: None,
-            max_per_account: Some(1),
-        })),
-        send_window: Some(Some("always".into())),
-        steps: Some(steps),
-        ..Default::default()
-    };
-    create(&ctx, draft)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    activate(&ctx, "bench")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    support::bench_campaign(
+        &ctx,
+        n,
+        serde_json::json!([
+            {"id": "hello", "send": {"channel": "email", "purpose": "outreach"}},
+            {"id": "later", "wait": {"days": 7}},
+            {"id": "again", "send": {"channel": "email", "purpose": "nurture"}}
+        ]),
+    )
+    .await?;
     let before = peak_rss_mib();
     let started = Instant::now();
     let report = abm::campaigns::dispatch::tick(&ctx)

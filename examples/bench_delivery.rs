@@ -14,26 +14,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use abm::campaigns::service::{CampaignDraft, activate, create};
 use abm::clock::SystemClock;
 use abm::config::{ConfigSource, Settings};
 use abm::delivery::outbox::{MessageValues, enqueue};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect};
+
+#[path = "support/bench.rs"]
+mod support;
+use support::peak_rss_mib;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 /// Sends until nothing is due; returns the messages sent.
 async fn drain(ctx: &abm::context::AppContext) -> anyhow::Result<u64> {
@@ -72,16 +62,12 @@ async fn main() -> anyhow::Result<()> {
     settings.log.level = "warn".into();
     let db = abm::db::connect(&settings.database).await?;
     abm::db::migrate(&db).await?;
-    let tables = "messages, tasks, step_executions, enrolments, campaign_versions, campaigns, \
-                  delivery_attempts, webhook_endpoints";
-    if abm::db::is_postgres(&db) {
-        db.execute_unprepared(&format!("TRUNCATE {tables}")).await?;
-    } else {
-        for table in tables.split(',').map(str::trim) {
-            db.execute_unprepared(&format!("DELETE FROM {table}"))
-                .await?;
-        }
-    }
+    support::empty(
+        &db,
+        "messages, tasks, step_executions, enrolments, campaign_versions, campaigns, \
+         delivery_attempts, webhook_endpoints",
+    )
+    .await?;
     let ctx = Arc::new(abm::context::AppContext::new(
         db.clone(),
         settings,
@@ -143,40 +129,12 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let ids: Vec<String> = abm::entities::account::Entity::find()
-        .select_only()
-        .column(abm::entities::account::Column::ExternalId)
-        .order_by_asc(abm::entities::account::Column::Id)
-        .limit(n as u64)
-        .into_tuple()
-        .all(&db)
-        .await?;
-    anyhow::ensure!(
-        ids.len() == n,
-        "the database holds only {} accounts",
-        ids.len()
-    );
-    let steps: Vec<abm::campaigns::model::StepInput> = serde_json::from_value(serde_json::json!([
-        {"id": "hello", "send": {"channel": "email", "purpose": "outreach"}}
-    ]))?;
-    let draft = CampaignDraft {
-        key: Some("bench".into()),
-        name: Some("Bench".into()),
-        audience: Some(Some(abm::campaigns::model::Audience::Accounts(ids))),
-        recipients: Some(Some(abm::campaigns::model::Recipients {
-            roles: None,
-            max_per_account: Some(1),
-        })),
-        send_window: Some(Some("always".into())),
-        steps: Some(steps),
-        ..Default::default()
-    };
-    create(&ctx, draft)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    activate(&ctx, "bench")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    support::bench_campaign(
+        &ctx,
+        n,
+        serde_json::json!([{"id": "hello", "send": {"channel": "email", "purpose": "outreach"}}]),
+    )
+    .await?;
     let before = peak_rss_mib();
     let t = Instant::now();
     let report = abm::campaigns::dispatch::tick(&ctx)

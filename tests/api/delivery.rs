@@ -306,16 +306,7 @@ async fn three_instances_deliver_each_message_once_and_fire_each_tick_once(b: Ba
     let (a, b2, c) = tokio::join!(send_due(&one), send_due(&two), send_due(&three));
     let (a, b2, c) = (a.expect("a"), b2.expect("b"), c.expect("c"));
     assert_eq!(a.sent + b2.sent + c.sent, n as u64, "{a:?} {b2:?} {c:?}");
-    let mut ids: Vec<String> = server
-        .messages()
-        .iter()
-        .filter_map(|m| {
-            m.data
-                .lines()
-                .find(|l| l.starts_with("Message-ID:"))
-                .map(String::from)
-        })
-        .collect();
+    let mut ids = server.message_ids();
     assert_eq!(ids.len(), n, "exactly {n} deliveries");
     ids.sort();
     ids.dedup();
@@ -349,8 +340,9 @@ fn webhook(key: &str, endpoint: i64, body: &str) -> MessageValues {
     }
 }
 
-async fn webhooks_are_signed_posts_and_statuses_decide_retry_or_failure(b: Backend) {
-    let receiver = Receiver::start().await;
+/// An app that may post to this host and retries after 1m and 5m, with an endpoint for `url`:
+/// the app, the endpoint's id and its secret.
+async fn webhook_app(b: Backend, url: &str) -> (TestApp, i64, String) {
     let app = spawn_app_with(
         b,
         &[
@@ -360,16 +352,19 @@ async fn webhooks_are_signed_posts_and_statuses_decide_retry_or_failure(b: Backe
     )
     .await;
     let created = json_of(
-        app.post(
-            "/api/v1/webhooks/endpoints",
-            &json!({"url": receiver.url("/in")}),
-        )
-        .await,
+        app.post("/api/v1/webhooks/endpoints", &json!({ "url": url }))
+            .await,
         201,
     )
     .await;
-    let ep = created["id"].as_i64().expect("id");
+    let id = created["id"].as_i64().expect("id");
     let secret = created["secret"].as_str().expect("secret").to_string();
+    (app, id, secret)
+}
+
+async fn webhooks_are_signed_posts_and_statuses_decide_retry_or_failure(b: Backend) {
+    let receiver = Receiver::start().await;
+    let (app, ep, secret) = webhook_app(b, &receiver.url("/in")).await;
     let t0 = app.clock.now_utc();
     // ok: 200; later: 503 with Retry-After 120; bad: 400; moved: 302 (not followed).
     receiver.answer(200, &[]);
@@ -556,17 +551,11 @@ async fn a_sender_killed_mid_send_loses_nothing_and_repeats_only_what_was_in_fli
     app.clock.set(chrono::Utc::now() + Duration::seconds(61));
     let r = send_due(&app.ctx).await.expect("send after the restart");
     assert_eq!(r.claimed, r.sent, "{r:?}");
-    let got = server.messages();
-    let mut ids: Vec<String> = got
-        .iter()
-        .filter_map(|m| {
-            m.data
-                .lines()
-                .find(|l| l.starts_with("Message-ID:"))
-                .map(String::from)
-        })
-        .collect();
-    assert_eq!(ids.len(), got.len());
+    let mut ids = server.message_ids();
+    assert!(
+        ids.iter().all(|id| !id.is_empty()),
+        "every message has a Message-ID"
+    );
     ids.sort();
     let total = ids.len();
     ids.dedup();
@@ -590,24 +579,7 @@ async fn an_unreachable_receiver_is_retried_until_the_message_is_dead(b: Backend
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let app = spawn_app_with(
-        b,
-        &[
-            ("ABM_WEBHOOKS__ALLOW_PRIVATE", "true"),
-            ("ABM_DELIVERY__RETRY_SCHEDULE", "1m,5m"),
-        ],
-    )
-    .await;
-    let created = json_of(
-        app.post(
-            "/api/v1/webhooks/endpoints",
-            &json!({"url": format!("http://127.0.0.1:{port}/in")}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let ep = created["id"].as_i64().expect("id");
+    let (app, ep, _) = webhook_app(b, &format!("http://127.0.0.1:{port}/in")).await;
     enqueue(&app.db, &[webhook("void", ep, "{}")], app.clock.now_utc())
         .await
         .expect("enqueue");

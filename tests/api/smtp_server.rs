@@ -66,6 +66,20 @@ impl SmtpServer {
             .expect("messages arrive");
     }
 
+    /// The `Message-ID` header line of every message received, in order of arrival.
+    pub fn message_ids(&self) -> Vec<String> {
+        self.messages()
+            .iter()
+            .map(|m| {
+                m.data
+                    .lines()
+                    .find(|l| l.starts_with("Message-ID:"))
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
     pub fn messages(&self) -> Vec<Received> {
         self.received.lock().expect("lock").clone()
     }
