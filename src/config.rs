@@ -43,6 +43,9 @@ pub struct EmailSettings {
     pub from: String,
     /// Where emails go as `.eml` files when `smtp_url` is empty.
     pub outbox_dir: String,
+    /// PEM file of extra certificate authorities trusted for the SMTP server's TLS, beside
+    /// the built-in roots (a company CA); "" trusts the built-in roots only.
+    pub tls_ca_file: String,
 }
 
 impl std::fmt::Debug for EmailSettings {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for EmailSettings {
             .field("smtp_url", &redact_url(&self.smtp_url))
             .field("from", &self.from)
             .field("outbox_dir", &self.outbox_dir)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -139,8 +143,13 @@ pub struct DeliverySettings {
     pub concurrency: u32,
     /// How long a sender holds the messages it claimed.
     pub lease_seconds: u32,
-    /// Cron with seconds: when the job `delivery_send` runs.
+    /// Cron with seconds: when the job `delivery_send` runs ("" on demand only).
     pub send: String,
+    /// Each instance with the `worker` role runs a sender loop of its own; instances share
+    /// the outbox through their claims.
+    pub send_loop: bool,
+    /// How long an idle sender loop waits before it looks for due messages again.
+    pub poll_interval_ms: u32,
 }
 
 impl DeliverySettings {
@@ -667,6 +676,14 @@ impl Settings {
             && let Err(e) = crate::jobs::schedule::parse(&self.delivery.send)
         {
             return err("delivery.send", &e);
+        }
+        if !(10..=60_000).contains(&self.delivery.poll_interval_ms) {
+            return err("delivery.poll_interval_ms", "must be between 10 and 60000");
+        }
+        if !self.email.tls_ca_file.trim().is_empty()
+            && let Err(e) = crate::delivery::tls::read_roots(self.email.tls_ca_file.trim())
+        {
+            return err("email.tls_ca_file", &e);
         }
         if !self.metrics.listen.trim().is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()

@@ -147,6 +147,11 @@ impl Application {
             .roles
             .worker
             .then(|| crate::jobs::worker::spawn_loop(ctx.clone()));
+        let sender = if self.roles.worker {
+            crate::delivery::sender::spawn_loop(ctx.clone())
+        } else {
+            None
+        };
         let scheduler = if self.roles.scheduler {
             crate::jobs::schedule::start(ctx.clone())
         } else {
@@ -187,6 +192,9 @@ impl Application {
         }
         if let Some(w) = worker {
             w.abort();
+        }
+        if let Some(s) = sender {
+            s.abort();
         }
         if !interrupted.is_empty() {
             tracing::warn!(runs = ?interrupted, "job runs interrupted and queued again");

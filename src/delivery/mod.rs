@@ -9,6 +9,7 @@ pub mod routes;
 pub mod sender;
 pub mod smtp_pool;
 pub mod suppression;
+pub mod tls;
 pub mod webhook_sender;
 pub mod webhooks;
 

@@ -12,14 +12,12 @@
 //! endpoint, signed (see `webhook_sender`).
 
 use std::path::PathBuf;
-use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
+use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Query};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
@@ -69,10 +67,8 @@ pub enum Outcome {
 /// Where email goes.
 pub enum Mailer {
     Files(PathBuf),
-    /// `smtp://`: our connections, with `TCP_NODELAY`.
+    /// `smtp://` and `smtps://`: pooled connections with `TCP_NODELAY`.
     Pool(Box<super::smtp_pool::SmtpPool>),
-    /// `smtps://`: lettre's pooled transport.
-    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
 }
 
 impl Mailer {
@@ -83,16 +79,9 @@ impl Mailer {
         if url.is_empty() {
             return Ok(Mailer::Files(PathBuf::from(&email.outbox_dir)));
         }
-        crate::install_tls_provider();
-        if let Some(pool) = super::smtp_pool::SmtpPool::for_url(url, d.concurrency as usize)? {
-            return Ok(Mailer::Pool(Box::new(pool)));
-        }
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| format!("email.smtp_url: {e}"))?
-            .timeout(Some(StdDuration::from_secs(30)))
-            .pool_config(PoolConfig::new().max_size(d.concurrency.max(1)))
-            .build();
-        Ok(Mailer::Smtp(Box::new(transport)))
+        let pool =
+            super::smtp_pool::SmtpPool::for_url(url, d.concurrency as usize, &email.tls_ca_file)?;
+        Ok(Mailer::Pool(Box::new(pool)))
     }
 
     async fn deliver(&self, email: &Message, file: &str) -> Outcome {
@@ -106,12 +95,6 @@ impl Mailer {
                     error,
                     retry_after: None,
                 },
-            },
-            Mailer::Smtp(t) => match t.send(email.clone()).await {
-                Ok(reply) => Outcome::Sent {
-                    code: Some(reply.code().to_string()),
-                },
-                Err(e) => classify(&e),
             },
         }
     }
@@ -221,6 +204,53 @@ pub fn build_email(m: &message::Model, from: &str) -> Result<Message, String> {
         m.id.to_string(),
     ));
     Ok(email)
+}
+
+/// The sender loop of an instance with the `worker` role (`delivery.send_loop`): a pass over
+/// the due messages, then, once nothing is due, a wait of `delivery.poll_interval_ms`. Any
+/// number of instances run one; their claims keep them apart. Shutdown stops it between
+/// batches: the pass in progress is held by the jobs' drain, so its sends are recorded.
+pub fn spawn_loop(ctx: std::sync::Arc<AppContext>) -> Option<tokio::task::JoinHandle<()>> {
+    if !ctx.settings.delivery.send_loop {
+        return None;
+    }
+    let mailer = match Mailer::from_settings(&ctx.settings.email, &ctx.settings.delivery) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "the sender loop cannot start");
+            return None;
+        }
+    };
+    Some(tokio::spawn(async move {
+        let idle =
+            std::time::Duration::from_millis(u64::from(ctx.settings.delivery.poll_interval_ms));
+        loop {
+            if ctx.jobs_rt.stopping.is_cancelled() {
+                break;
+            }
+            {
+                let _held = ctx.jobs_rt.tracker.token();
+                match send_due_with(&ctx, &mailer).await {
+                    Ok(r) if r.claimed + r.swept > 0 => tracing::info!(
+                        claimed = r.claimed,
+                        sent = r.sent,
+                        deferred = r.deferred,
+                        failed = r.failed,
+                        dead = r.dead,
+                        suppressed = r.suppressed,
+                        swept = r.swept,
+                        "delivery pass"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "delivery pass failed"),
+                }
+            }
+            tokio::select! {
+                _ = ctx.jobs_rt.stopping.cancelled() => break,
+                _ = tokio::time::sleep(idle) => {}
+            }
+        }
+    }))
 }
 
 /// One pass over the due messages at the clock's time (the job `delivery_send`).

@@ -8,13 +8,13 @@ use abm::delivery::outbox::{MessageValues, enqueue};
 use abm::delivery::sender::send_due;
 use abm::entities::message;
 use chrono::Duration;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 use crate::db_tests;
 use crate::helpers::{Backend, TestApp, json_of, problem, spawn_app, spawn_app_with};
 use crate::http_receiver::Receiver;
-use crate::smtp_server::SmtpServer;
+use crate::smtp_server::{SmtpServer, TlsMode};
 
 fn email(key: &str, to: &str) -> MessageValues {
     MessageValues {
@@ -321,6 +321,214 @@ async fn three_instances_deliver_each_message_once_and_fire_each_tick_once(b: Ba
     assert!(sent.iter().all(|m| m.attempts == 1));
 }
 
+/// `abm serve` as its own process on the test's database, its environment cleared of the
+/// caller's `ABM_*` and set from `env`. Returns once it logged that it started.
+fn serve_process(app: &TestApp, roles: &str, env: &[(&str, &str)]) -> std::process::Child {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_abm"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ABM_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("ABM_DATABASE__URL", &app.database_url)
+        .env("ABM_SERVER__PORT", "0")
+        .env("ABM_LOG__LEVEL", "info")
+        .env("ABM_JOBS__ANALYSIS", "")
+        .env("ABM_JOBS__IDEMPOTENCY_PURGE", "");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .args(["serve", "--role", roles])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start abm serve");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("log line");
+        if line.contains("starting") {
+            break;
+        }
+    }
+    // Keep reading, so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+/// Stops a child with SIGTERM and waits for it.
+fn terminate(mut child: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+async fn three_app_processes_share_the_outbox_and_fire_each_tick_once(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = smtp_app(b, &server).await;
+    let smtp = format!("smtp://127.0.0.1:{}", server.port);
+    let env = [
+        ("ABM_EMAIL__SMTP_URL", smtp.as_str()),
+        ("ABM_DELIVERY__BATCH_SIZE", "50"),
+        ("ABM_DELIVERY__POLL_INTERVAL_MS", "50"),
+        ("ABM_CAMPAIGNS__TICK", "* * * * * *"),
+        ("ABM_JOBS__POLL_INTERVAL_MS", "100"),
+    ];
+    let children: Vec<_> = (0..3)
+        .map(|_| serve_process(&app, "worker,scheduler", &env))
+        .collect();
+    // All three are up and looking; then the outbox fills.
+    let n = 3000;
+    let rows: Vec<MessageValues> = (0..n)
+        .map(|i| email(&format!("p{i}"), &format!("p{i}@acme.example")))
+        .collect();
+    enqueue(&app.db, &rows, app.clock.now_utc())
+        .await
+        .expect("enqueue");
+    server.wait_for(n).await;
+    // Two ticks done besides, fired by three schedulers each.
+    let ticks = || async {
+        abm::entities::job_run::Entity::find()
+            .filter(abm::entities::job_run::Column::Job.eq("campaigns_tick"))
+            .filter(abm::entities::job_run::Column::Status.eq("succeeded"))
+            .all(&app.db)
+            .await
+            .expect("runs")
+    };
+    let done = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let runs = ticks().await;
+            if runs.len() >= 2 {
+                return runs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the tick runs");
+    for child in children {
+        terminate(child);
+    }
+    let mut moments: Vec<_> = done.iter().map(|r| r.scheduled_for).collect();
+    let all = moments.len();
+    moments.sort();
+    moments.dedup();
+    assert_eq!(moments.len(), all, "a tick ran twice: {moments:?}");
+
+    let mut ids = server.message_ids();
+    assert_eq!(ids.len(), n, "exactly {n} deliveries");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "a message was sent twice");
+    let sent = message::Entity::find()
+        .filter(message::Column::Status.eq("sent"))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(sent, n as u64);
+    let attempts = abm::entities::delivery_attempt::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), n, "one attempt per message");
+    let mut by_instance = std::collections::BTreeMap::<String, usize>::new();
+    for a in &attempts {
+        *by_instance.entry(a.instance.clone()).or_default() += 1;
+    }
+    eprintln!("sent per instance: {by_instance:?}");
+    assert!(
+        by_instance.len() >= 2,
+        "the instances shared the work: {by_instance:?}"
+    );
+}
+
+async fn smtp_over_tls_with_authentication_in_both_modes(b: Backend) {
+    for mode in [TlsMode::StartTls, TlsMode::Implicit] {
+        let server = SmtpServer::start_tls(mode, "abm", "s3cret:/@").await;
+        server.set_busy(false);
+        let ca = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(ca.path(), server.ca_pem.as_deref().expect("ca")).expect("write ca");
+        let url = |password: &str| match mode {
+            TlsMode::StartTls => format!(
+                "smtp://abm:{password}@localhost:{}?tls=required",
+                server.port
+            ),
+            TlsMode::Implicit => format!("smtps://abm:{password}@localhost:{}", server.port),
+        };
+        let good = url("s3cret%3A%2F%40");
+        let ca_path = ca.path().to_str().expect("path");
+        let app = spawn_app_with(
+            b.clone(),
+            &[
+                ("ABM_EMAIL__SMTP_URL", good.as_str()),
+                ("ABM_EMAIL__TLS_CA_FILE", ca_path),
+                ("ABM_DELIVERY__RETRY_SCHEDULE", "1m,5m"),
+            ],
+        )
+        .await;
+        enqueue(
+            &app.db,
+            &[
+                email("tls1", "a@acme.example"),
+                email("tls2", "b@acme.example"),
+            ],
+            app.clock.now_utc(),
+        )
+        .await
+        .expect("enqueue");
+        let r = send_due(&app.ctx).await.expect("send");
+        assert_eq!(r.sent, 2, "{mode:?}: {r:?}");
+        let got = server.messages();
+        assert_eq!(got.len(), 2);
+        assert!(
+            got.iter()
+                .all(|m| m.tls && m.user.as_deref() == Some("abm")),
+            "{mode:?}: {got:?}"
+        );
+        assert!(got[0].data.contains("Message-ID: <tls"), "{}", got[0].data);
+
+        // A server whose certificate is not trusted is never given the message or the
+        // password: a transient failure naming the certificate.
+        let mut untrusted = app.settings.clone();
+        untrusted.email.tls_ca_file = String::new();
+        let ctx = Arc::new(abm::context::AppContext::new(
+            app.db.clone(),
+            untrusted.clone(),
+            Arc::new(app.clock.clone()),
+        ));
+        enqueue(
+            &app.db,
+            &[email("tls3", "c@acme.example")],
+            app.clock.now_utc(),
+        )
+        .await
+        .expect("enqueue");
+        let r = send_due(&ctx).await.expect("send");
+        assert_eq!(r.deferred, 1, "{mode:?}: {r:?}");
+        let m = row(&app, "tls3").await;
+        let error = m.last_error.unwrap_or_default().to_lowercase();
+        assert!(error.contains("certificate"), "{mode:?}: {error}");
+        // A wrong password: transient too (the setup failed, not the message).
+        let mut wrong = app.settings.clone();
+        wrong.email.smtp_url = url("nope");
+        let ctx = Arc::new(abm::context::AppContext::new(
+            app.db.clone(),
+            wrong,
+            Arc::new(app.clock.clone()),
+        ));
+        app.clock.advance(Duration::minutes(2));
+        let r = send_due(&ctx).await.expect("send");
+        assert_eq!(r.deferred, 1, "{mode:?}: {r:?}");
+        let error = row(&app, "tls3").await.last_error.unwrap_or_default();
+        assert!(error.contains("535"), "{mode:?}: {error}");
+        assert_eq!(server.messages().len(), 2, "nothing more arrived");
+    }
+}
+
 fn webhook(key: &str, endpoint: i64, body: &str) -> MessageValues {
     MessageValues {
         idempotency_key: key.into(),
@@ -611,6 +819,8 @@ async fn an_unreachable_receiver_is_retried_until_the_message_is_dead(b: Backend
 
 db_tests!(
     an_unreachable_receiver_is_retried_until_the_message_is_dead,
+    three_app_processes_share_the_outbox_and_fire_each_tick_once,
+    smtp_over_tls_with_authentication_in_both_modes,
     emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured,
     without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once,
     three_instances_deliver_each_message_once_and_fire_each_tick_once,

@@ -2,10 +2,15 @@
 //! (EHLO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) and keeps what it accepted.
 //! Recipients whose local part starts with `busy` get `451` (transient) while `busy` is on;
 //! `gone` gets `550` (no such mailbox), `full` gets `552`.
+//!
+//! [`SmtpServer::start_tls`] serves TLS with a certificate for `localhost` from a CA of its
+//! own (STARTTLS, or implicit TLS from the first byte) and requires `AUTH PLAIN` or
+//! `AUTH LOGIN` with one user before it takes mail.
 
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use base64::Engine;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// One accepted message.
@@ -13,32 +18,103 @@ use tokio::net::TcpListener;
 pub struct Received {
     pub to: Vec<String>,
     pub data: String,
+    /// Whether it came over TLS.
+    pub tls: bool,
+    /// The user who authenticated, if one did.
+    pub user: Option<String>,
 }
+
+/// How the server offers TLS.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TlsMode {
+    StartTls,
+    Implicit,
+}
+
+#[derive(Clone)]
+struct Tls {
+    mode: TlsMode,
+    acceptor: tokio_rustls::TlsAcceptor,
+    /// The only (user, password) accepted.
+    login: (String, String),
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 #[derive(Clone)]
 pub struct SmtpServer {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// With TLS: the PEM of the CA that signed the server's certificate.
+    pub ca_pem: Option<String>,
     busy: Arc<Mutex<bool>>,
     arrived: Arc<tokio::sync::Notify>,
+    tls: Option<Tls>,
 }
 
 impl SmtpServer {
     pub async fn start() -> SmtpServer {
+        Self::start_with(None).await
+    }
+
+    /// A server with TLS in `mode` that only takes mail from `user` with `password`.
+    pub async fn start_tls(mode: TlsMode, user: &str, password: &str) -> SmtpServer {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "abm test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("certificate");
+        abm::install_tls_provider();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server config");
+        let mut server = Self::start_with(Some(Tls {
+            mode,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            login: (user.into(), password.into()),
+        }))
+        .await;
+        server.ca_pem = Some(ca.pem());
+        server
+    }
+
+    async fn start_with(tls: Option<Tls>) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let server = SmtpServer {
             port,
             received: Arc::default(),
+            ca_pem: None,
             busy: Arc::new(Mutex::new(true)),
             arrived: Arc::default(),
+            tls,
         };
         let s = server.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let s = s.clone();
                 tokio::spawn(async move {
-                    let _ = s.session(socket).await;
+                    let _ = match &s.tls {
+                        Some(t) if t.mode == TlsMode::Implicit => {
+                            match t.acceptor.accept(socket).await {
+                                Ok(tls) => s.session(Box::new(tls), true).await,
+                                Err(_) => Ok(()),
+                            }
+                        }
+                        _ => s.session(Box::new(socket), false).await,
+                    };
                 });
             }
         });
@@ -97,26 +173,87 @@ impl SmtpServer {
         }
     }
 
-    async fn session(&self, socket: tokio::net::TcpStream) -> std::io::Result<()> {
-        let (read, mut write) = socket.into_split();
-        let mut lines = BufReader::new(read);
-        write.write_all(b"220 test.local ESMTP\r\n").await?;
+    /// One SMTP session on `io` (`secure` once TLS is on); STARTTLS starts a new one over TLS.
+    async fn session(&self, io: Box<dyn Io>, secure: bool) -> std::io::Result<()> {
+        let mut io = BufReader::new(io);
+        if !secure
+            || self
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.mode == TlsMode::Implicit)
+        {
+            io.write_all(b"220 test.local ESMTP\r\n").await?;
+        }
         let mut to: Vec<String> = Vec::new();
+        let mut user: Option<String> = None;
         let mut line = String::new();
         loop {
             line.clear();
-            if lines.read_line(&mut line).await? == 0 {
+            if io.read_line(&mut line).await? == 0 {
                 return Ok(());
             }
             let cmd = line.trim_end().to_ascii_uppercase();
             let reply: String = if cmd.starts_with("EHLO") {
-                "250-test.local\r\n250-PIPELINING\r\n250 8BITMIME\r\n".into()
+                let mut r = String::from("250-test.local\r\n250-PIPELINING\r\n");
+                match &self.tls {
+                    Some(t) if !secure && t.mode == TlsMode::StartTls => {
+                        r.push_str("250-STARTTLS\r\n");
+                    }
+                    Some(_) if secure => r.push_str("250-AUTH PLAIN LOGIN\r\n"),
+                    _ => {}
+                }
+                r.push_str("250 8BITMIME\r\n");
+                r
+            } else if cmd == "STARTTLS" {
+                match &self.tls {
+                    Some(t) if !secure && t.mode == TlsMode::StartTls => {
+                        io.write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+                        let tls = t.acceptor.accept(io.into_inner()).await?;
+                        return Box::pin(self.session(Box::new(tls), true)).await;
+                    }
+                    _ => "454 4.7.0 TLS not available\r\n".into(),
+                }
+            } else if cmd.starts_with("AUTH ") {
+                let Some(t) = self.tls.as_ref().filter(|_| secure) else {
+                    io.write_all(b"538 5.7.11 Encryption required\r\n").await?;
+                    continue;
+                };
+                let given = if let Some(b64) = line
+                    .trim_end()
+                    .get(11..)
+                    .filter(|_| cmd.starts_with("AUTH PLAIN "))
+                {
+                    // \0user\0password
+                    let raw = decode(b64);
+                    let mut parts = raw.split('\0').skip(1);
+                    (
+                        parts.next().unwrap_or_default().to_string(),
+                        parts.next().unwrap_or_default().to_string(),
+                    )
+                } else if cmd == "AUTH LOGIN" {
+                    io.write_all(b"334 VXNlcm5hbWU6\r\n").await?;
+                    let name = self.read_answer(&mut io).await?;
+                    io.write_all(b"334 UGFzc3dvcmQ6\r\n").await?;
+                    (name, self.read_answer(&mut io).await?)
+                } else {
+                    (String::new(), String::new())
+                };
+                if given == t.login {
+                    user = Some(given.0);
+                    "235 2.7.0 Authentication successful\r\n".into()
+                } else {
+                    "535 5.7.8 Authentication credentials invalid\r\n".into()
+                }
             } else if cmd.starts_with("HELO") || cmd == "RSET" || cmd == "NOOP" {
                 to.clear();
                 "250 OK\r\n".into()
             } else if cmd.starts_with("MAIL FROM:") {
                 to.clear();
-                "250 2.1.0 OK\r\n".into()
+                if self.tls.is_some() && user.is_none() {
+                    "530 5.7.0 Authentication required\r\n".into()
+                } else {
+                    "250 2.1.0 OK\r\n".into()
+                }
             } else if cmd.starts_with("RCPT TO:") {
                 let address = line.trim_end()[8..]
                     .trim()
@@ -134,13 +271,12 @@ impl SmtpServer {
                 if to.is_empty() {
                     "554 5.5.1 No valid recipients\r\n".into()
                 } else {
-                    write
-                        .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    io.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                         .await?;
                     let mut data = String::new();
                     loop {
                         line.clear();
-                        if lines.read_line(&mut line).await? == 0 {
+                        if io.read_line(&mut line).await? == 0 {
                             return Ok(());
                         }
                         if line == ".\r\n" || line == ".\n" {
@@ -151,17 +287,33 @@ impl SmtpServer {
                     self.received.lock().expect("lock").push(Received {
                         to: std::mem::take(&mut to),
                         data,
+                        tls: secure,
+                        user: user.clone(),
                     });
                     self.arrived.notify_waiters();
                     "250 2.0.0 OK queued\r\n".into()
                 }
             } else if cmd == "QUIT" {
-                write.write_all(b"221 2.0.0 Bye\r\n").await?;
+                io.write_all(b"221 2.0.0 Bye\r\n").await?;
                 return Ok(());
             } else {
                 "502 5.5.2 Command not recognised\r\n".into()
             };
-            write.write_all(reply.as_bytes()).await?;
+            io.write_all(reply.as_bytes()).await?;
         }
     }
+
+    /// One base64 line of an `AUTH LOGIN` exchange, decoded.
+    async fn read_answer(&self, io: &mut BufReader<Box<dyn Io>>) -> std::io::Result<String> {
+        let mut line = String::new();
+        io.read_line(&mut line).await?;
+        Ok(decode(line.trim_end()))
+    }
+}
+
+fn decode(b64: &str) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
