@@ -19,6 +19,7 @@ pub mod demo;
 pub mod domain;
 pub mod entities;
 pub mod error;
+pub mod events;
 pub mod import;
 pub mod jobs;
 pub mod metrics;

@@ -48,6 +48,7 @@ use crate::error::{FieldError, Problem};
         (name = "messages", description = "The outbox: every message a campaign decided to send"),
         (name = "suppressions", description = "Addresses nothing is sent to"),
         (name = "webhooks", description = "Webhook endpoints and their signing secrets"),
+        (name = "events", description = "What happened to messages, stakeholders and accounts"),
     )
 )]
 pub struct ApiDoc;
@@ -77,7 +78,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(crate::content::routes::configure)
             .configure(crate::jobs::routes::configure)
             .configure(crate::campaigns::routes::configure)
-            .configure(crate::delivery::routes::configure),
+            .configure(crate::delivery::routes::configure)
+            .configure(crate::events::routes::configure),
     );
 }
 
@@ -91,6 +93,7 @@ fn list_sorts() -> Vec<openapi::ListSorts> {
         crate::jobs::routes::SORTS,
         crate::campaigns::routes::SORTS,
         crate::delivery::routes::SORTS,
+        crate::events::routes::SORTS,
     ]
     .concat()
 }

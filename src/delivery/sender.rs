@@ -530,6 +530,7 @@ async fn record_group(
     let txn = crate::db::begin_write(&ctx.db).await?;
     let mut statuses = Vec::with_capacity(group.len());
     let mut attempts = Vec::with_capacity(group.len());
+    let mut events = Vec::with_capacity(group.len());
     // The common case, all sent and all still ours: one statement for the whole group.
     let sent_ids: Vec<i64> = group
         .iter()
@@ -590,6 +591,16 @@ async fn record_group(
                 instance: Set(instance.clone()),
                 ..Default::default()
             });
+            if crate::events::tracks(&m) {
+                let data =
+                    serde_json::json!({ "channel": m.channel, "code": code_of_last(&attempts) });
+                events.push(crate::events::of_message(
+                    &m,
+                    crate::events::EventKind::Delivered,
+                    now,
+                    data,
+                ));
+            }
             statuses.push(Some(MessageStatus::Sent));
             continue;
         }
@@ -665,7 +676,9 @@ async fn record_group(
             suppression::Entity::insert(suppression::ActiveModel {
                 address: Set(m.recipient.trim().to_lowercase()),
                 reason: Set(SuppressionReason::Bounced.as_str().into()),
-                note: Set(error.map(|e| format!("hard bounce of message {}: {e}", m.id))),
+                note: Set(error
+                    .as_ref()
+                    .map(|e| format!("hard bounce of message {}: {e}", m.id))),
                 created_at: Set(now),
                 ..Default::default()
             })
@@ -680,6 +693,32 @@ async fn record_group(
         if status == MessageStatus::Dead {
             tracing::warn!(message = m.id, to = %m.recipient, "message is dead after its last retry");
         }
+        if crate::events::tracks(&m) {
+            use crate::events::EventKind;
+            let code = code_of_last(&attempts);
+            let (kind, bounce) = match (status, &outcome) {
+                (MessageStatus::Sent, _) => (Some(EventKind::Delivered), false),
+                (MessageStatus::Dead, _) => (Some(EventKind::Dead), false),
+                (MessageStatus::Failed, Outcome::Permanent { bounce: true, .. }) => {
+                    (Some(EventKind::Bounced), true)
+                }
+                (MessageStatus::Failed, _) => (Some(EventKind::Failed), false),
+                _ => (None, false),
+            };
+            let data = if kind == Some(EventKind::Delivered) {
+                serde_json::json!({ "channel": m.channel, "code": code })
+            } else if bounce {
+                serde_json::json!({
+                    "type": "hard", "source": "smtp", "channel": m.channel, "code": code,
+                    "error": error,
+                })
+            } else {
+                serde_json::json!({
+                    "channel": m.channel, "code": code, "error": error, "attempts": attempt,
+                })
+            };
+            events.extend(kind.map(|k| crate::events::of_message(&m, k, now, data)));
+        }
         statuses.push(Some(status));
     }
     if !attempts.is_empty() {
@@ -687,8 +726,17 @@ async fn record_group(
             .exec_without_returning(&txn)
             .await?;
     }
+    crate::events::insert(&txn, events).await?;
     txn.commit().await?;
     Ok(statuses)
+}
+
+/// The code of the attempt pushed last.
+fn code_of_last(attempts: &[delivery_attempt::ActiveModel]) -> Option<String> {
+    match attempts.last().map(|a| &a.code) {
+        Some(sea_orm::ActiveValue::Set(c)) => c.clone(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

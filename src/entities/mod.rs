@@ -11,6 +11,7 @@ pub mod competitor;
 pub mod delivery_attempt;
 pub mod dossier_profile;
 pub mod enrolment;
+pub mod event;
 pub mod idempotency_key;
 pub mod job_run;
 pub mod manager;

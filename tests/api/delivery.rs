@@ -196,6 +196,71 @@ async fn emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured(
     assert_eq!(r.sent, 1, "{r:?}");
     let to: Vec<Vec<String>> = server.messages().into_iter().map(|m| m.to).collect();
     assert_eq!(to, [vec!["ok@acme.example"], vec!["busy@acme.example"]]);
+
+    // Every outcome that ends an attempt for good is an event, in order.
+    let events = json_of(app.get("/api/v1/events").await, 200).await;
+    let seen: Vec<(String, String)> = events["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_string(),
+                e["message_id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("delivered", "<okabc@abm.test>"),
+        ("bounced", "<goneabc@abm.test>"),
+        ("failed", "<fullabc@abm.test>"),
+        ("dead", "<busyabc@abm.test>"),
+        ("delivered", "<busyabc@abm.test>"),
+    ];
+    let mut got_sorted = seen[..3].to_vec();
+    got_sorted.sort();
+    let mut want_sorted: Vec<(String, String)> = want[..3]
+        .iter()
+        .map(|(k, m)| (k.to_string(), m.to_string()))
+        .collect();
+    want_sorted.sort();
+    // The first pass's three outcomes are written in one group, in the order sends ended.
+    assert_eq!(got_sorted, want_sorted, "{events}");
+    assert_eq!(
+        seen[3..],
+        want[3..]
+            .iter()
+            .map(|(k, m)| (k.to_string(), m.to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(events["total"], 5);
+    let bounced = &events["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["kind"] == "bounced")
+        .expect("bounced")
+        .clone();
+    assert_eq!(bounced["data"]["type"], "hard");
+    assert_eq!(bounced["data"]["code"], "550");
+    assert_eq!(bounced["step"], "hello");
+    assert_eq!(bounced["machine"], false);
+    let dead = json_of(app.get("/api/v1/events?kind=dead").await, 200).await;
+    assert_eq!(dead["total"], 1);
+    assert_eq!(dead["items"][0]["data"]["attempts"], 3);
+    assert_eq!(dead["items"][0]["message"], busy.id);
+    let last = events["items"][3]["id"].as_i64().expect("id");
+    let after = json_of(
+        app.get(&format!("/api/v1/events?after_id={last}")).await,
+        200,
+    )
+    .await;
+    assert_eq!(after["total"], 1);
+    assert_eq!(after["items"][0]["kind"], "delivered");
+    problem(app.get("/api/v1/events?kind=nope").await, 422).await;
+    problem(app.get("/api/v1/events?campaign=nope").await, 404).await;
+    let none = json_of(app.get("/api/v1/events?account_id=nobody").await, 200).await;
+    assert_eq!(none["total"], 0);
 }
 
 async fn without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once(b: Backend) {
@@ -319,6 +384,58 @@ async fn three_instances_deliver_each_message_once_and_fire_each_tick_once(b: Ba
         .expect("rows");
     assert_eq!(sent.len(), n);
     assert!(sent.iter().all(|m| m.attempts == 1));
+}
+
+async fn outcomes_of_messages_taken_over_mid_send_are_not_written(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = smtp_app(b, &server).await;
+    let rows: Vec<MessageValues> = (0..3)
+        .map(|i| email(&format!("t{i}"), &format!("t{i}@acme.example")))
+        .collect();
+    enqueue(&app.db, &rows, app.clock.now_utc())
+        .await
+        .expect("enqueue");
+    // The server holds its answers: the three sends are in flight.
+    server.set_open(false);
+    let ctx = app.ctx.clone();
+    let pass = tokio::spawn(async move { send_due(&ctx).await });
+    server.wait_for(3).await;
+    // Meanwhile another sender took one of them over (its lease ran out, say).
+    let taken = row(&app, "t1").await;
+    message::Entity::update_many()
+        .col_expr(
+            message::Column::Claim,
+            sea_orm::sea_query::Expr::value("another-sender"),
+        )
+        .filter(message::Column::Id.eq(taken.id))
+        .exec(&app.db)
+        .await
+        .expect("take over");
+    server.set_open(true);
+    let r = pass.await.expect("join").expect("send");
+    // All three were sent, but one is no longer ours: the group's single UPDATE is undone
+    // and each is written alone, leaving the taken one to its new holder.
+    assert_eq!((r.sent, r.lost), (2, 1), "{r:?}");
+    for key in ["t0", "t2"] {
+        let m = row(&app, key).await;
+        assert_eq!((m.status.as_str(), m.attempts), ("sent", 1), "{key}");
+    }
+    let t1 = row(&app, "t1").await;
+    assert_eq!(t1.status, "sending");
+    assert_eq!(t1.claim.as_deref(), Some("another-sender"));
+    assert_eq!(t1.attempts, 0);
+    let attempts = abm::entities::delivery_attempt::Entity::find()
+        .filter(abm::entities::delivery_attempt::Column::MessageId.eq(taken.id))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(
+        attempts, 0,
+        "no attempt is written for a message that is not ours"
+    );
+    let delivered = json_of(app.get("/api/v1/events?kind=delivered").await, 200).await;
+    assert_eq!(delivered["total"], 2);
 }
 
 /// `abm serve` as its own process on the test's database, its environment cleared of the
@@ -820,6 +937,7 @@ async fn an_unreachable_receiver_is_retried_until_the_message_is_dead(b: Backend
 db_tests!(
     an_unreachable_receiver_is_retried_until_the_message_is_dead,
     three_app_processes_share_the_outbox_and_fire_each_tick_once,
+    outcomes_of_messages_taken_over_mid_send_are_not_written,
     smtp_over_tls_with_authentication_in_both_modes,
     emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured,
     without_smtp_emails_become_eml_files_and_a_crashed_senders_messages_go_once,

@@ -51,6 +51,8 @@ pub struct SmtpServer {
     busy: Arc<Mutex<bool>>,
     arrived: Arc<tokio::sync::Notify>,
     tls: Option<Tls>,
+    /// While false, a message's data is kept but its `250` waits.
+    open: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl SmtpServer {
@@ -100,6 +102,7 @@ impl SmtpServer {
             busy: Arc::new(Mutex::new(true)),
             arrived: Arc::default(),
             tls,
+            open: Arc::new(tokio::sync::watch::Sender::new(true)),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -119,6 +122,12 @@ impl SmtpServer {
             }
         });
         server
+    }
+
+    /// Holds (false) or gives (true) the `250` that accepts each message's data; what
+    /// arrives while held is kept and counted by [`Self::wait_for`].
+    pub fn set_open(&self, open: bool) {
+        self.open.send_replace(open);
     }
 
     pub fn set_busy(&self, busy: bool) {
@@ -291,6 +300,8 @@ impl SmtpServer {
                         user: user.clone(),
                     });
                     self.arrived.notify_waiters();
+                    let mut open = self.open.subscribe();
+                    let _ = open.wait_for(|o| *o).await;
                     "250 2.0.0 OK queued\r\n".into()
                 }
             } else if cmd == "QUIT" {
