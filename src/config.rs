@@ -30,6 +30,54 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub email: EmailSettings,
     pub webhooks: WebhookSettings,
+    pub tracking: TrackingSettings,
+}
+
+/// Response tracking (see `[tracking]` in default.toml).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingSettings {
+    /// The base of every tracking link; "" means `http://<server.host>:<server.port>`.
+    pub public_url: String,
+    /// Signs tracking links; "" means one generated once and kept in the database.
+    pub secret: String,
+    /// Where a campaign's call to action leads when its step names no `cta_url`; "" sends it
+    /// to the message's web view.
+    pub default_cta_url: String,
+    /// Opens and clicks this many seconds or less after delivery are a machine's.
+    pub machine_seconds: u32,
+    /// Clicks on two different links of one message within this many milliseconds are a
+    /// machine's (a scanner follows every link).
+    pub machine_burst_ms: u32,
+    /// Opens and clicks are written in batches at least this often, in milliseconds.
+    pub flush_ms: u32,
+}
+
+impl std::fmt::Debug for TrackingSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackingSettings")
+            .field("public_url", &self.public_url)
+            .field("secret", &if self.secret.is_empty() { "" } else { "***" })
+            .field("default_cta_url", &self.default_cta_url)
+            .field("machine_seconds", &self.machine_seconds)
+            .field("machine_burst_ms", &self.machine_burst_ms)
+            .field("flush_ms", &self.flush_ms)
+            .finish()
+    }
+}
+
+impl TrackingSettings {
+    /// The base of tracking links, without a trailing slash; `bound` is the port the API
+    /// really listens on, when known.
+    pub fn base_url(&self, server: &ServerSettings, bound: Option<u16>) -> String {
+        match self.public_url.trim().trim_end_matches('/') {
+            "" if server.host.contains(':') => {
+                format!("http://[{}]:{}", server.host, bound.unwrap_or(server.port))
+            }
+            "" => format!("http://{}:{}", server.host, bound.unwrap_or(server.port)),
+            url => url.to_string(),
+        }
+    }
 }
 
 /// Where email goes (see `[email]` in default.toml).
@@ -684,6 +732,37 @@ impl Settings {
             && let Err(e) = crate::delivery::tls::read_roots(self.email.tls_ca_file.trim())
         {
             return err("email.tls_ca_file", &e);
+        }
+        if !self.tracking.public_url.trim().is_empty() {
+            match url::Url::parse(self.tracking.public_url.trim()) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.query().is_none() => {}
+                _ => {
+                    return err(
+                        "tracking.public_url",
+                        "must be an http(s) URL with no query, e.g. \"https://abm.example.com\"",
+                    );
+                }
+            }
+        }
+        if !self.tracking.default_cta_url.trim().is_empty()
+            && let Err(m) = crate::tracking::check_target(self.tracking.default_cta_url.trim())
+        {
+            return err("tracking.default_cta_url", &m);
+        }
+        if !self.tracking.secret.is_empty() && self.tracking.secret.len() < 16 {
+            return err("tracking.secret", "must be \"\" or at least 16 characters");
+        }
+        if self.tracking.machine_seconds > 3600 {
+            return err("tracking.machine_seconds", "must be at most 3600");
+        }
+        if self.tracking.machine_burst_ms > 60_000 {
+            return err("tracking.machine_burst_ms", "must be at most 60000");
+        }
+        if !(10..=2000).contains(&self.tracking.flush_ms) {
+            return err("tracking.flush_ms", "must be between 10 and 2000");
         }
         if !self.metrics.listen.trim().is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()

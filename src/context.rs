@@ -27,6 +27,12 @@ pub struct AppContext {
     /// The runtime the context was built on (the process's main, multi-threaded one): inline
     /// job runs started from an HTTP worker thread execute there.
     pub runtime: Option<tokio::runtime::Handle>,
+    /// Tracking-link signer (loaded on first use: the secret may live in the database).
+    pub tracking: tokio::sync::OnceCell<crate::tracking::Links>,
+    /// The writer of opens and clicks (started on first use).
+    pub hits: std::sync::OnceLock<crate::tracking::sink::Sink>,
+    /// The port the API listens on, once bound.
+    pub http_port: std::sync::OnceLock<u16>,
 }
 
 impl AppContext {
@@ -45,6 +51,9 @@ impl AppContext {
             jobs_rt: crate::jobs::Runtime::default(),
             metrics: crate::metrics::Metrics::new(),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            tracking: tokio::sync::OnceCell::new(),
+            hits: std::sync::OnceLock::new(),
+            http_port: std::sync::OnceLock::new(),
         }
     }
 

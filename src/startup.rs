@@ -69,6 +69,8 @@ impl Application {
             let listener = TcpListener::bind(&address)
                 .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
             let port = listener.local_addr()?.port();
+            // Tracking links name the port really bound (server.port may be 0).
+            let _ = ctx.http_port.set(port);
             (
                 Some(api_server(
                     ctx.clone(),
@@ -187,6 +189,8 @@ impl Application {
         for h in &handles {
             h.stop(true).await;
         }
+        // Every open and click the stopped HTTP server accepted is written before the exit.
+        crate::tracking::sink::flush_if_started(&ctx).await;
         if let Some(s) = scheduler {
             s.abort();
         }

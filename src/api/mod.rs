@@ -49,6 +49,7 @@ use crate::error::{FieldError, Problem};
         (name = "suppressions", description = "Addresses nothing is sent to"),
         (name = "webhooks", description = "Webhook endpoints and their signing secrets"),
         (name = "events", description = "What happened to messages, stakeholders and accounts"),
+        (name = "tracking", description = "Public tracking links: open pixel, clicks, unsubscribe, web view"),
     )
 )]
 pub struct ApiDoc;
@@ -67,20 +68,24 @@ impl Modify for BearerAuth {
 
 /// Registers every route and returns the configured app pieces plus the OpenAPI document.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(health::live).service(health::ready).service(
-        utoipa_actix_web::scope("/api/v1")
-            .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
-            .wrap(actix_web::middleware::from_fn(auth::require_token))
-            .configure(crate::accounts::routes::configure)
-            .configure(crate::orders::routes::configure)
-            .configure(crate::analytics::routes::configure)
-            .configure(crate::segments::routes::configure)
-            .configure(crate::content::routes::configure)
-            .configure(crate::jobs::routes::configure)
-            .configure(crate::campaigns::routes::configure)
-            .configure(crate::delivery::routes::configure)
-            .configure(crate::events::routes::configure),
-    );
+    cfg.service(health::live)
+        .service(health::ready)
+        .configure(crate::tracking::routes::public)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
+                .wrap(actix_web::middleware::from_fn(auth::require_token))
+                .configure(crate::accounts::routes::configure)
+                .configure(crate::orders::routes::configure)
+                .configure(crate::analytics::routes::configure)
+                .configure(crate::segments::routes::configure)
+                .configure(crate::content::routes::configure)
+                .configure(crate::jobs::routes::configure)
+                .configure(crate::campaigns::routes::configure)
+                .configure(crate::delivery::routes::configure)
+                .configure(crate::events::routes::configure)
+                .configure(crate::tracking::routes::configure),
+        );
 }
 
 /// The sort fields of every list operation (see [`openapi::ListSorts`]).

@@ -638,6 +638,7 @@ async fn write(
     now: DateTime<Utc>,
 ) -> Result<Done, CampaignsError> {
     let domain = ctx.settings.email.message_id_domain().to_string();
+    let links = crate::tracking::Links::of(ctx).await?;
     let mut rendered = rendered.into_iter();
     let mut messages: Vec<MessageValues> = Vec::new();
     let mut tasks: Vec<(task::ActiveModel, Option<(String, String)>)> = Vec::new();
@@ -646,7 +647,7 @@ async fn write(
     let mut moves: HashMap<Move, Vec<i64>> = HashMap::new();
     let mut done = Done::default();
     for (e, pass) in &passes {
-        let Some((c, _)) = plans.get(&e.campaign_id) else {
+        let Some((c, plan)) = plans.get(&e.campaign_id) else {
             continue;
         };
         let view = data.views.get(&e.account_id);
@@ -673,9 +674,20 @@ async fn write(
                 ),
                 Target::Webhook(ep) => (Channel::Webhook, format!("w{ep}")),
             };
+            let message_id = new_message_id(channel, &domain);
+            let mut parts = parts_json(&parts);
+            if channel == Channel::Email
+                && let serde_json::Value::Object(map) = &mut parts
+            {
+                let cta = plan.step(&s.step).and_then(|(_, step)| match &step.action {
+                    Action::Send { cta, .. } => cta.as_deref(),
+                    _ => None,
+                });
+                links.rewrite(map, &message_id, cta);
+            }
             messages.push(MessageValues {
                 idempotency_key: format!("c{}:e{}:s{}:{who}", c.id, e.id, s.step),
-                message_id: new_message_id(channel, &domain),
+                message_id,
                 campaign_id: Some(c.id),
                 enrolment_id: Some(e.id),
                 step: Some(s.step.clone()),
@@ -685,8 +697,11 @@ async fn write(
                 channel: channel.as_str().into(),
                 recipient: recipient_of(&s.to),
                 template_id: Some(template),
-                subject: parts.get("subject").cloned(),
-                parts: parts_json(&parts),
+                subject: parts
+                    .get("subject")
+                    .and_then(|v| v.as_str())
+                    .map(String::from),
+                parts,
                 reason: Some(format!("campaign {} step {}", c.key, s.step)),
             });
         }

@@ -248,6 +248,7 @@ pub fn advance(
                     offer,
                     roles,
                     max,
+                    ..
                 } = &s.action
                 {
                     let (mut chosen, mut left_out) = choose(target, roles, *max, account, rules);

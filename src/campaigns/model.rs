@@ -120,11 +120,14 @@ word_enum! {
 }
 
 word_enum! {
-    /// A campaign-wide condition that ends an enrolment at once. `replied` and
-    /// `unsubscribed` arrive with response tracking.
+    /// A campaign-wide condition that ends an enrolment at once.
     ExitCondition {
         /// The account placed an order after it was enrolled.
         Ordered => "ordered",
+        /// Someone at the account replied or booked a meeting (tracking, `POST /responses`).
+        Replied => "replied",
+        /// Someone at the account unsubscribed or complained.
+        Unsubscribed => "unsubscribed",
     }
 }
 
@@ -250,6 +253,11 @@ pub struct SendInput {
     /// Overrides the campaign's recipients for this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipients: Option<Recipients>,
+    /// Where the email's call to action (`{{links.cta}}`) leads, through a tracked link
+    /// (default `tracking.default_cta_url`, else the web view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2000)]
+    pub cta_url: Option<String>,
 }
 
 /// Wait: `{"days": N}` (calendar days in the account's timezone), `{"hours": N}` (elapsed),
@@ -369,6 +377,8 @@ pub enum Action {
         offer: Option<OfferCtx>,
         roles: Vec<StakeholderRole>,
         max: u32,
+        /// The call to action's target.
+        cta: Option<String>,
     },
     Wait(Wait),
     Branch {
@@ -902,12 +912,18 @@ fn compile_send(
         .max_per_account
         .or(defaults.max_per_account)
         .unwrap_or(DEFAULT_MAX_PER_ACCOUNT);
+    if let Some(url) = &s.cta_url
+        && let Err(m) = crate::tracking::check_target(url)
+    {
+        errors.push(&format!("{at}/cta_url"), m);
+    }
     Some(Action::Send {
         target: target?,
         content: content?,
         offer: s.offer.clone(),
         roles,
         max,
+        cta: s.cta_url.clone(),
     })
 }
 

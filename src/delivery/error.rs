@@ -21,6 +21,9 @@ pub enum DeliveryError {
     EndpointNotFound(i64),
     #[error("no campaign `{0}`")]
     CampaignNotFound(String),
+    /// A reported response or bounce matches no message or stakeholder.
+    #[error("{0}")]
+    NoMatch(String),
     #[error(transparent)]
     Database(#[from] DbErr),
 }

@@ -46,7 +46,8 @@ impl From<DeliveryError> for ApiError {
             e @ (DeliveryError::MessageNotFound(_)
             | DeliveryError::NotSuppressed(_)
             | DeliveryError::EndpointNotFound(_)
-            | DeliveryError::CampaignNotFound(_)) => ApiError::NotFound(e.to_string()),
+            | DeliveryError::CampaignNotFound(_)
+            | DeliveryError::NoMatch(_)) => ApiError::NotFound(e.to_string()),
             DeliveryError::NotRetryable(detail) => ApiError::Conflict {
                 code: "not_retryable",
                 detail,

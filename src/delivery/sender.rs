@@ -143,9 +143,13 @@ fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
 }
 
 /// The email of an outbox row: multipart text and HTML (or the one there is), its stable
-/// Message-ID, and `List-Unsubscribe` (a `mailto:` to the sender until tracking gives a link)
-/// with `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
-pub fn build_email(m: &message::Model, from: &str) -> Result<Message, String> {
+/// Message-ID, and `List-Unsubscribe` (the one-click link of `links`, then a `mailto:` to the
+/// sender) with `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+pub fn build_email(
+    m: &message::Model,
+    from: &str,
+    links: Option<&crate::tracking::Links>,
+) -> Result<Message, String> {
     let from: Mailbox = from
         .parse()
         .map_err(|e| format!("email.from `{from}`: {e}"))?;
@@ -160,8 +164,16 @@ pub fn build_email(m: &message::Model, from: &str) -> Result<Message, String> {
             .or_else(|| part("subject"))
             .unwrap_or_default(),
     );
+    let one_click = links
+        .map(|l| {
+            format!(
+                "<{}>, ",
+                l.link(crate::tracking::LinkKind::Unsubscribe, &m.message_id, None)
+            )
+        })
+        .unwrap_or_default();
     let unsubscribe = format!(
-        "<mailto:{}?subject=unsubscribe%20{}>",
+        "{one_click}<mailto:{}?subject=unsubscribe%20{}>",
         from.email,
         m.message_id
             .trim_matches(|c| c == '<' || c == '>')
@@ -274,6 +286,7 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
     };
     let waits = ctx.settings.delivery.retry_waits();
     let concurrency = ctx.settings.delivery.concurrency.max(1) as usize;
+    let links = crate::tracking::Links::of(ctx).await?;
     let mut webhooks: Option<super::webhook_sender::WebhookClient> = None;
     loop {
         if ctx.jobs_rt.stopping.is_cancelled() {
@@ -317,7 +330,7 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
                     } else if suppressed.contains(&m.recipient.trim().to_lowercase()) {
                         Outcome::Suppressed
                     } else {
-                        match build_email(&m, &ctx.settings.email.from) {
+                        match build_email(&m, &ctx.settings.email.from, Some(links)) {
                             Ok(email) => mailer.deliver(&email, &format!("{}.eml", m.id)).await,
                             Err(error) => Outcome::Permanent {
                                 code: None,

@@ -5,6 +5,7 @@ pub mod account_class_event;
 pub mod account_snapshot;
 pub mod analysis_run;
 pub mod api_token;
+pub mod app_secret;
 pub mod campaign;
 pub mod campaign_version;
 pub mod competitor;

@@ -211,6 +211,14 @@ pub async fn list(
     })
 }
 
+/// The view of one event.
+pub async fn view_of(ctx: &AppContext, e: event::Model) -> Result<EventView, DeliveryError> {
+    let names = Names::of(ctx, std::slice::from_ref(&e)).await?;
+    names
+        .view(e)
+        .ok_or_else(|| DeliveryError::NoMatch("an event of an unknown kind".into()))
+}
+
 /// The outside names of the rows an event page links to.
 #[derive(Default)]
 struct Names {

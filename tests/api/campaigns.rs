@@ -37,11 +37,11 @@ async fn manager(app: &TestApp, email: &str) -> i64 {
         .expect("id")
 }
 
-async fn create_campaign(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn create_campaign(app: &TestApp, body: Value) -> Value {
     json_of(app.post("/api/v1/campaigns", &body).await, 201).await
 }
 
-async fn activate(app: &TestApp, key: &str) -> Value {
+pub(crate) async fn activate(app: &TestApp, key: &str) -> Value {
     json_of(
         app.post(&format!("/api/v1/campaigns/{key}/activate"), &json!({}))
             .await,
@@ -60,7 +60,7 @@ async fn messages(app: &TestApp, query: &str) -> Vec<Value> {
     page["items"].as_array().expect("items").clone()
 }
 
-async fn enrolments(app: &TestApp, key: &str) -> Vec<Value> {
+pub(crate) async fn enrolments(app: &TestApp, key: &str) -> Vec<Value> {
     let page = json_of(
         app.get(&format!("/api/v1/campaigns/{key}/enrolments?limit=1000"))
             .await,
@@ -86,12 +86,12 @@ async fn executions(app: &TestApp, key: &str, account: &str) -> Vec<Value> {
     detail["executions"].as_array().expect("executions").clone()
 }
 
-async fn run_tick(app: &TestApp) -> abm::campaigns::dispatch::TickReport {
+pub(crate) async fn run_tick(app: &TestApp) -> abm::campaigns::dispatch::TickReport {
     tick(&app.ctx).await.expect("tick")
 }
 
 /// Two steel accounts and one food account, each with a decision maker, in segment `key-accounts`.
-async fn three_accounts(app: &TestApp) {
+pub(crate) async fn three_accounts(app: &TestApp) {
     let kam = manager(app, "kam@example.com").await;
     for (ext, industry, tz, who) in [
         ("ST-1", "steel", "Asia/Ho_Chi_Minh", "Lan Nguyen"),

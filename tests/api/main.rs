@@ -24,4 +24,5 @@ mod robustness;
 mod segments;
 mod smtp_server;
 mod templates;
+mod tracking;
 mod webhooks;

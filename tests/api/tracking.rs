@@ -1,0 +1,556 @@
+//! Response tracking end to end: links in a real email taken from the SMTP server that
+//! received it, the public `/t/` endpoints, machine activity, forged tokens, one-click
+//! unsubscribe, and responses and bounces reported through the API, with what they set off.
+
+use abm::delivery::sender::send_due;
+use abm::tracking::sink::Sink;
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use crate::campaigns::{activate, create_campaign, enrolments, run_tick, three_accounts};
+use crate::db_tests;
+use crate::helpers::{Backend, TestApp, json_of, problem, spawn_app_with};
+use crate::smtp_server::SmtpServer;
+
+const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+
+/// The bodies of a MIME message's parts, decoded (quoted-printable or base64).
+fn decoded(raw: &str) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    for part in raw.split("\r\n--").flat_map(|p| p.split("\n--")) {
+        let Some((head, body)) = part
+            .split_once("\r\n\r\n")
+            .or_else(|| part.split_once("\n\n"))
+        else {
+            continue;
+        };
+        let head = head.to_ascii_lowercase();
+        if head.contains("content-transfer-encoding: quoted-printable") {
+            let joined = body.replace("=\r\n", "").replace("=\n", "");
+            let bytes = joined.as_bytes();
+            let mut v = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'='
+                    && i + 2 < bytes.len()
+                    && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+                {
+                    v.push(b);
+                    i += 3;
+                    continue;
+                }
+                v.push(bytes[i]);
+                i += 1;
+            }
+            out.push_str(&String::from_utf8_lossy(&v));
+        } else if head.contains("content-transfer-encoding: base64") {
+            let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact.trim_end_matches('-'))
+                .unwrap_or_default();
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        } else {
+            out.push_str(body);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The first tracking link of kind `letter` in `text`.
+fn link(text: &str, letter: char) -> String {
+    let needle = format!("/t/{letter}/");
+    let at = text
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no /t/{letter}/ link in:\n{text}"));
+    let start = text[..at].rfind("http://").expect("scheme");
+    let end = text[at..]
+        .find(|c: char| c == '"' || c == '\'' || c.is_whitespace() || c == '>')
+        .map_or(text.len(), |e| at + e);
+    text[start..end].to_string()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn events(app: &TestApp, query: &str) -> Vec<Value> {
+    Sink::of(&app.ctx).flush().await;
+    json_of(
+        app.get(&format!("/api/v1/events?limit=1000&{query}")).await,
+        200,
+    )
+    .await["items"]
+        .as_array()
+        .expect("items")
+        .clone()
+}
+
+async fn tracked_app(b: Backend, server: &SmtpServer) -> TestApp {
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let app = spawn_app_with(b, &[("ABM_EMAIL__SMTP_URL", url.as_str())]).await;
+    three_accounts(&app).await;
+    create_campaign(
+        &app,
+        json!({
+            "key": "tracked",
+            "name": "Tracked outreach",
+            "audience": {"segment": "key-accounts"},
+            "recipients": {"roles": ["decision_maker"], "max_per_account": 1},
+            "send_window": "always",
+            "exit_on": ["replied", "unsubscribed"],
+            "steps": [
+                {"id": "hello", "send": {"channel": "email", "purpose": "outreach", "cta_url": "https://shop.example/offer?x=1&y=2"}},
+                {"id": "pause", "wait": {"days": 3}},
+                {"id": "again", "send": {"channel": "email", "purpose": "nurture"}}
+            ]
+        }),
+    )
+    .await;
+    activate(&app, "tracked").await;
+    run_tick(&app).await;
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.sent, 3, "{r:?}");
+    app
+}
+
+/// The decoded email sent to `to`.
+fn email_to(server: &SmtpServer, to: &str) -> String {
+    let m = server
+        .messages()
+        .into_iter()
+        .find(|m| m.to.iter().any(|t| t == to))
+        .unwrap_or_else(|| panic!("no email to {to}"));
+    decoded(&m.data)
+}
+
+async fn links_in_a_real_email_record_opens_clicks_and_views_and_forged_ones_nothing(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = tracked_app(b, &server).await;
+    let raw = server
+        .messages()
+        .into_iter()
+        .find(|m| m.to.iter().any(|t| t == "lan@st-1.example"))
+        .expect("email")
+        .data;
+    let body = email_to(&server, "lan@st-1.example");
+    assert!(!body.contains("{{"), "placeholders left:\n{body}");
+    let cta = link(&body, 'c');
+    let pixel = link(&body, 'o');
+    let view = link(&body, 'v');
+    assert!(link(&body, 'u').contains(&app.address));
+    // The List-Unsubscribe header points at the same one-click endpoint.
+    assert!(
+        raw.contains("List-Unsubscribe: <http://127.0.0.1:"),
+        "{raw}"
+    );
+    let client = no_redirects();
+
+    // Within seconds of delivery: a scanner, whatever it claims to be.
+    let r = client
+        .get(&cta)
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("click");
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.headers()["location"],
+        "https://shop.example/offer?x=1&y=2"
+    );
+    // Later: a person; a HEAD and a known scanner agent are machines.
+    app.clock.advance(Duration::minutes(30));
+    let r = client
+        .get(&cta)
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("click");
+    assert_eq!(r.status(), 302);
+    let r = client
+        .head(&cta)
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(r.status(), 302);
+    let r = client
+        .get(&cta)
+        .header(
+            "User-Agent",
+            "Mozilla/5.0 (compatible; Proofpoint URL Defense)",
+        )
+        .send()
+        .await
+        .expect("scanner");
+    assert_eq!(r.status(), 302);
+    let clicks = events(&app, "kind=clicked").await;
+    let flags: Vec<(bool, Option<&str>)> = clicks
+        .iter()
+        .map(|e| {
+            (
+                e["machine"].as_bool().expect("machine"),
+                e["data"]["machine_reason"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (true, Some("right_after_delivery")),
+            (false, None),
+            (true, Some("head_request")),
+            (true, Some("user_agent")),
+        ]
+    );
+    let human = &clicks[1];
+    assert_eq!(human["account_id"], "ST-1");
+    assert_eq!(human["campaign"], "tracked");
+    assert_eq!(human["step"], "hello");
+    assert_eq!(human["data"]["url"], "https://shop.example/offer?x=1&y=2");
+    assert!(human["message_id"].as_str().expect("id").starts_with('<'));
+    assert!(human["stakeholder_id"].is_string());
+
+    // The web view: the message as sent, with its tracked links.
+    let r = client.get(&view).send().await.expect("view");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("default-src 'none'")
+    );
+    let html = r.text().await.expect("html");
+    assert!(
+        html.contains(&cta),
+        "the web view carries the tracked links"
+    );
+
+    // The pixel: a GIF that is never cached.
+    let r = client
+        .get(&pixel)
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/gif");
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .expect("cc")
+            .contains("no-store")
+    );
+    assert_eq!(&r.bytes().await.expect("gif")[..6], b"GIF89a");
+    let opens = events(&app, "kind=opened").await;
+    assert_eq!(opens.len(), 1);
+    assert_eq!(opens[0]["machine"], false);
+
+    // Forged and altered tokens: 404, nothing recorded.
+    let before = events(&app, "").await.len();
+    let tampered = {
+        let mut t = cta.clone().into_bytes();
+        let i = t.len() - 3;
+        t[i] = if t[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(t).expect("ascii")
+    };
+    let base = format!("{}/t/", app.address);
+    for bad in [
+        tampered,
+        format!("{base}c/{}", "A".repeat(7000)),
+        format!("{base}c/x.y.z"),
+        format!("{base}o/{}", cta.rsplit('/').next().expect("token")),
+        pixel.replace("/t/o/", "/t/c/"),
+        format!("{base}v/bm9wZQ.AAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        let r = client.get(&bad).send().await.expect("forged");
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+    assert_eq!(
+        events(&app, "").await.len(),
+        before,
+        "a forged link recorded something"
+    );
+}
+
+async fn a_burst_of_clicks_on_different_links_is_a_scanner(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = tracked_app(b, &server).await;
+    let links = abm::tracking::Links::of(&app.ctx).await.expect("links");
+    let m = json_of(app.get("/api/v1/messages?account_id=ST-2").await, 200).await["items"][0]
+        ["message_id"]
+        .as_str()
+        .expect("message id")
+        .to_string();
+    app.clock.advance(Duration::hours(1));
+    let client = no_redirects();
+    for target in ["https://a.example/1", "https://a.example/2"] {
+        let url = links.link(abm::tracking::LinkKind::Click, &m, Some(target));
+        let r = client
+            .get(&url)
+            .header("User-Agent", BROWSER)
+            .send()
+            .await
+            .expect("click");
+        assert_eq!(r.status(), 302);
+        assert_eq!(r.headers()["location"], target);
+    }
+    let clicks = events(&app, "kind=clicked&account_id=ST-2").await;
+    let flags: Vec<bool> = clicks
+        .iter()
+        .map(|e| e["machine"].as_bool().expect("flag"))
+        .collect();
+    assert_eq!(flags, [false, true]);
+    assert_eq!(clicks[1]["data"]["machine_reason"], "many_links_at_once");
+}
+
+async fn one_click_unsubscribe_suppresses_the_address_and_ends_the_enrolment(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = tracked_app(b, &server).await;
+    let body = email_to(&server, "jonas@st-2.example");
+    let unsub = link(&body, 'u');
+    let client = no_redirects();
+    // GET (what a scanner does) only shows the page.
+    let page = client.get(&unsub).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("html")
+            .contains("<form method=\"post\"")
+    );
+    assert!(events(&app, "kind=unsubscribed").await.is_empty());
+    let sup = json_of(app.get("/api/v1/suppressions").await, 200).await;
+    assert_eq!(sup["total"], 0);
+    // The RFC 8058 POST, twice: suppressed once, one event, the enrolment ended.
+    for _ in 0..2 {
+        let r = client
+            .post(&unsub)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+    }
+    let sup = json_of(app.get("/api/v1/suppressions").await, 200).await;
+    assert_eq!(sup["total"], 1);
+    assert_eq!(sup["items"][0]["address"], "jonas@st-2.example");
+    assert_eq!(sup["items"][0]["reason"], "unsubscribed");
+    let ev = events(&app, "kind=unsubscribed").await;
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["account_id"], "ST-2");
+    let st2 = enrolments(&app, "tracked")
+        .await
+        .into_iter()
+        .find(|e| e["account_id"] == "ST-2")
+        .expect("ST-2");
+    assert_eq!(st2["status"], "exited");
+    assert!(
+        st2["exit_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("unsubscribed")
+    );
+    // The others go on to their second email; ST-2 gets nothing more.
+    app.clock.advance(Duration::days(3));
+    run_tick(&app).await;
+    send_due(&app.ctx).await.expect("send");
+    let to_jonas = server
+        .messages()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == "jonas@st-2.example"))
+        .count();
+    assert_eq!(to_jonas, 1);
+    assert_eq!(server.messages().len(), 5);
+}
+
+async fn replies_and_bounces_reported_by_other_systems_act_at_once(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = tracked_app(b, &server).await;
+    let first =
+        json_of(app.get("/api/v1/messages?account_id=FD-1").await, 200).await["items"][0].clone();
+    let mid = first["message_id"].as_str().expect("id").to_string();
+    // A reply seen by the mail gateway: In-Reply-To with someone else's id first.
+    let e = json_of(
+        app.post(
+            "/api/v1/responses",
+            &json!({"in_reply_to": format!("<other@mail.example> {mid}"), "kind": "replied", "note": "Call me Tuesday"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(e["kind"], "replied");
+    assert_eq!(e["account_id"], "FD-1");
+    assert_eq!(e["message_id"], mid);
+    assert_eq!(e["data"]["note"], "Call me Tuesday");
+    let fd1 = enrolments(&app, "tracked")
+        .await
+        .into_iter()
+        .find(|e| e["account_id"] == "FD-1")
+        .expect("FD-1");
+    assert_eq!(fd1["status"], "exited");
+    assert!(
+        fd1["exit_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("replied")
+    );
+    // A call logged in the CRM, by email (no message): recorded, nothing ends.
+    let e = json_of(
+        app.post(
+            "/api/v1/responses",
+            &json!({"email": "LAN@st-1.example", "kind": "call_logged"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        (e["account_id"].clone(), e["message_id"].clone()),
+        (json!("ST-1"), Value::Null)
+    );
+    // Unknown, missing, malformed.
+    problem(
+        app.post(
+            "/api/v1/responses",
+            &json!({"message_id": "<nope@x>", "kind": "replied"}),
+        )
+        .await,
+        404,
+    )
+    .await;
+    problem(
+        app.post("/api/v1/responses", &json!({"kind": "replied"}))
+            .await,
+        422,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api/v1/responses",
+            &json!({"email": "a@b.example", "kind": "waved"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api/v1/responses",
+            &json!({"message_id": mid, "kind": "replied", "occurred_at": "2030-01-01T00:00:00Z"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+
+    // Bounces: hard suppresses, soft only records, a complaint suppresses and ends the
+    // enrolment.
+    json_of(
+        app.post(
+            "/api/v1/bounces",
+            &json!({"email": "Ann@FD-1.example", "type": "hard", "reason": "5.1.1"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let st1 = json_of(app.get("/api/v1/messages?account_id=ST-1").await, 200).await["items"][0]
+        ["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let soft = json_of(
+        app.post(
+            "/api/v1/bounces",
+            &json!({"message_id": st1, "type": "soft"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        (soft["kind"].clone(), soft["data"]["type"].clone()),
+        (json!("bounced"), json!("soft"))
+    );
+    let st2 = json_of(app.get("/api/v1/messages?account_id=ST-2").await, 200).await["items"][0]
+        ["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let c = json_of(
+        app.post(
+            "/api/v1/bounces",
+            &json!({"message_id": st2, "type": "complaint"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(c["kind"], "complained");
+    let sup = json_of(app.get("/api/v1/suppressions?sort=address").await, 200).await;
+    let listed: Vec<(String, String)> = sup["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap_or("").into(),
+                s["reason"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("ann@fd-1.example".to_string(), "bounced".to_string()),
+            ("jonas@st-2.example".to_string(), "complained".to_string()),
+        ]
+    );
+    let st2e = enrolments(&app, "tracked")
+        .await
+        .into_iter()
+        .find(|e| e["account_id"] == "ST-2")
+        .expect("ST-2");
+    assert_eq!(st2e["status"], "exited");
+    problem(
+        app.post("/api/v1/bounces", &json!({"type": "hard"})).await,
+        422,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api/v1/bounces",
+            &json!({"email": "not an address", "type": "hard"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api/v1/bounces",
+            &json!({"message_id": "<nope@x>", "type": "hard"}),
+        )
+        .await,
+        404,
+    )
+    .await;
+}
+
+db_tests!(
+    links_in_a_real_email_record_opens_clicks_and_views_and_forged_ones_nothing,
+    a_burst_of_clicks_on_different_links_is_a_scanner,
+    one_click_unsubscribe_suppresses_the_address_and_ends_the_enrolment,
+    replies_and_bounces_reported_by_other_systems_act_at_once,
+);
