@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
             &ctx,
             abm::delivery::webhooks::EndpointInput {
                 url: Some(format!("http://127.0.0.1:{port}/in")),
-                description: None::<Option<String>>,
+                ..Default::default()
             },
         )
         .await

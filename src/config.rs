@@ -91,6 +91,8 @@ pub struct EmailSettings {
     pub from: String,
     /// Where emails go as `.eml` files when `smtp_url` is empty.
     pub outbox_dir: String,
+    /// How long connecting, setting up a session and sending one message may each take.
+    pub timeout_seconds: u32,
     /// PEM file of extra certificate authorities trusted for the SMTP server's TLS, beside
     /// the built-in roots (a company CA); "" trusts the built-in roots only.
     pub tls_ca_file: String,
@@ -102,6 +104,7 @@ impl std::fmt::Debug for EmailSettings {
             .field("smtp_url", &redact_url(&self.smtp_url))
             .field("from", &self.from)
             .field("outbox_dir", &self.outbox_dir)
+            .field("timeout_seconds", &self.timeout_seconds)
             .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
@@ -123,19 +126,33 @@ impl EmailSettings {}
 /// `"1m,5m,2h"`: waits in minutes, hours or days, each at least a minute and at most 30 days;
 /// at most 20 of them; `""` means no retries.
 fn parse_waits(raw: &str) -> Result<Vec<chrono::Duration>, String> {
+    parse_waits_from(raw, chrono::Duration::minutes(1))
+}
+
+/// Comma-separated waits (`30s`, `5m`, `2h`, `1d`), each between `min` and 30 days.
+fn parse_waits_from(raw: &str, min: chrono::Duration) -> Result<Vec<chrono::Duration>, String> {
     let mut out = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || format!("`{part}` is not a wait like 5m, 2h or 1d");
-        let (n, unit) = part.split_at(part.len() - 1);
-        let n: i64 = n.parse().map_err(|_| bad())?;
+        let bad = || format!("`{part}` is not a wait like 30s, 5m, 2h or 1d");
+        let Some((at, unit)) = part.char_indices().last() else {
+            continue;
+        };
+        let n: i64 = part[..at].parse().map_err(|_| bad())?;
+        if !(0..=1_000_000).contains(&n) {
+            return Err(bad());
+        }
         let d = match unit {
-            "m" => chrono::Duration::minutes(n),
-            "h" => chrono::Duration::hours(n),
-            "d" => chrono::Duration::days(n),
+            's' => chrono::Duration::seconds(n),
+            'm' => chrono::Duration::minutes(n),
+            'h' => chrono::Duration::hours(n),
+            'd' => chrono::Duration::days(n),
             _ => return Err(bad()),
         };
-        if d < chrono::Duration::minutes(1) || d > chrono::Duration::days(30) {
-            return Err(format!("`{part}` must be between 1m and 30d"));
+        if d < min || d > chrono::Duration::days(30) {
+            return Err(format!(
+                "`{part}` must be between {} and 30d",
+                if min.is_zero() { "0s" } else { "1m" }
+            ));
         }
         out.push(d);
     }
@@ -155,6 +172,19 @@ pub struct WebhookSettings {
     pub secret_grace_hours: u32,
     /// How long a webhook POST may take, in seconds.
     pub timeout_seconds: u32,
+    /// Waits between attempts of a webhook delivery after a transient failure (`0s` = at
+    /// once); after the last one the message is dead.
+    pub retry_schedule: String,
+    /// An endpoint that has failed for this many hours (every delivery since the first
+    /// failure failed) is disabled; so is one that answers 410 Gone, at once.
+    pub disable_after_hours: u32,
+}
+
+impl WebhookSettings {
+    /// The waits of [`Self::retry_schedule`] (validated at start-up).
+    pub fn retry_waits(&self) -> Vec<chrono::Duration> {
+        parse_waits_from(&self.retry_schedule, chrono::Duration::zero()).unwrap_or_default()
+    }
 }
 
 /// The campaign dispatcher (see `[campaigns]` in default.toml).
@@ -708,6 +738,12 @@ impl Settings {
                 ),
             );
         }
+        if let Err(m) = parse_waits_from(&self.webhooks.retry_schedule, chrono::Duration::zero()) {
+            return err("webhooks.retry_schedule", &m);
+        }
+        if !(1..=8760).contains(&self.webhooks.disable_after_hours) {
+            return err("webhooks.disable_after_hours", "must be between 1 and 8760");
+        }
         if let Err(m) = parse_waits(&self.delivery.retry_schedule) {
             return err("delivery.retry_schedule", &m);
         }
@@ -727,6 +763,9 @@ impl Settings {
         }
         if !(10..=60_000).contains(&self.delivery.poll_interval_ms) {
             return err("delivery.poll_interval_ms", "must be between 10 and 60000");
+        }
+        if !(1..=600).contains(&self.email.timeout_seconds) {
+            return err("email.timeout_seconds", "must be between 1 and 600");
         }
         if !self.email.tls_ca_file.trim().is_empty()
             && let Err(e) = crate::delivery::tls::read_roots(self.email.tls_ca_file.trim())

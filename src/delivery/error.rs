@@ -19,8 +19,11 @@ pub enum DeliveryError {
     NotRetryable(String),
     #[error("no webhook endpoint with id {0}")]
     EndpointNotFound(i64),
-    #[error("no campaign `{0}`")]
+    #[error("no campaign `{}`", crate::domain::shorten(.0, 100))]
     CampaignNotFound(String),
+    /// Changed by someone else at the same time.
+    #[error("{0}")]
+    Conflict(String),
     /// A reported response or bounce matches no message or stakeholder.
     #[error("{0}")]
     NoMatch(String),

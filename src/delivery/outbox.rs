@@ -291,9 +291,13 @@ pub async fn retry(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryE
         .exec(&ctx.db)
         .await?;
     if done.rows_affected == 0 {
+        // Changed since it was read (a retry at the same time): say what it is now.
+        let status = message::Entity::find_by_id(id)
+            .one(&ctx.db)
+            .await?
+            .map_or(m.status, |now| now.status);
         return Err(DeliveryError::NotRetryable(format!(
-            "message {id} is {}; only dead, failed or deferred messages can be retried",
-            m.status
+            "message {id} is {status}; only dead, failed or deferred messages can be retried              (another retry may have just requeued it)"
         )));
     }
     get(ctx, id).await

@@ -52,6 +52,10 @@ impl From<DeliveryError> for ApiError {
                 code: "not_retryable",
                 detail,
             },
+            DeliveryError::Conflict(detail) => ApiError::Conflict {
+                code: "conflict",
+                detail,
+            },
             DeliveryError::Database(e) => e.into(),
         }
     }
@@ -194,9 +198,10 @@ async fn get_endpoint(state: State, id: web::Path<i64>) -> Result<HttpResponse, 
     Ok(HttpResponse::Ok().json(webhooks::get(&state, *id).await?))
 }
 
-/// Change a webhook endpoint's URL or description (only the given fields).
+/// Change a webhook endpoint's URL, description, event types, rule, or turn it back on with
+/// `enabled: true` (only the given fields; 409 when it was changed at the same time).
 #[utoipa::path(tag = "webhooks", request_body = EndpointPatch,
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[patch("/webhooks/endpoints/{id}")]
 async fn update_endpoint(
     state: State,
@@ -217,7 +222,7 @@ async fn delete_endpoint(state: State, id: web::Path<i64>) -> Result<HttpRespons
 /// Give a webhook endpoint a new signing secret, shown this once. The previous secret keeps
 /// signing too (a second signature in `webhook-signature`) for `webhooks.secret_grace_hours`.
 #[utoipa::path(tag = "webhooks",
-    responses((status = 200, body = EndpointWithSecret), (status = 404, body = Problem)))]
+    responses((status = 200, body = EndpointWithSecret), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[post("/webhooks/endpoints/{id}/rotate-secret")]
 async fn rotate_endpoint_secret(
     state: State,

@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -79,8 +79,12 @@ impl Mailer {
         if url.is_empty() {
             return Ok(Mailer::Files(PathBuf::from(&email.outbox_dir)));
         }
-        let pool =
-            super::smtp_pool::SmtpPool::for_url(url, d.concurrency as usize, &email.tls_ca_file)?;
+        let pool = super::smtp_pool::SmtpPool::for_url(
+            url,
+            d.concurrency as usize,
+            &email.tls_ca_file,
+            std::time::Duration::from_secs(u64::from(email.timeout_seconds)),
+        )?;
         Ok(Mailer::Pool(Box::new(pool)))
     }
 
@@ -127,7 +131,8 @@ fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
     let code = e.status().map(|c| c.to_string());
     let error = e.to_string().chars().take(1000).collect();
     if e.is_permanent() {
-        let bounce = matches!(code.as_deref(), Some("550" | "551" | "553"));
+        let bounce = matches!(code.as_deref(), Some("550" | "551" | "553"))
+            && rejects_mailbox(&e.to_string());
         Outcome::Permanent {
             code,
             error,
@@ -138,6 +143,31 @@ fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
             code,
             error,
             retry_after: None,
+        }
+    }
+}
+
+/// Whether a 550/551/553 reply rejects the mailbox itself (a hard bounce) rather than the
+/// message (content or policy, e.g. `550 5.7.1` after DATA): its enhanced status code is
+/// `5.1.x`, or, without one, its text speaks of the user, mailbox, recipient or address.
+fn rejects_mailbox(reply: &str) -> bool {
+    let enhanced = reply
+        .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .find(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && matches!(parts[0], "4" | "5")
+                && parts[1..]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+    match enhanced {
+        Some(code) => code.starts_with("5.1."),
+        None => {
+            let r = reply.to_lowercase();
+            ["user", "mailbox", "recipient", "address"]
+                .iter()
+                .any(|w| r.contains(w))
         }
     }
 }
@@ -242,7 +272,18 @@ pub fn spawn_loop(ctx: std::sync::Arc<AppContext>) -> Option<tokio::task::JoinHa
             }
             {
                 let _held = ctx.jobs_rt.tracker.token();
-                match send_due_with(&ctx, &mailer).await {
+                // Shutdown's grace over: the pass is dropped; what it held is swept when its
+                // lease ends (the same Message-IDs go again).
+                let pass = tokio::select! {
+                    r = std::panic::AssertUnwindSafe(send_due_with(&ctx, &mailer)).catch_unwind() => r,
+                    _ = ctx.jobs_rt.interrupt.cancelled() => break,
+                };
+                let pass = pass.unwrap_or_else(|_| {
+                    Err(DbErr::Custom(
+                        "a delivery pass panicked (see the log)".into(),
+                    ))
+                });
+                match pass {
                     Ok(r) if r.claimed + r.swept > 0 => tracing::info!(
                         claimed = r.claimed,
                         sent = r.sent,
@@ -317,28 +358,42 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
                 let webhooks = webhooks.as_ref();
                 async move {
                     let started = std::time::Instant::now();
-                    let outcome = if m.channel == "webhook" {
-                        let endpoint = endpoint_id(&m.recipient).and_then(|id| endpoints.get(&id));
-                        match (endpoint, webhooks) {
-                            (Some(e), Some(client)) => client.post(e, &m, ctx.clock.now()).await,
-                            _ => Outcome::Permanent {
-                                code: None,
-                                error: format!("no webhook endpoint `{}`", m.recipient),
-                                bounce: false,
-                            },
-                        }
-                    } else if suppressed.contains(&m.recipient.trim().to_lowercase()) {
-                        Outcome::Suppressed
-                    } else {
-                        match build_email(&m, &ctx.settings.email.from, Some(links)) {
-                            Ok(email) => mailer.deliver(&email, &format!("{}.eml", m.id)).await,
-                            Err(error) => Outcome::Permanent {
-                                code: None,
-                                error,
-                                bounce: false,
-                            },
+                    let attempt = async {
+                        if m.channel == "webhook" {
+                            let endpoint =
+                                endpoint_id(&m.recipient).and_then(|id| endpoints.get(&id));
+                            match (endpoint, webhooks) {
+                                (Some(e), Some(client)) => {
+                                    client.post(e, &m, ctx.clock.now()).await
+                                }
+                                _ => Outcome::Permanent {
+                                    code: None,
+                                    error: format!("no webhook endpoint `{}`", m.recipient),
+                                    bounce: false,
+                                },
+                            }
+                        } else if suppressed.contains(&m.recipient.trim().to_lowercase()) {
+                            Outcome::Suppressed
+                        } else {
+                            match build_email(&m, &ctx.settings.email.from, Some(links)) {
+                                Ok(email) => mailer.deliver(&email, &format!("{}.eml", m.id)).await,
+                                Err(error) => Outcome::Permanent {
+                                    code: None,
+                                    error,
+                                    bounce: false,
+                                },
+                            }
                         }
                     };
+                    // A bug met by one message (a panic) fails that attempt, not the pass.
+                    let outcome = std::panic::AssertUnwindSafe(attempt)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| Outcome::Transient {
+                            code: None,
+                            error: "internal error while sending (see the log)".into(),
+                            retry_after: None,
+                        });
                     let latency = started.elapsed().as_millis().min(i64::MAX as u128) as i64;
                     (m, outcome, latency)
                 }
@@ -755,6 +810,26 @@ fn code_of_last(attempts: &[delivery_attempt::ActiveModel]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_rejected_mailbox_is_a_hard_bounce() {
+        assert!(rejects_mailbox(
+            "permanent error (550): 5.1.1 No such user here"
+        ));
+        assert!(rejects_mailbox(
+            "permanent error (553): 5.1.3 Bad recipient address syntax"
+        ));
+        assert!(rejects_mailbox("permanent error (550): no such user"));
+        assert!(!rejects_mailbox(
+            "permanent error (550): 5.7.1 Message rejected as spam"
+        ));
+        assert!(!rejects_mailbox(
+            "permanent error (550): 5.7.1 Relaying denied for user"
+        ));
+        assert!(!rejects_mailbox(
+            "permanent error (550): rejected by policy"
+        ));
+    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {

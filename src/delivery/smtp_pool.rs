@@ -57,7 +57,12 @@ impl SmtpPool {
     /// A pool for an `smtp://` or `smtps://` URL as lettre reads it (`user:pass@`,
     /// `?tls=required|opportunistic`, a path naming the EHLO host; ports 25, 587 with STARTTLS
     /// and 465 for `smtps` by default), trusting `ca_file`'s roots beside the built-in ones.
-    pub fn for_url(raw: &str, max_idle: usize, ca_file: &str) -> Result<SmtpPool, String> {
+    pub fn for_url(
+        raw: &str,
+        max_idle: usize,
+        ca_file: &str,
+        timeout: Duration,
+    ) -> Result<SmtpPool, String> {
         let url = url::Url::parse(raw).map_err(|e| format!("email.smtp_url: {e}"))?;
         let implicit = match url.scheme() {
             "smtp" => false,
@@ -114,6 +119,17 @@ impl SmtpPool {
             "" => ClientId::default(),
             name => ClientId::Domain(decode(name)),
         };
+        if credentials.is_some()
+            && security != Security::Required
+            && security != Security::Implicit
+            && !matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1")
+        {
+            tracing::warn!(
+                host = %host,
+                "email.smtp_url has a password but does not require TLS: it may go in clear \
+                 text (add ?tls=required, or use smtps://)"
+            );
+        }
         Ok(SmtpPool {
             target: Target {
                 host,
@@ -126,7 +142,7 @@ impl SmtpPool {
             },
             idle: Mutex::new(Vec::new()),
             max_idle: max_idle.max(1),
-            timeout: Duration::from_secs(30),
+            timeout,
         })
     }
 
@@ -143,12 +159,9 @@ impl SmtpPool {
             .set_nodelay(true)
             .map_err(|e| PoolError::Connect(format!("TCP_NODELAY: {e}")))?;
         // A refusal before the first message (greeting, STARTTLS, AUTH) is the server's or the
-        // configuration's trouble, not the message's: it counts as transient.
-        let setup = |e: lettre::transport::smtp::Error| {
-            PoolError::Connect(format!("setting up the SMTP session with {}: {e}", t.host))
-        };
+        // configuration's trouble, not the message's: it counts as transient (see `setup`).
         let stream: Box<dyn AsyncTokioStream> = match &t.tls {
-            Some(config) => Box::new(
+            Some(config) => Box::new(super::tls::Capped::new(
                 tokio::time::timeout(
                     self.timeout,
                     super::tls::wrap(stream, &t.host, config.clone()),
@@ -156,8 +169,28 @@ impl SmtpPool {
                 .await
                 .map_err(|_| PoolError::Connect(format!("TLS with {} timed out", t.host)))?
                 .map_err(|e| PoolError::Connect(format!("TLS with {}: {e}", t.host)))?,
-            ),
-            None => Box::new(stream),
+            )),
+            None => Box::new(super::tls::Capped::new(stream)),
+        };
+        // The whole session setup (greeting, EHLO, STARTTLS, AUTH) within the timeout: a
+        // server that accepts and then says nothing holds no sender.
+        tokio::time::timeout(self.timeout, self.setup(stream))
+            .await
+            .map_err(|_| {
+                PoolError::Connect(format!(
+                    "the SMTP server {} did not complete the session setup in time",
+                    t.host
+                ))
+            })?
+    }
+
+    async fn setup(
+        &self,
+        stream: Box<dyn AsyncTokioStream>,
+    ) -> Result<AsyncSmtpConnection, PoolError> {
+        let t = &self.target;
+        let setup = |e: lettre::transport::smtp::Error| {
+            PoolError::Connect(format!("setting up the SMTP session with {}: {e}", t.host))
         };
         let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &t.hello)
             .await

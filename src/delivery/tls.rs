@@ -16,11 +16,19 @@ const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 
 /// The certificates of a PEM file; an error names the file and what is wrong with it.
 pub fn read_roots(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    use std::io::Read;
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-    if meta.len() > MAX_CA_FILE {
+    // Not a device or a pipe: those have no length, and may never end.
+    if !meta.is_file() {
+        return Err(format!("`{path}` is not a regular file"));
+    }
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
+        .map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    if pem.len() as u64 > MAX_CA_FILE {
         return Err(format!("`{path}` is larger than {MAX_CA_FILE} bytes"));
     }
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("`{path}` is not a PEM certificate file: {e}"))?;
@@ -80,6 +88,82 @@ pub async fn wrap(
         .connect(name, tcp)
         .await?;
     Ok(TlsStream(stream))
+}
+
+/// Longest run of bytes from an SMTP server without a line end (RFC 5321 allows 512 per
+/// reply line); a server that sends more is cut off instead of filling memory.
+const MAX_LINE: usize = 64 * 1024;
+
+/// A connection whose server cannot send an endless line: reading fails once `MAX_LINE`
+/// bytes have come without a `\n`.
+#[derive(Debug)]
+pub struct Capped<S> {
+    inner: S,
+    since_newline: usize,
+}
+
+impl<S> Capped<S> {
+    pub fn new(inner: S) -> Self {
+        Capped {
+            inner,
+            since_newline: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled {
+            let fresh = &buf.filled()[before..];
+            match fresh.iter().rposition(|b| *b == b'\n') {
+                Some(at) => self.since_newline = fresh.len() - at - 1,
+                None => self.since_newline += fresh.len(),
+            }
+            if self.since_newline > MAX_LINE {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the SMTP server sent more than {MAX_LINE} bytes without a line end"),
+                )));
+            }
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Capped<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for Capped<tokio::net::TcpStream> {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+impl AsyncTokioStream for Capped<TlsStream> {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.peer_addr()
+    }
 }
 
 /// A TLS connection lettre's protocol client can speak SMTP over.

@@ -74,6 +74,9 @@ impl WebhookClient {
         crate::install_tls_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would be the only name our resolver sees, and
+            // the address guard would not see the endpoint's.
+            .no_proxy()
             .timeout(StdDuration::from_secs(u64::from(
                 settings.timeout_seconds.max(1),
             )))
@@ -187,7 +190,8 @@ fn classify_error(e: &reqwest::Error) -> Outcome {
 pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     let wait = match value.parse::<i64>() {
-        Ok(s) => Duration::seconds(s),
+        // Clamped first: a huge count of seconds is out of a Duration's range.
+        Ok(s) => Duration::seconds(s.clamp(-1, MAX_RETRY_AFTER)),
         Err(_) => {
             DateTime::parse_from_rfc2822(value)
                 .ok()?
@@ -213,6 +217,15 @@ mod tests {
             Some(Duration::minutes(5))
         );
         assert_eq!(retry_after("99999999", now), Some(Duration::days(1)));
+        assert_eq!(
+            retry_after("9223372036854776", now),
+            Some(Duration::days(1))
+        );
+        assert_eq!(
+            retry_after(&i64::MAX.to_string(), now),
+            Some(Duration::days(1))
+        );
+        assert_eq!(retry_after(&i64::MIN.to_string(), now), None);
         assert_eq!(retry_after("0", now), None);
         assert_eq!(retry_after("-5", now), None);
         assert_eq!(retry_after("Mon, 02 Mar 2026 09:00:00 GMT", now), None);

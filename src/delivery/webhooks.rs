@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{KeyInit, Mac};
 use rand::Rng;
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -43,6 +43,21 @@ pub struct EndpointInput {
     #[schema(value_type = Option<String>, max_length = 1000,
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub description: Option<Option<String>>,
+    /// Sales event types to receive (`message.delivered`, `message.opened`,
+    /// `message.clicked`, `message.replied`, `message.bounced`, `stakeholder.unsubscribed`,
+    /// `task.created`, `account.hot`, `account.at_risk`, `account.lost`,
+    /// `account.recovered`, `offer.redeemed`); `null` or `[]` for none.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub event_types: Option<Option<Vec<String>>>,
+    /// Only events of accounts this rule matches (rule language, account fields), e.g.
+    /// `abc = A`; `null` or empty for every account.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub rule_text: Option<Option<String>>,
+    /// `true` turns a disabled endpoint back on (PATCH); `false` disables it by hand.
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 impl crate::api::openapi::BodySchema for EndpointInput {}
@@ -56,17 +71,46 @@ pub struct EndpointView {
     pub description: Option<String>,
     /// Until when the secret before the last rotation still signs too.
     pub previous_secret_until: Option<DateTime<Utc>>,
+    /// The sales event types it receives.
+    pub event_types: Vec<String>,
+    /// Only events of accounts this rule matches.
+    pub rule_text: Option<String>,
+    /// False once disabled (failing for `webhooks.disable_after_hours`, a 410, or by hand).
+    pub enabled: bool,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    /// Since when every delivery has failed, while that lasts.
+    pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The event types an endpoint row subscribes to.
+pub fn event_types_of(m: &webhook_endpoint::Model) -> Vec<String> {
+    m.event_types
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl From<webhook_endpoint::Model> for EndpointView {
     fn from(m: webhook_endpoint::Model) -> Self {
         Self {
+            event_types: event_types_of(&m),
             id: m.id,
             url: m.url,
             description: m.description,
             previous_secret_until: m.previous_secret_until,
+            rule_text: m.rule_text,
+            enabled: m.disabled_at.is_none(),
+            disabled_at: m.disabled_at,
+            disabled_reason: m.disabled_reason,
+            failing_since: m.failing_since,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -88,6 +132,10 @@ pub struct EndpointWithSecret {
 struct EndpointDraft {
     url: Option<String>,
     description: Option<Option<String>>,
+    event_types: Option<Vec<String>>,
+    /// The rule in its printed text form.
+    rule_text: Option<Option<String>>,
+    enabled: Option<bool>,
 }
 
 fn parse_input(
@@ -121,6 +169,46 @@ fn parse_input(
         }
         d.description = Some(desc);
     }
+    if let Some(types) = input.event_types {
+        let mut types = types.unwrap_or_default();
+        if types.len() > 50 {
+            errors.push("event_types", "at most 50 event types");
+        }
+        for (i, t) in types.iter().enumerate().take(50) {
+            if !crate::tracking::notify::SALES_TYPES.contains(&t.as_str()) {
+                errors.push(
+                    &format!("event_types/{i}"),
+                    format!(
+                        "unknown event type; one of {}",
+                        crate::tracking::notify::SALES_TYPES.join(", ")
+                    ),
+                );
+            }
+        }
+        types.sort();
+        types.dedup();
+        d.event_types = Some(types);
+    }
+    if let Some(rule) = input.rule_text {
+        match rule.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+            None => d.rule_text = Some(None),
+            Some(r) => match crate::segments::rules::Rule::parse_text_for(
+                r,
+                crate::segments::rules::ACCOUNT_SCOPES,
+            ) {
+                Ok(rule) => d.rule_text = Some(Some(rule.to_text())),
+                Err(e) => {
+                    let (field, message) =
+                        crate::segments::rules::rule_problem(e, "rule_text", "rule_text");
+                    errors.push(&field, message);
+                }
+            },
+        }
+    }
+    if creating && input.enabled == Some(false) {
+        errors.push("enabled", "an endpoint is created enabled");
+    }
+    d.enabled = input.enabled;
     if errors.is_empty() {
         Ok(d)
     } else {
@@ -188,6 +276,8 @@ pub async fn create(
     let m = webhook_endpoint::ActiveModel {
         url: Set(d.url.unwrap_or_default()),
         description: Set(d.description.flatten()),
+        event_types: Set(Some(serde_json::json!(d.event_types.unwrap_or_default()))),
+        rule_text: Set(d.rule_text.flatten()),
         secret: Set(secret.clone()),
         previous_secret: Set(None),
         previous_secret_until: Set(None),
@@ -239,16 +329,59 @@ pub async fn update(
 ) -> Result<EndpointView, DeliveryError> {
     let d = parse_input(input, false, ctx.settings.webhooks.allow_private)?;
     let current = find(ctx, id).await?;
+    let now = ctx.clock.now();
     let url = d.url.unwrap_or_else(|| current.url.clone());
     let description = d.description.unwrap_or_else(|| current.description.clone());
-    if url == current.url && description == current.description {
+    let types = d
+        .event_types
+        .map(|t| Some(serde_json::json!(t)))
+        .unwrap_or_else(|| current.event_types.clone());
+    let rule_text = d.rule_text.unwrap_or_else(|| current.rule_text.clone());
+    let (disabled_at, disabled_reason, failing_since) = match d.enabled {
+        Some(true) => (None, None, None),
+        Some(false) if current.disabled_at.is_none() => (
+            Some(now),
+            Some("disabled by hand".to_string()),
+            current.failing_since,
+        ),
+        _ => (
+            current.disabled_at,
+            current.disabled_reason.clone(),
+            current.failing_since,
+        ),
+    };
+    if url == current.url
+        && description == current.description
+        && types == current.event_types
+        && rule_text == current.rule_text
+        && disabled_at == current.disabled_at
+        && failing_since == current.failing_since
+    {
         return Ok(current.into());
     }
-    let mut m = current.into_active_model();
-    m.url = Set(url);
-    m.description = Set(description);
-    m.updated_at = Set(ctx.clock.now());
-    Ok(m.update(&ctx.db).await?.into())
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use webhook_endpoint::Column as C;
+    // Only over what was read: a change made meanwhile is not silently undone.
+    let done = webhook_endpoint::Entity::update_many()
+        .col_expr(C::Url, Expr::value(url))
+        .col_expr(C::Description, Expr::value(description))
+        .col_expr(C::EventTypes, Expr::value(types))
+        .col_expr(C::RuleText, Expr::value(rule_text))
+        .col_expr(C::DisabledAt, Expr::value(disabled_at))
+        .col_expr(C::DisabledReason, Expr::value(disabled_reason))
+        .col_expr(C::FailingSince, Expr::value(failing_since))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(id))
+        .filter(C::UpdatedAt.eq(current.updated_at))
+        .exec(&ctx.db)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(DeliveryError::Conflict(format!(
+            "endpoint {id} was changed at the same time; read it and try again"
+        )));
+    }
+    Ok(find(ctx, id).await?.into())
 }
 
 /// Deletes an endpoint.
@@ -270,14 +403,35 @@ pub async fn rotate_secret(ctx: &AppContext, id: i64) -> Result<EndpointWithSecr
     let now = ctx.clock.now();
     let grace = Duration::hours(i64::from(ctx.settings.webhooks.secret_grace_hours));
     let secret = new_secret();
-    let mut m = current.clone().into_active_model();
-    m.previous_secret = Set(Some(current.secret));
-    m.previous_secret_until = Set(Some(now + grace));
-    m.secret = Set(secret.clone());
-    m.updated_at = Set(now);
-    let m = m.update(&ctx.db).await?;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    // Only over the secret just read: of two rotations at once, one wins and the other is
+    // told, so no secret is handed out that never signs.
+    let done = webhook_endpoint::Entity::update_many()
+        .col_expr(
+            webhook_endpoint::Column::PreviousSecret,
+            Expr::value(Some(current.secret.clone())),
+        )
+        .col_expr(
+            webhook_endpoint::Column::PreviousSecretUntil,
+            Expr::value(Some(now + grace)),
+        )
+        .col_expr(
+            webhook_endpoint::Column::Secret,
+            Expr::value(secret.clone()),
+        )
+        .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_endpoint::Column::Id.eq(id))
+        .filter(webhook_endpoint::Column::Secret.eq(current.secret.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(DeliveryError::Conflict(format!(
+            "endpoint {id} was changed at the same time; rotate again"
+        )));
+    }
     Ok(EndpointWithSecret {
-        endpoint: m.into(),
+        endpoint: find(ctx, id).await?.into(),
         secret,
     })
 }
@@ -315,6 +469,11 @@ mod tests {
             previous_secret_until: Some(now + Duration::hours(1)),
             created_at: now,
             updated_at: now,
+            event_types: None,
+            rule_text: None,
+            disabled_at: None,
+            disabled_reason: None,
+            failing_since: None,
         };
         let header = signature_header(&e, "msg_1", 7, b"{}", now);
         let parts: Vec<&str> = header.split(' ').collect();

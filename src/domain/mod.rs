@@ -81,6 +81,14 @@ pub fn multi_line(s: &str) -> Result<(), String> {
 
 /// Replaces every run of control characters and line separators with one space and trims the
 /// ends, so that rendered text can be used where one line is required (an e-mail subject).
+/// `s` cut to `max` characters (with `…` when cut), for echoing input in messages.
+pub fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
 pub fn to_one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut gap = false;

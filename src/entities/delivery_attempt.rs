@@ -19,6 +19,8 @@ pub struct Model {
     pub latency_ms: i64,
     /// The instance that made the attempt.
     pub instance: String,
+    /// The start of the response body (webhooks), at most 500 characters.
+    pub response: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ pub mod app_secret;
 pub mod campaign;
 pub mod campaign_version;
 pub mod competitor;
+pub mod cursor;
 pub mod delivery_attempt;
 pub mod dossier_profile;
 pub mod enrolment;

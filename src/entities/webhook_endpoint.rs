@@ -14,6 +14,15 @@ pub struct Model {
     pub previous_secret_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The sales event types it subscribes to (`["message.replied", …]`); null: none.
+    pub event_types: Option<Json>,
+    /// Only events of accounts this rule (text form) matches.
+    pub rule_text: Option<String>,
+    /// Set when it was disabled (failing too long, or 410 Gone); nothing is sent to it then.
+    pub disabled_at: Option<DateTimeUtc>,
+    pub disabled_reason: Option<String>,
+    /// When the current run of failed deliveries began (cleared by a success).
+    pub failing_since: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@
 //! records nothing. Targets come only from signed tokens: there is no open redirect.
 
 pub mod machine;
+pub mod notify;
 pub mod responses;
 pub mod routes;
 pub mod sink;

@@ -440,6 +440,62 @@ async fn outcomes_of_messages_taken_over_mid_send_are_not_written(b: Backend) {
     assert_eq!(delivered["total"], 2);
 }
 
+/// A TCP server that greets nobody (`silent`) or greets with an endless line.
+async fn hostile_smtp(endless: bool) -> u16 {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if endless {
+                    let chunk = vec![b'A'; 64 * 1024];
+                    while socket.write_all(&chunk).await.is_ok() {}
+                } else {
+                    // Holds the connection open and says nothing.
+                    let mut buf = [0u8; 1024];
+                    use tokio::io::AsyncReadExt;
+                    while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+                }
+            });
+        }
+    });
+    port
+}
+
+async fn a_silent_or_endless_smtp_server_defers_the_message_and_holds_nothing(b: Backend) {
+    for (endless, why) in [
+        (false, "did not complete the session setup in time"),
+        (true, "without a line end"),
+    ] {
+        let port = hostile_smtp(endless).await;
+        let url = format!("smtp://127.0.0.1:{port}");
+        let app = spawn_app_with(
+            b.clone(),
+            &[
+                ("ABM_EMAIL__SMTP_URL", url.as_str()),
+                ("ABM_EMAIL__TIMEOUT_SECONDS", "1"),
+            ],
+        )
+        .await;
+        enqueue(
+            &app.db,
+            &[email("h1", "a@acme.example")],
+            app.clock.now_utc(),
+        )
+        .await
+        .expect("enqueue");
+        let r = send_due(&app.ctx).await.expect("send");
+        assert_eq!((r.sent, r.deferred), (0, 1), "{r:?}");
+        let m = row(&app, "h1").await;
+        assert_eq!(m.status, "deferred");
+        let error = m.last_error.unwrap_or_default();
+        assert!(error.contains(why), "{why}: {error}");
+    }
+}
+
 /// `abm serve` as its own process on the test's database, its environment cleared of the
 /// caller's `ABM_*` and set from `env`. Returns once it logged that it started.
 fn serve_process(app: &TestApp, roles: &str, env: &[(&str, &str)]) -> std::process::Child {
@@ -939,6 +995,7 @@ async fn an_unreachable_receiver_is_retried_until_the_message_is_dead(b: Backend
 db_tests!(
     an_unreachable_receiver_is_retried_until_the_message_is_dead,
     three_app_processes_share_the_outbox_and_fire_each_tick_once,
+    a_silent_or_endless_smtp_server_defers_the_message_and_holds_nothing,
     outcomes_of_messages_taken_over_mid_send_are_not_written,
     smtp_over_tls_with_authentication_in_both_modes,
     emails_go_by_smtp_and_failures_retry_fail_bounce_and_die_as_configured,
