@@ -30,7 +30,14 @@ use crate::error::{FieldError, Problem};
                        `Idempotency-Key` header."
     ),
     modifiers(&BearerAuth),
-    components(schemas(Problem, FieldError)),
+    components(schemas(
+        Problem,
+        FieldError,
+        crate::tracking::notify::SalesWebhook,
+        crate::tracking::notify::SalesWebhookData,
+        crate::tracking::notify::SalesAccount,
+        crate::tracking::notify::SalesStakeholder
+    )),
     security(("bearer" = [])),
     tags(
         (name = "health", description = "Liveness and readiness probes (no token)"),

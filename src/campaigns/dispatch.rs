@@ -848,6 +848,25 @@ async fn write(
             })
             .collect();
         let rows: Vec<task::ActiveModel> = tasks.into_iter().map(|(t, _)| t).collect();
+        fn set<T: Clone + Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<T>) -> Option<T> {
+            match v {
+                sea_orm::ActiveValue::Set(x) | sea_orm::ActiveValue::Unchanged(x) => {
+                    Some(x.clone())
+                }
+                sea_orm::ActiveValue::NotSet => None,
+            }
+        }
+        let about: Vec<(i64, Option<i64>, Option<String>, String)> = rows
+            .iter()
+            .map(|t| {
+                (
+                    set(&t.account_id).unwrap_or_default(),
+                    set(&t.campaign_id).flatten(),
+                    set(&t.step).flatten(),
+                    set(&t.title).unwrap_or_default(),
+                )
+            })
+            .collect();
         for range in crate::db::statement_sizes(rows.len(), per) {
             done.tasks += task::Entity::insert_many(rows[range].to_vec())
                 .on_conflict(
@@ -869,6 +888,28 @@ async fn write(
                 .await?;
             ids.extend(found.into_iter().map(|(id, k)| (k, id)));
         }
+        // A `task_created` event per task (sales systems hear of it as `task.created`).
+        let events: Vec<crate::entities::event::ActiveModel> = keys
+            .iter()
+            .zip(&about)
+            .filter_map(|(k, (account, campaign, step, title))| {
+                let id = *ids.get(k)?;
+                Some(crate::entities::event::ActiveModel {
+                    kind: Set(crate::events::EventKind::TaskCreated.as_str().into()),
+                    occurred_at: Set(now),
+                    recorded_at: Set(now),
+                    account_id: Set(Some(*account)),
+                    stakeholder_id: Set(None),
+                    campaign_id: Set(*campaign),
+                    step: Set(step.clone()),
+                    message_id: Set(None),
+                    machine: Set(false),
+                    data: Set(serde_json::json!({ "task_id": id, "title": title })),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        crate::events::insert(&txn, events).await?;
         for m in &mut messages {
             if let Some((task_key, _)) = m.idempotency_key.rsplit_once(":m")
                 && let Some(id) = ids.get(task_key)

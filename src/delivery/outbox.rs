@@ -103,6 +103,8 @@ pub struct MessageView {
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The latest delivery attempt (status code, latency, response snippet), if any.
+    pub last_attempt: Option<AttemptView>,
 }
 
 /// A message with its rendered parts.
@@ -132,6 +134,23 @@ pub struct AttemptView {
     pub latency_ms: i64,
     /// The instance that made it.
     pub instance: String,
+    /// The start of the response body (webhooks).
+    pub response: Option<String>,
+}
+
+impl From<delivery_attempt::Model> for AttemptView {
+    fn from(a: delivery_attempt::Model) -> Self {
+        AttemptView {
+            attempt: a.attempt,
+            at: a.at,
+            outcome: a.outcome,
+            code: a.code,
+            error: a.error,
+            latency_ms: a.latency_ms,
+            instance: a.instance,
+            response: a.response,
+        }
+    }
 }
 
 /// What the message list is filtered by.
@@ -141,6 +160,8 @@ pub struct MessageFilter {
     pub status: Option<MessageStatus>,
     /// An account's external id.
     pub account: Option<String>,
+    /// A webhook endpoint's id: its delivery log.
+    pub endpoint: Option<i64>,
 }
 
 async fn names(
@@ -184,6 +205,7 @@ fn view(m: message::Model, keys: &HashMap<i64, String>, ext: &HashMap<i64, Strin
         reason: m.reason,
         created_at: m.created_at,
         sent_at: m.sent_at,
+        last_attempt: None,
     }
 }
 
@@ -216,6 +238,9 @@ pub async fn list(
             .await?;
         q = q.filter(message::Column::AccountId.eq(id.unwrap_or(-1)));
     }
+    if let Some(id) = filter.endpoint {
+        q = q.filter(message::Column::Recipient.eq(format!("endpoint:{id}")));
+    }
     let col = match page.sort_field.as_str() {
         "created_at" => message::Column::CreatedAt,
         "status" => message::Column::Status,
@@ -224,8 +249,32 @@ pub async fn list(
     };
     let (rows, total) = fetch_page(&ctx.db, q, page, col, message::Column::Id).await?;
     let (keys, ext) = names(ctx, &rows).await?;
+    let mut last: HashMap<i64, AttemptView> = HashMap::new();
+    let ids: Vec<i64> = rows
+        .iter()
+        .filter(|m| m.attempts > 0)
+        .map(|m| m.id)
+        .collect();
+    for chunk in ids.chunks(500) {
+        for a in delivery_attempt::Entity::find()
+            .filter(delivery_attempt::Column::MessageId.is_in(chunk.iter().copied()))
+            .order_by_asc(delivery_attempt::Column::Id)
+            .all(&ctx.db)
+            .await?
+        {
+            last.insert(a.message_id, a.into());
+        }
+    }
     Ok(Paged {
-        items: rows.into_iter().map(|m| view(m, &keys, &ext)).collect(),
+        items: rows
+            .into_iter()
+            .map(|m| {
+                let id = m.id;
+                let mut v = view(m, &keys, &ext);
+                v.last_attempt = last.remove(&id);
+                v
+            })
+            .collect(),
         total,
         limit: page.limit,
         offset: page.offset,
@@ -247,15 +296,7 @@ pub async fn get(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryErr
         .all(&ctx.db)
         .await?
         .into_iter()
-        .map(|a| AttemptView {
-            attempt: a.attempt,
-            at: a.at,
-            outcome: a.outcome,
-            code: a.code,
-            error: a.error,
-            latency_ms: a.latency_ms,
-            instance: a.instance,
-        })
+        .map(AttemptView::from)
         .collect();
     Ok(MessageDetail {
         message: view(m, &keys, &ext),
@@ -298,6 +339,44 @@ pub async fn retry(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryE
             .map_or(m.status, |now| now.status);
         return Err(DeliveryError::NotRetryable(format!(
             "message {id} is {status}; only dead, failed or deferred messages can be retried              (another retry may have just requeued it)"
+        )));
+    }
+    get(ctx, id).await
+}
+
+/// Sends a delivered webhook message again, with the same webhook-id (`409` for an email or
+/// a webhook message that is not `sent`).
+pub async fn replay(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryError> {
+    let m = message::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(DeliveryError::MessageNotFound(id))?;
+    if m.channel != "webhook" {
+        return Err(DeliveryError::NotRetryable(format!(
+            "message {id} is an {}; only webhook messages are replayed (an email is never sent twice)",
+            m.channel
+        )));
+    }
+    let now = ctx.clock.now();
+    let done = message::Entity::update_many()
+        .col_expr(
+            message::Column::Status,
+            Expr::value(MessageStatus::Queued.as_str()),
+        )
+        .col_expr(message::Column::Attempts, Expr::value(0))
+        .col_expr(message::Column::NextAttemptAt, Expr::value(Some(now)))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::Status.eq(MessageStatus::Sent.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    if done.rows_affected == 0 {
+        let status = message::Entity::find_by_id(id)
+            .one(&ctx.db)
+            .await?
+            .map_or(m.status, |now| now.status);
+        return Err(DeliveryError::NotRetryable(format!(
+            "message {id} is {status}; only a sent webhook message is replayed"
         )));
     }
     get(ctx, id).await

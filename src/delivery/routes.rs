@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_messages)
         .service(get_message)
         .service(retry_message)
+        .service(replay_message)
         .service(list_suppressions)
         .service(add_suppression)
         .service(remove_suppression)
@@ -69,6 +70,8 @@ pub struct MessageQuery {
     pub status: Option<MessageStatus>,
     /// An account's external id.
     pub account_id: Option<String>,
+    /// A webhook endpoint's id: the messages sent to it (its delivery log).
+    pub endpoint: Option<i64>,
 }
 
 /// Messages in the outbox; sort by `id`, `created_at`, `status`, `next_attempt_at`.
@@ -86,6 +89,7 @@ async fn list_messages(
         campaign: q.campaign,
         status: q.status,
         account: q.account_id,
+        endpoint: q.endpoint,
     };
     Ok(HttpResponse::Ok().json(outbox::list(&state, &filter, &page).await?))
 }
@@ -103,6 +107,14 @@ async fn get_message(state: State, id: web::Path<i64>) -> Result<HttpResponse, A
 #[post("/messages/{id}/retry")]
 async fn retry_message(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(outbox::retry(&state, *id).await?))
+}
+
+/// Send a delivered webhook message again, with the same `webhook-id` (receivers that
+/// deduplicate by it see a repeat); 409 for an email or a message that is not `sent`.
+#[utoipa::path(tag = "messages", responses((status = 200, body = MessageDetail), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/messages/{id}/replay")]
+async fn replay_message(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(outbox::replay(&state, *id).await?))
 }
 
 /// Suppressed addresses, newest first by default; sort by `address`, `created_at`, `reason`.

@@ -41,6 +41,8 @@ pub struct SendReport {
     pub suppressed: u64,
     /// Messages whose claim another sender took over before the outcome was written.
     pub lost: u64,
+    /// Sales webhook notifications queued from new events before sending.
+    pub notified: u64,
 }
 
 /// How one attempt ended.
@@ -284,7 +286,8 @@ pub fn spawn_loop(ctx: std::sync::Arc<AppContext>) -> Option<tokio::task::JoinHa
                     ))
                 });
                 match pass {
-                    Ok(r) if r.claimed + r.swept > 0 => tracing::info!(
+                    Ok(r) if r.claimed + r.swept + r.notified > 0 => tracing::info!(
+                        notified = r.notified,
                         claimed = r.claimed,
                         sent = r.sent,
                         deferred = r.deferred,
@@ -319,13 +322,17 @@ pub async fn send_due(ctx: &AppContext) -> Result<SendReport, DbErr> {
 pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendReport, DbErr> {
     let mut report = SendReport {
         swept: sweep(ctx, ctx.clock.now()).await?,
+        notified: crate::tracking::notify::run(ctx).await?,
         ..Default::default()
     };
     let token: String = {
         let n: u64 = rand::rng().random();
         format!("send-{n:016x}")
     };
-    let waits = ctx.settings.delivery.retry_waits();
+    let waits = Waits {
+        email: ctx.settings.delivery.retry_waits(),
+        webhook: ctx.settings.webhooks.retry_waits(),
+    };
     let concurrency = ctx.settings.delivery.concurrency.max(1) as usize;
     let links = crate::tracking::Links::of(ctx).await?;
     let mut webhooks: Option<super::webhook_sender::WebhookClient> = None;
@@ -363,39 +370,63 @@ pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendRepo
                             let endpoint =
                                 endpoint_id(&m.recipient).and_then(|id| endpoints.get(&id));
                             match (endpoint, webhooks) {
+                                (Some(e), _) if e.disabled_at.is_some() => (
+                                    Outcome::Permanent {
+                                        code: None,
+                                        error: format!(
+                                            "webhook endpoint {} is disabled: {}",
+                                            e.id,
+                                            e.disabled_reason.as_deref().unwrap_or("by hand")
+                                        ),
+                                        bounce: false,
+                                    },
+                                    None,
+                                ),
                                 (Some(e), Some(client)) => {
                                     client.post(e, &m, ctx.clock.now()).await
                                 }
-                                _ => Outcome::Permanent {
-                                    code: None,
-                                    error: format!("no webhook endpoint `{}`", m.recipient),
-                                    bounce: false,
-                                },
+                                _ => (
+                                    Outcome::Permanent {
+                                        code: None,
+                                        error: format!("no webhook endpoint `{}`", m.recipient),
+                                        bounce: false,
+                                    },
+                                    None,
+                                ),
                             }
                         } else if suppressed.contains(&m.recipient.trim().to_lowercase()) {
-                            Outcome::Suppressed
+                            (Outcome::Suppressed, None)
                         } else {
-                            match build_email(&m, &ctx.settings.email.from, Some(links)) {
-                                Ok(email) => mailer.deliver(&email, &format!("{}.eml", m.id)).await,
-                                Err(error) => Outcome::Permanent {
-                                    code: None,
-                                    error,
-                                    bounce: false,
-                                },
-                            }
+                            let outcome =
+                                match build_email(&m, &ctx.settings.email.from, Some(links)) {
+                                    Ok(email) => {
+                                        mailer.deliver(&email, &format!("{}.eml", m.id)).await
+                                    }
+                                    Err(error) => Outcome::Permanent {
+                                        code: None,
+                                        error,
+                                        bounce: false,
+                                    },
+                                };
+                            (outcome, None)
                         }
                     };
                     // A bug met by one message (a panic) fails that attempt, not the pass.
-                    let outcome = std::panic::AssertUnwindSafe(attempt)
+                    let (outcome, response) = std::panic::AssertUnwindSafe(attempt)
                         .catch_unwind()
                         .await
-                        .unwrap_or_else(|_| Outcome::Transient {
-                            code: None,
-                            error: "internal error while sending (see the log)".into(),
-                            retry_after: None,
+                        .unwrap_or_else(|_| {
+                            (
+                                Outcome::Transient {
+                                    code: None,
+                                    error: "internal error while sending (see the log)".into(),
+                                    retry_after: None,
+                                },
+                                None,
+                            )
                         });
                     let latency = started.elapsed().as_millis().min(i64::MAX as u128) as i64;
-                    (m, outcome, latency)
+                    (m, outcome, latency, response)
                 }
             })
             .buffer_unordered(concurrency);
@@ -558,7 +589,24 @@ fn jittered(wait: Duration) -> Duration {
 }
 
 /// A message, how its attempt ended, and how long it took (ms).
-type Attempted = (message::Model, Outcome, i64);
+type Attempted = (message::Model, Outcome, i64, Option<String>);
+
+/// The retry schedules: `delivery.retry_schedule` for email, `webhooks.retry_schedule` for
+/// webhook messages.
+pub struct Waits {
+    pub email: Vec<Duration>,
+    pub webhook: Vec<Duration>,
+}
+
+impl Waits {
+    fn of(&self, m: &message::Model) -> &[Duration] {
+        if m.channel == "webhook" {
+            &self.webhook
+        } else {
+            &self.email
+        }
+    }
+}
 
 /// Outcomes written per transaction at most. A crash loses the records (not the sends) of the
 /// messages in flight: at most `delivery.concurrency` being sent, this many waiting for the
@@ -571,7 +619,7 @@ async fn record_all(
     ctx: &AppContext,
     token: &str,
     group: Vec<Attempted>,
-    waits: &[Duration],
+    waits: &Waits,
 ) -> Result<Vec<Option<MessageStatus>>, DbErr> {
     record_group(ctx, token, group, waits, true).await
 }
@@ -581,7 +629,7 @@ async fn record_rows(
     ctx: &AppContext,
     token: &str,
     group: Vec<Attempted>,
-    waits: &[Duration],
+    waits: &Waits,
 ) -> Result<Vec<Option<MessageStatus>>, DbErr> {
     Box::pin(record_group(ctx, token, group, waits, false)).await
 }
@@ -590,7 +638,7 @@ async fn record_group(
     ctx: &AppContext,
     token: &str,
     group: Vec<Attempted>,
-    waits: &[Duration],
+    waits: &Waits,
     try_bulk: bool,
 ) -> Result<Vec<Option<MessageStatus>>, DbErr> {
     let now = ctx.clock.now();
@@ -602,8 +650,8 @@ async fn record_group(
     // The common case, all sent and all still ours: one statement for the whole group.
     let sent_ids: Vec<i64> = group
         .iter()
-        .filter(|(_, o, _)| matches!(o, Outcome::Sent { .. }))
-        .map(|(m, _, _)| m.id)
+        .filter(|(_, o, _, _)| matches!(o, Outcome::Sent { .. }))
+        .map(|(m, _, _, _)| m.id)
         .collect();
     let mut bulk_sent = false;
     if try_bulk && sent_ids.len() == group.len() && !sent_ids.is_empty() {
@@ -643,7 +691,13 @@ async fn record_group(
             return record_rows(ctx, token, group, waits).await;
         }
     }
-    for (m, outcome, latency_ms) in group {
+    let mut health: Vec<(i64, Health)> = Vec::new();
+    for (m, outcome, latency_ms, response) in group {
+        if m.channel == "webhook"
+            && let Some(ep) = endpoint_id(&m.recipient)
+        {
+            health.push((ep, Health::of(&outcome)));
+        }
         if bulk_sent {
             let Outcome::Sent { code } = outcome else {
                 continue;
@@ -657,6 +711,7 @@ async fn record_group(
                 error: Set(None),
                 latency_ms: Set(latency_ms),
                 instance: Set(instance.clone()),
+                response: Set(response.clone()),
                 ..Default::default()
             });
             if crate::events::tracks(&m) {
@@ -685,7 +740,7 @@ async fn record_group(
                 code,
                 error,
                 retry_after,
-            } => match waits.get(m.attempts.max(0) as usize) {
+            } => match waits.of(&m).get(m.attempts.max(0) as usize) {
                 Some(w) => (
                     MessageStatus::Deferred,
                     Some(now + retry_after.unwrap_or_else(|| jittered(*w))),
@@ -738,6 +793,7 @@ async fn record_group(
             error: Set(error.clone()),
             latency_ms: Set(latency_ms),
             instance: Set(instance.clone()),
+            response: Set(response.clone()),
             ..Default::default()
         });
         if let Outcome::Permanent { bounce: true, .. } = outcome {
@@ -794,9 +850,131 @@ async fn record_group(
             .exec_without_returning(&txn)
             .await?;
     }
+    if !health.is_empty() {
+        let hours = i64::from(ctx.settings.webhooks.disable_after_hours);
+        events.extend(endpoint_health(&txn, health, now, Duration::hours(hours)).await?);
+    }
     crate::events::insert(&txn, events).await?;
     txn.commit().await?;
     Ok(statuses)
+}
+
+/// How a webhook delivery bears on its endpoint's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Ok,
+    Failed,
+    /// 410 Gone: the receiver says it is gone for good.
+    Gone,
+}
+
+impl Health {
+    fn of(o: &Outcome) -> Health {
+        match o {
+            Outcome::Sent { .. } | Outcome::Suppressed => Health::Ok,
+            Outcome::Permanent { code: Some(c), .. } if c == "410" => Health::Gone,
+            _ => Health::Failed,
+        }
+    }
+}
+
+/// Updates endpoints after deliveries: a success ends a run of failures; a failure starts one;
+/// an endpoint failing for longer than `disable_after`, or answering 410, is disabled, with an
+/// `endpoint_disabled` event.
+async fn endpoint_health(
+    txn: &impl sea_orm::ConnectionTrait,
+    results: Vec<(i64, Health)>,
+    now: DateTime<Utc>,
+    disable_after: Duration,
+) -> Result<Vec<crate::entities::event::ActiveModel>, DbErr> {
+    use webhook_endpoint::Column as C;
+    let mut by_endpoint: std::collections::BTreeMap<i64, Health> = Default::default();
+    for (id, h) in results {
+        let e = by_endpoint.entry(id).or_insert(h);
+        // Gone wins; then any success in the group.
+        *e = match (*e, h) {
+            (Health::Gone, _) | (_, Health::Gone) => Health::Gone,
+            (Health::Ok, _) | (_, Health::Ok) => Health::Ok,
+            _ => Health::Failed,
+        };
+    }
+    let ids = |want: Health| -> Vec<i64> {
+        by_endpoint
+            .iter()
+            .filter(|(_, h)| **h == want)
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let (ok, failed, gone) = (ids(Health::Ok), ids(Health::Failed), ids(Health::Gone));
+    if !ok.is_empty() {
+        webhook_endpoint::Entity::update_many()
+            .col_expr(C::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(C::Id.is_in(ok))
+            .filter(C::FailingSince.is_not_null())
+            .exec(txn)
+            .await?;
+    }
+    if !failed.is_empty() {
+        webhook_endpoint::Entity::update_many()
+            .col_expr(C::FailingSince, Expr::value(Some(now)))
+            .filter(C::Id.is_in(failed.clone()))
+            .filter(C::FailingSince.is_null())
+            .exec(txn)
+            .await?;
+    }
+    let mut disable: Vec<(i64, String)> = gone
+        .into_iter()
+        .map(|id| (id, "the endpoint answered 410 Gone".to_string()))
+        .collect();
+    if !failed.is_empty() {
+        let too_long: Vec<(i64, Option<DateTime<Utc>>)> = webhook_endpoint::Entity::find()
+            .select_only()
+            .columns([C::Id, C::FailingSince])
+            .filter(C::Id.is_in(failed))
+            .filter(C::DisabledAt.is_null())
+            .filter(C::FailingSince.lte(now - disable_after))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        disable.extend(too_long.into_iter().map(|(id, since)| {
+            (
+                id,
+                format!(
+                    "every delivery failed since {} (more than {} hours)",
+                    since.map(|s| s.to_rfc3339()).unwrap_or_default(),
+                    disable_after.num_hours()
+                ),
+            )
+        }));
+    }
+    let mut events = Vec::new();
+    for (id, reason) in disable {
+        let done = webhook_endpoint::Entity::update_many()
+            .col_expr(C::DisabledAt, Expr::value(Some(now)))
+            .col_expr(C::DisabledReason, Expr::value(Some(reason.clone())))
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(C::Id.eq(id))
+            .filter(C::DisabledAt.is_null())
+            .exec(txn)
+            .await?;
+        if done.rows_affected == 1 {
+            tracing::warn!(endpoint = id, %reason, "webhook endpoint disabled");
+            events.push(crate::entities::event::ActiveModel {
+                kind: Set(crate::events::EventKind::EndpointDisabled.as_str().into()),
+                occurred_at: Set(now),
+                recorded_at: Set(now),
+                account_id: Set(None),
+                stakeholder_id: Set(None),
+                campaign_id: Set(None),
+                step: Set(None),
+                message_id: Set(None),
+                machine: Set(false),
+                data: Set(serde_json::json!({ "endpoint": id, "reason": reason })),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(events)
 }
 
 /// The code of the attempt pushed last.

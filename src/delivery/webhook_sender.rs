@@ -94,19 +94,23 @@ impl WebhookClient {
     }
 
     /// Posts one message to its endpoint at `now` (the signed timestamp).
+    /// Posts `m` to `endpoint`: the outcome, and the start of the response body.
     pub async fn post(
         &self,
         endpoint: &webhook_endpoint::Model,
         m: &message::Model,
         now: DateTime<Utc>,
-    ) -> Outcome {
+    ) -> (Outcome, Option<String>) {
         // Checked again: the setting may have changed since the endpoint was saved.
         if let Err(error) = webhook_url::parse(&endpoint.url, self.allow_private) {
-            return Outcome::Permanent {
-                code: None,
-                error,
-                bounce: false,
-            };
+            return (
+                Outcome::Permanent {
+                    code: None,
+                    error,
+                    bounce: false,
+                },
+                None,
+            );
         }
         let body = m
             .parts
@@ -127,10 +131,33 @@ impl WebhookClient {
             .send()
             .await;
         match sent {
-            Ok(resp) => classify_status(resp.status().as_u16(), resp.headers(), now),
-            Err(e) => classify_error(&e),
+            Ok(mut resp) => {
+                let outcome = classify_status(resp.status().as_u16(), resp.headers(), now);
+                (outcome, snippet(&mut resp).await)
+            }
+            Err(e) => (classify_error(&e), None),
         }
     }
+}
+
+/// Most characters of a response body kept with an attempt.
+const SNIPPET: usize = 500;
+
+/// The start of a response body (at most a few KB are read), as text.
+async fn snippet(resp: &mut reqwest::Response) -> Option<String> {
+    let mut bytes = Vec::new();
+    while bytes.len() < 4 * SNIPPET {
+        match resp.chunk().await {
+            Ok(Some(c)) => bytes.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    let text: String = String::from_utf8_lossy(&bytes)
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .take(SNIPPET)
+        .collect();
+    (!text.trim().is_empty()).then_some(text)
 }
 
 fn classify_status(

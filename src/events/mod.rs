@@ -39,10 +39,12 @@ pub enum EventKind {
     Failed,
     /// Transient failures until the retry schedule ran out.
     Dead,
+    /// A webhook endpoint was disabled (`data.endpoint`, `data.reason`).
+    EndpointDisabled,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Delivered,
         EventKind::Opened,
         EventKind::Clicked,
@@ -57,6 +59,7 @@ impl EventKind {
         EventKind::TaskCreated,
         EventKind::Failed,
         EventKind::Dead,
+        EventKind::EndpointDisabled,
     ];
 
     /// The kind of a stored name.
@@ -80,6 +83,7 @@ impl EventKind {
             EventKind::TaskCreated => "task_created",
             EventKind::Failed => "failed",
             EventKind::Dead => "dead",
+            EventKind::EndpointDisabled => "endpoint_disabled",
         }
     }
 }

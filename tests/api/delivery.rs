@@ -730,7 +730,9 @@ async fn webhook_app(b: Backend, url: &str) -> (TestApp, i64, String) {
         b,
         &[
             ("ABM_WEBHOOKS__ALLOW_PRIVATE", "true"),
-            ("ABM_DELIVERY__RETRY_SCHEDULE", "1m,5m"),
+            // Webhook messages follow webhooks.retry_schedule, not delivery.retry_schedule.
+            ("ABM_DELIVERY__RETRY_SCHEDULE", "1d"),
+            ("ABM_WEBHOOKS__RETRY_SCHEDULE", "1m,5m"),
         ],
     )
     .await;

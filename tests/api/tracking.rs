@@ -553,4 +553,267 @@ db_tests!(
     a_burst_of_clicks_on_different_links_is_a_scanner,
     one_click_unsubscribe_suppresses_the_address_and_ends_the_enrolment,
     replies_and_bounces_reported_by_other_systems_act_at_once,
+    sales_webhooks_reach_subscribed_endpoints_signed_retried_filtered_and_replayable,
 );
+
+async fn endpoint(app: &TestApp, body: Value) -> (i64, String) {
+    let e = json_of(app.post("/api/v1/webhooks/endpoints", &body).await, 201).await;
+    (
+        e["id"].as_i64().expect("id"),
+        e["secret"].as_str().expect("secret").to_string(),
+    )
+}
+
+async fn sales_webhooks_reach_subscribed_endpoints_signed_retried_filtered_and_replayable(
+    b: Backend,
+) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let app = spawn_app_with(
+        b,
+        &[
+            ("ABM_EMAIL__SMTP_URL", url.as_str()),
+            ("ABM_WEBHOOKS__ALLOW_PRIVATE", "true"),
+            ("ABM_WEBHOOKS__RETRY_SCHEDULE", "0s,5s,5m"),
+        ],
+    )
+    .await;
+    let crm = crate::http_receiver::Receiver::start().await;
+    let gone = crate::http_receiver::Receiver::start().await;
+    let (crm_id, crm_secret) = endpoint(
+        &app,
+        json!({"url": crm.url("/crm"), "event_types": ["message.replied", "message.clicked"], "rule_text": "industry = food"}),
+    )
+    .await;
+    let (gone_id, _) = endpoint(
+        &app,
+        json!({"url": gone.url("/old"), "event_types": ["message.replied"]}),
+    )
+    .await;
+    let view = json_of(
+        app.get(&format!("/api/v1/webhooks/endpoints/{crm_id}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        view["event_types"],
+        json!(["message.clicked", "message.replied"])
+    );
+    assert_eq!(view["rule_text"], "industry = food");
+    assert_eq!(view["enabled"], true);
+    problem(
+        app.post(
+            "/api/v1/webhooks/endpoints",
+            &json!({"url": crm.url("/x"), "event_types": ["message.nope"]}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api/v1/webhooks/endpoints",
+            &json!({"url": crm.url("/x"), "rule_text": "industri = food"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+
+    // The campaign's emails, then replies from a food and a steel account.
+    three_accounts(&app).await;
+    create_campaign(
+        &app,
+        json!({
+            "key": "tracked", "name": "Tracked", "audience": {"segment": "key-accounts"},
+            "recipients": {"roles": ["decision_maker"], "max_per_account": 1}, "send_window": "always",
+            "steps": [{"id": "hello", "send": {"channel": "email", "purpose": "outreach", "cta_url": "https://shop.example/a"}}]
+        }),
+    )
+    .await;
+    activate(&app, "tracked").await;
+    run_tick(&app).await;
+    send_due(&app.ctx).await.expect("send");
+    let mid = |acc: &'static str| {
+        let app = &app;
+        async move {
+            json_of(
+                app.get(&format!("/api/v1/messages?account_id={acc}")).await,
+                200,
+            )
+            .await["items"][0]["message_id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        }
+    };
+    let (food, steel) = (mid("FD-1").await, mid("ST-1").await);
+    for m in [&food, &steel] {
+        json_of(
+            app.post(
+                "/api/v1/responses",
+                &json!({"message_id": m, "kind": "replied"}),
+            )
+            .await,
+            201,
+        )
+        .await;
+    }
+    // The CRM fails once (then takes it: the first retry is at once); the old endpoint is gone.
+    crm.answer(500, &[]);
+    gone.answer(410, &[]);
+    gone.answer(410, &[]);
+    // Events are read once settled (2 s), so a slow transaction is never skipped.
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.notified, 0, "{r:?}");
+    app.clock.advance(Duration::seconds(3));
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.notified, 3, "{r:?}");
+    let got = crm.requests();
+    assert_eq!(
+        got.len(),
+        2,
+        "the food account's reply, once failed and once delivered"
+    );
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    let last = &got[1];
+    let body = String::from_utf8(last.body.clone()).expect("utf8");
+    let ts: i64 = last.headers["webhook-timestamp"].parse().expect("ts");
+    let expected = abm::delivery::webhooks::sign(
+        &crm_secret,
+        &last.headers["webhook-id"],
+        ts,
+        body.as_bytes(),
+    )
+    .expect("sig");
+    assert_eq!(last.headers["webhook-signature"], expected);
+    let payload: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(payload["type"], "message.replied");
+    assert_eq!(payload["version"], 1);
+    assert_eq!(payload["data"]["account"]["id"], "FD-1");
+    assert_eq!(payload["data"]["campaign"], "tracked");
+    assert_eq!(payload["data"]["message_id"], food);
+    assert_eq!(payload["data"]["stakeholder"]["email"], "ann@fd-1.example");
+    assert!(payload["data"]["event_id"].is_i64());
+    assert!(payload["timestamp"].is_string());
+
+    // The delivery log of the endpoint: status, latency, response snippet.
+    let log = json_of(
+        app.get(&format!("/api/v1/messages?endpoint={crm_id}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(log["total"], 1);
+    let m = &log["items"][0];
+    assert_eq!(
+        (m["status"].clone(), m["attempts"].clone()),
+        (json!("sent"), json!(2))
+    );
+    assert_eq!(m["last_attempt"]["code"], "200");
+    assert_eq!(m["last_attempt"]["response"], "ok");
+    let detail = json_of(app.get(&format!("/api/v1/messages/{}", m["id"])).await, 200).await;
+    let codes: Vec<&str> = detail["attempts_log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|a| a["code"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(codes, ["500", "200"]);
+
+    // 410: disabled at once, with an event; nothing more goes there.
+    let g = json_of(
+        app.get(&format!("/api/v1/webhooks/endpoints/{gone_id}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(g["enabled"], false);
+    assert!(
+        g["disabled_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("410")
+    );
+    let disabled = events(&app, "kind=endpoint_disabled").await;
+    assert_eq!(disabled.len(), 1);
+    assert_eq!(disabled[0]["data"]["endpoint"], gone_id);
+    assert_eq!(gone.requests().len(), 2);
+
+    // Replay: the same webhook-id again.
+    let id = m["id"].as_i64().expect("id");
+    json_of(
+        app.post(&format!("/api/v1/messages/{id}/replay"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    send_due(&app.ctx).await.expect("send");
+    let got = crm.requests();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].headers["webhook-id"], got[1].headers["webhook-id"]);
+    let email = json_of(app.get("/api/v1/messages?account_id=FD-1").await, 200).await["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|m| m["channel"] == "email")
+        .expect("email")["id"]
+        .as_i64()
+        .expect("id");
+    problem(
+        app.post(&format!("/api/v1/messages/{email}/replay"), &json!({}))
+            .await,
+        409,
+    )
+    .await;
+
+    // A scanner's click is not news for sales; a person's is.
+    let body = email_to(&server, "ann@fd-1.example");
+    let cta = link(&body, 'c');
+    let client = no_redirects();
+    client
+        .get(&cta)
+        .header(
+            "User-Agent",
+            "Mozilla/5.0 (compatible; Proofpoint URL Defense)",
+        )
+        .send()
+        .await
+        .expect("scan");
+    app.clock.advance(Duration::minutes(10));
+    client
+        .get(&cta)
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("click");
+    Sink::of(&app.ctx).flush().await;
+    app.clock.advance(Duration::seconds(3));
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.notified, 1, "{r:?}");
+    let clicked: Vec<Value> = crm
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).expect("json"))
+        .filter(|p| p["type"] == "message.clicked")
+        .collect();
+    assert_eq!(clicked.len(), 1);
+    assert_eq!(clicked[0]["data"]["details"]["machine_reason"], Value::Null);
+
+    // Turned back on by hand.
+    let g = json_of(
+        app.patch(
+            &format!("/api/v1/webhooks/endpoints/{gone_id}"),
+            &json!({"enabled": true}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (g["enabled"].clone(), g["disabled_reason"].clone()),
+        (json!(true), Value::Null)
+    );
+}
