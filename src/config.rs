@@ -31,6 +31,45 @@ pub struct Settings {
     pub email: EmailSettings,
     pub webhooks: WebhookSettings,
     pub tracking: TrackingSettings,
+    pub engagement: EngagementSettings,
+}
+
+/// The engagement score (see `[engagement]` in default.toml; `Default` is the same).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngagementSettings {
+    /// Days after which an event counts for half.
+    pub half_life_days: f64,
+    /// Events older than this many days do not count at all.
+    pub window_days: u32,
+    /// Score at which an account becomes hot (`account.hot`).
+    pub hot_threshold: f64,
+    pub opened: f64,
+    pub clicked: f64,
+    pub replied: f64,
+    pub meeting_booked: f64,
+    pub call_logged: f64,
+    pub redeemed: f64,
+    pub unsubscribed: f64,
+    pub complained: f64,
+}
+
+impl Default for EngagementSettings {
+    fn default() -> Self {
+        EngagementSettings {
+            half_life_days: 30.0,
+            window_days: 365,
+            hot_threshold: 20.0,
+            opened: 1.0,
+            clicked: 3.0,
+            replied: 10.0,
+            meeting_booked: 15.0,
+            call_logged: 5.0,
+            redeemed: 8.0,
+            unsubscribed: -10.0,
+            complained: -20.0,
+        }
+    }
 }
 
 /// Response tracking (see `[tracking]` in default.toml).
@@ -793,6 +832,28 @@ impl Settings {
         }
         if !self.tracking.secret.is_empty() && self.tracking.secret.len() < 16 {
             return err("tracking.secret", "must be \"\" or at least 16 characters");
+        }
+        let e = &self.engagement;
+        if !(e.half_life_days.is_finite() && (0.1..=3650.0).contains(&e.half_life_days)) {
+            return err("engagement.half_life_days", "must be between 0.1 and 3650");
+        }
+        if !(1..=3650).contains(&e.window_days) {
+            return err("engagement.window_days", "must be between 1 and 3650");
+        }
+        for (key, v) in [
+            ("engagement.hot_threshold", e.hot_threshold),
+            ("engagement.opened", e.opened),
+            ("engagement.clicked", e.clicked),
+            ("engagement.replied", e.replied),
+            ("engagement.meeting_booked", e.meeting_booked),
+            ("engagement.call_logged", e.call_logged),
+            ("engagement.redeemed", e.redeemed),
+            ("engagement.unsubscribed", e.unsubscribed),
+            ("engagement.complained", e.complained),
+        ] {
+            if !(v.is_finite() && (-1000.0..=1000.0).contains(&v)) {
+                return err(key, "must be a number between -1000 and 1000");
+            }
         }
         if self.tracking.machine_seconds > 3600 {
             return err("tracking.machine_seconds", "must be at most 3600");

@@ -41,6 +41,7 @@ impl AppContext {
     pub fn new(db: DatabaseConnection, settings: Settings, clock: SharedClock) -> Self {
         let templates = Arc::new(crate::content::library::Cache::new(&settings.templates.dir));
         let jobs = crate::jobs::builtin::registry(&settings);
+        crate::tracking::engagement::configure(&settings.engagement);
         Self {
             db,
             settings,

@@ -344,11 +344,11 @@ struct AccountData {
 /// account is [`ContentError::Invalid`] on `/stakeholder`.
 ///
 /// The number of queries does not grow with the recipients of a chunk: for `n` distinct
-/// accounts it is at most `4 + 13 × ⌈n / CHUNK⌉` — once per batch the latest analysis run and
+/// accounts it is at most `4 + 14 × ⌈n / CHUNK⌉` — once per batch the latest analysis run and
 /// the facts loader's managers, run and run totals; per chunk of [`CHUNK`] accounts one
 /// `IN (...)` query each for accounts, profiles, relationship events, competitors,
-/// stakeholders, managers and snapshots, and the facts loader's six (accounts, snapshots,
-/// profiles, competitors, history, roles). Without an analysis run the snapshot queries and
+/// stakeholders, managers and snapshots, and the facts loader's seven (accounts, snapshots,
+/// profiles, competitors, history, roles, engagement events). Without an analysis run the snapshot queries and
 /// the totals query are skipped, as is the managers query of a chunk whose accounts have none;
 /// an empty batch runs no query. 200 accounts with a run: 17 queries, as for one account.
 pub async fn prepare(

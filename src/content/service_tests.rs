@@ -416,10 +416,10 @@ async fn render_contexts_for_a_batch_equal_those_built_one_account_at_a_time_in_
             "one account costs as many queries as 200"
         );
     }
-    // Latest run and the facts loader's three, then 13 per chunk (see `prepare`).
-    assert_eq!(batch_queries, 4 + 13);
+    // Latest run and the facts loader's three, then 14 per chunk (13, and the events of the engagement score) (see `prepare`).
+    assert_eq!(batch_queries, 4 + 14);
 
-    // Several chunks: the same contexts, 13 more queries per chunk.
+    // Several chunks: the same contexts, 14 more queries per chunk.
     let (chunked, chunked_queries) = t
         .count(prepare_chunked(t.db(), now(), &recipients, 64))
         .await;
@@ -428,7 +428,7 @@ async fn render_contexts_for_a_batch_equal_those_built_one_account_at_a_time_in_
         let (a, b) = (a.as_ref().expect("found"), b.as_ref().expect("found"));
         assert_eq!(a.context, b.context);
     }
-    assert_eq!(chunked_queries, 4 + 13 * 4);
+    assert_eq!(chunked_queries, 4 + 14 * 4);
 
     // The data shows up where templates read it.
     let full = batch

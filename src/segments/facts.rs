@@ -36,6 +36,8 @@ pub struct Needs {
     pub history: bool,
     pub roles: bool,
     pub snapshots: bool,
+    /// Events: the engagement score and the latest responses.
+    pub engagement: bool,
 }
 
 impl Needs {
@@ -48,6 +50,7 @@ impl Needs {
             history: true,
             roles: true,
             snapshots: true,
+            engagement: true,
         }
     }
 
@@ -65,6 +68,9 @@ impl Needs {
                 | "last_relationship_at"
                 | "open_tenders" => n.history = true,
                 "stakeholders" => n.roles = true,
+                "engagement_score" | "last_opened_at" | "last_clicked_at" | "last_replied_at" => {
+                    n.engagement = true
+                }
                 f => {
                     if crate::segments::rules::fields::index_of(f).is_some_and(|i| {
                         crate::segments::rules::fields::FIELDS[i].scope
@@ -251,6 +257,18 @@ impl Loader {
             .order_by_asc(account::Column::Id)
             .all(db)
             .await?;
+        let mut engagement = if needs.engagement {
+            let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
+            crate::tracking::engagement::summaries(
+                db,
+                &crate::tracking::engagement::current(),
+                &ids,
+                now,
+            )
+            .await?
+        } else {
+            HashMap::new()
+        };
         let mut snapshots: HashMap<i64, SnapshotFacts> = HashMap::new();
         if let Some(run_id) = self.run_id {
             use account_snapshot::Column as C;
@@ -415,6 +433,13 @@ impl Loader {
                     f.set("last_outcome_reason", reason);
                 }
                 f.roles = roles.remove(&a.id).unwrap_or_default();
+                if needs.engagement {
+                    let e = engagement.remove(&a.id).unwrap_or_default();
+                    f.set("engagement_score", Some((e.score * 100.0).round() / 100.0));
+                    f.set("last_opened_at", e.last_opened);
+                    f.set("last_clicked_at", e.last_clicked);
+                    f.set("last_replied_at", e.last_replied);
+                }
                 if let Some(s) = snapshots.remove(&a.id) {
                     set_snapshot(&mut f, &s);
                     f.set("value_share", s.value_share);

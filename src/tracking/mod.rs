@@ -8,6 +8,7 @@
 //! endpoints need no lookup to accept or refuse a request, and a forged or altered token
 //! records nothing. Targets come only from signed tokens: there is no open redirect.
 
+pub mod engagement;
 pub mod machine;
 pub mod notify;
 pub mod responses;

@@ -548,12 +548,131 @@ async fn replies_and_bounces_reported_by_other_systems_act_at_once(b: Backend) {
     .await;
 }
 
+async fn engagement_scores_decay_explain_themselves_and_serve_rules(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = tracked_app(b, &server).await;
+    app.clock.advance(Duration::hours(1));
+    let client = no_redirects();
+    let lan = email_to(&server, "lan@st-1.example");
+    // A person opens and clicks; a scanner clicks too (it does not count).
+    client
+        .get(link(&lan, 'o'))
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("open");
+    client
+        .get(link(&lan, 'c'))
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("click");
+    client
+        .get(link(&lan, 'c'))
+        .header("User-Agent", "python-requests/2.31")
+        .send()
+        .await
+        .expect("scan");
+    Sink::of(&app.ctx).flush().await;
+    let fd1 = json_of(app.get("/api/v1/messages?account_id=FD-1").await, 200).await["items"][0]
+        ["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    json_of(
+        app.post(
+            "/api/v1/responses",
+            &json!({"message_id": fd1, "kind": "replied"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+
+    let st1 = json_of(app.get("/api/v1/accounts/ST-1").await, 200).await;
+    let e = &st1["engagement"];
+    // 1 (open) + 3 (click), less than an hour old: 0.5^(1/720) of each.
+    assert_eq!(e["score"], 4.0, "{e}");
+    assert_eq!(e["half_life_days"], 30.0);
+    assert_eq!(e["explained_by"][0]["kind"], "clicked");
+    assert_eq!(e["explained_by"][0]["weight"], 3.0);
+    assert_eq!(
+        e["explained_by"].as_array().map(Vec::len),
+        Some(2),
+        "the scanner's click is not there"
+    );
+    assert_eq!(e["stakeholders"].as_array().map(Vec::len), Some(1));
+    assert_eq!(e["stakeholders"][0]["score"], 4.0);
+    // A half-life later, half.
+    app.clock.advance(Duration::days(30));
+    let st1 = json_of(app.get("/api/v1/accounts/ST-1").await, 200).await;
+    assert_eq!(st1["engagement"]["score"], 2.0);
+    let st2 = json_of(app.get("/api/v1/accounts/ST-2").await, 200).await;
+    assert_eq!(st2["engagement"]["score"], 0.0);
+
+    // The rule language: the shorthand parses to the date field.
+    let parsed = json_of(
+        app.post(
+            "/api/v1/rules/parse",
+            &json!({"rule_text": "replied_within_days(45) or engagement_score >= 2"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        parsed["rule"],
+        json!({"any": [
+            {"field": "last_replied_at", "op": "within_days", "value": 45},
+            {"field": "engagement_score", "op": "gte", "value": 2}
+        ]})
+    );
+    for (rule, want) in [
+        ("replied_within_days(45)", json!(["FD-1"])),
+        (
+            "clicked_within_days(45) and engagement_score >= 1.9",
+            json!(["ST-1"]),
+        ),
+        ("opened_within_days(7)", json!([])),
+        ("engagement_score > 0", json!(["FD-1", "ST-1"])),
+    ] {
+        let p = json_of(
+            app.post(
+                "/api/v1/segments/preview",
+                &json!({"rule_text": rule, "sample_size": 10}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        let mut got: Vec<String> = p["sample"]
+            .as_array()
+            .expect("sample")
+            .iter()
+            .map(|a| a["external_id"].as_str().unwrap_or("").to_string())
+            .collect();
+        got.sort();
+        assert_eq!(json!(got), want, "{rule}");
+    }
+    problem(
+        app.post(
+            "/api/v1/rules/parse",
+            &json!({"rule_text": "opened_within_days(x)"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+}
+
 db_tests!(
     links_in_a_real_email_record_opens_clicks_and_views_and_forged_ones_nothing,
     a_burst_of_clicks_on_different_links_is_a_scanner,
     one_click_unsubscribe_suppresses_the_address_and_ends_the_enrolment,
     replies_and_bounces_reported_by_other_systems_act_at_once,
     sales_webhooks_reach_subscribed_endpoints_signed_retried_filtered_and_replayable,
+    engagement_scores_decay_explain_themselves_and_serve_rules,
 );
 
 async fn endpoint(app: &TestApp, body: Value) -> (i64, String) {

@@ -257,6 +257,9 @@ pub struct AccountView {
     /// history at `/accounts/{external_id}/analytics`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analytics: Option<AnalyticsSummary>,
+    /// The engagement score, per stakeholder and explained (in the single-account view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engagement: Option<crate::tracking::engagement::Engagement>,
 }
 
 /// The classes of the latest analysis run.
@@ -311,6 +314,7 @@ impl From<account::Model> for AccountView {
             created_at: a.created_at,
             updated_at: a.updated_at,
             analytics: None,
+            engagement: None,
         }
     }
 }

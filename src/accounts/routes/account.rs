@@ -52,7 +52,8 @@ pub(super) async fn get_account(
     state: State,
     external_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(svc::account_view(&state.db, &external_id).await?))
+    Ok(HttpResponse::Ok()
+        .json(svc::account_view(&state.db, &external_id, state.clock.now()).await?))
 }
 
 /// Change an account (only the given fields; `null` clears an optional field).

@@ -36,6 +36,7 @@ pub async fn find_account(
 pub async fn account_view(
     db: &DatabaseConnection,
     external_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<AccountView, AccountsError> {
     let a = find_account(db, external_id).await?;
     let latest = account_snapshot::Entity::find()
@@ -43,8 +44,16 @@ pub async fn account_view(
         .order_by_desc(account_snapshot::Column::RunId)
         .one(db)
         .await?;
+    let engagement = crate::tracking::engagement::of_account(
+        db,
+        &crate::tracking::engagement::current(),
+        a.id,
+        now,
+    )
+    .await?;
     let mut view = AccountView::from(a);
     view.analytics = latest.as_ref().map(AnalyticsSummary::from);
+    view.engagement = Some(engagement);
     Ok(view)
 }
 

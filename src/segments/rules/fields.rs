@@ -133,6 +133,10 @@ fields! {
     "three_p_score": Number, Analytics, "three P score (0..3) of a prospect";
     "three_p_missing": List(THREE_P), Analytics, "the missing P of a prospect";
     "qualified": Bool, Analytics, "a prospect with all three P";
+    "engagement_score": Number, Analytics, "engagement score: weighted human responses with time decay";
+    "last_opened_at": Date, Analytics, "date of the latest human open (opened_within_days(N) in text)";
+    "last_clicked_at": Date, Analytics, "date of the latest human click (clicked_within_days(N) in text)";
+    "last_replied_at": Date, Analytics, "date of the latest reply or meeting booked (replied_within_days(N) in text)";
     "stakeholder.role": Enum(ROLES), Stakeholder, "the stakeholder's role";
     "stakeholder.language": Text, Stakeholder, "the stakeholder's language (e.g. vi)";
     "stakeholder.influence": Number, Stakeholder, "the stakeholder's influence (1..5)";

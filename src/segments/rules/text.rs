@@ -35,6 +35,13 @@ struct Token {
     at: usize,
 }
 
+/// Function-like shorthands of the text form and the date field each tests with `within_days`.
+const SHORTHANDS: &[(&str, &str)] = &[
+    ("opened_within_days", "last_opened_at"),
+    ("clicked_within_days", "last_clicked_at"),
+    ("replied_within_days", "last_replied_at"),
+];
+
 const KEYWORDS: &[&str] = &[
     "and",
     "or",
@@ -321,6 +328,49 @@ impl Parser<'_> {
                 let src = self.src;
                 check_leaf(
                     Rule::HasRole(role),
+                    &|_| Location::Text {
+                        column: src[..at].chars().count() + 1,
+                        offset: at,
+                    },
+                    self.scopes,
+                )
+            }
+            Tok::Word(w)
+                if SHORTHANDS
+                    .iter()
+                    .any(|(name, _)| w.eq_ignore_ascii_case(name))
+                    && matches!(self.peek().tok, Tok::Sym("(")) =>
+            {
+                // `opened_within_days(7)` is `last_opened_at within_days 7`.
+                let field = SHORTHANDS
+                    .iter()
+                    .find(|(name, _)| w.eq_ignore_ascii_case(name))
+                    .map(|(_, field)| *field)
+                    .unwrap_or_default();
+                let name = w.to_ascii_lowercase();
+                self.expect_sym("(", &format!("after {name}"))?;
+                let n = self.next();
+                let days = match n.tok {
+                    Tok::Num(d) if d.fract() == 0.0 => d as i64,
+                    other => {
+                        return Err(err_at(
+                            self.src,
+                            n.at,
+                            format!(
+                                "`{name}` needs a whole number of days, found {}",
+                                describe(&other)
+                            ),
+                        ));
+                    }
+                };
+                self.expect_sym(")", "after the number of days")?;
+                let src = self.src;
+                let at = t.at;
+                check_leaf(
+                    Rule::WithinDays {
+                        field: field.to_string(),
+                        days,
+                    },
                     &|_| Location::Text {
                         column: src[..at].chars().count() + 1,
                         offset: at,
