@@ -43,6 +43,8 @@ pub struct SendReport {
     pub lost: u64,
     /// Sales webhook notifications queued from new events before sending.
     pub notified: u64,
+    /// Accounts that became hot (engagement score over `engagement.hot_threshold`).
+    pub hot: u64,
 }
 
 /// How one attempt ended.
@@ -320,8 +322,11 @@ pub async fn send_due(ctx: &AppContext) -> Result<SendReport, DbErr> {
 
 /// [`send_due`] through a given mailer.
 pub async fn send_due_with(ctx: &AppContext, mailer: &Mailer) -> Result<SendReport, DbErr> {
+    // Accounts that became hot (their `account.hot` goes out once the event has settled).
+    let hot = crate::tracking::engagement::hot_pass(ctx).await?;
     let mut report = SendReport {
         swept: sweep(ctx, ctx.clock.now()).await?,
+        hot,
         notified: crate::tracking::notify::run(ctx).await?,
         ..Default::default()
     };

@@ -41,10 +41,12 @@ pub enum EventKind {
     Dead,
     /// A webhook endpoint was disabled (`data.endpoint`, `data.reason`).
     EndpointDisabled,
+    /// The account's engagement score crossed `engagement.hot_threshold` (`data.score`).
+    BecameHot,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Delivered,
         EventKind::Opened,
         EventKind::Clicked,
@@ -60,6 +62,7 @@ impl EventKind {
         EventKind::Failed,
         EventKind::Dead,
         EventKind::EndpointDisabled,
+        EventKind::BecameHot,
     ];
 
     /// The kind of a stored name.
@@ -84,6 +87,7 @@ impl EventKind {
             EventKind::Failed => "failed",
             EventKind::Dead => "dead",
             EventKind::EndpointDisabled => "endpoint_disabled",
+            EventKind::BecameHot => "became_hot",
         }
     }
 }

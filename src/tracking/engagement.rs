@@ -257,3 +257,92 @@ mod tests {
         assert!((decayed(8.0, now + Duration::days(5), now, 30.0) - 8.0).abs() < 1e-9);
     }
 }
+
+/// The cursor of the hot-account pass in `cursors`.
+const HOT_CURSOR: &str = "engagement_hot";
+/// Events read per round.
+const HOT_ROUND: u64 = 1000;
+
+/// Writes a `became_hot` event for each account whose score crossed
+/// `engagement.hot_threshold` with the responses recorded since the last pass (read once they
+/// have settled, like the sales webhooks). An account is hot again only after it cooled below
+/// the threshold. Returns how many became hot.
+pub async fn hot_pass(ctx: &crate::context::AppContext) -> Result<u64, DbErr> {
+    use crate::entities::cursor;
+    use sea_orm::Set;
+    use sea_orm::sea_query::{Expr, OnConflict};
+    let w = &ctx.settings.engagement;
+    let now = ctx.clock.now();
+    let settled = now - Duration::seconds(2);
+    let position = cursor::Entity::find_by_id(HOT_CURSOR.to_string())
+        .one(&ctx.db)
+        .await?
+        .map_or(0, |c| c.position);
+    let batch = event::Entity::find()
+        .filter(event::Column::Id.gt(position))
+        .filter(event::Column::RecordedAt.lte(settled))
+        .order_by_asc(event::Column::Id)
+        .limit(HOT_ROUND)
+        .all(&ctx.db)
+        .await?;
+    let Some(last) = batch.last().map(|e| e.id) else {
+        return Ok(0);
+    };
+    // What this round's events add to each account's score now.
+    let mut added: HashMap<i64, f64> = HashMap::new();
+    for e in &batch {
+        let weight = weight(w, &e.kind);
+        if e.machine || weight <= 0.0 {
+            continue;
+        }
+        if let Some(a) = e.account_id {
+            *added.entry(a).or_default() += decayed(weight, e.occurred_at, now, w.half_life_days);
+        }
+    }
+    let accounts: Vec<i64> = added.keys().copied().collect();
+    let scores = if accounts.is_empty() {
+        HashMap::new()
+    } else {
+        summaries(&ctx.db, w, &accounts, now).await?
+    };
+    let mut hot = Vec::new();
+    for (account, plus) in added {
+        let score = scores.get(&account).map_or(0.0, |s| s.score);
+        if score >= w.hot_threshold && score - plus < w.hot_threshold {
+            hot.push(crate::entities::event::ActiveModel {
+                kind: Set(crate::events::EventKind::BecameHot.as_str().into()),
+                occurred_at: Set(now),
+                recorded_at: Set(now),
+                account_id: Set(Some(account)),
+                stakeholder_id: Set(None),
+                campaign_id: Set(None),
+                step: Set(None),
+                message_id: Set(None),
+                machine: Set(false),
+                data: Set(serde_json::json!({
+                    "score": round(score),
+                    "threshold": w.hot_threshold,
+                })),
+                ..Default::default()
+            });
+        }
+    }
+    let became = hot.len() as u64;
+    let txn = crate::db::begin_write(&ctx.db).await?;
+    crate::events::insert(&txn, hot).await?;
+    cursor::Entity::insert(cursor::ActiveModel {
+        name: Set(HOT_CURSOR.into()),
+        position: Set(last),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(cursor::Column::Name)
+            .value(cursor::Column::Position, Expr::val(last))
+            .value(cursor::Column::UpdatedAt, Expr::val(now))
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(became)
+}

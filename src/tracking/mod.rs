@@ -196,11 +196,32 @@ impl Links {
             None => view.clone(),
         };
         let own = format!("{}/t/", self.base);
+        let links: [(&str, &str); 4] = [
+            ("{{tracking_pixel_url}}", &pixel),
+            ("{{unsubscribe_url}}", &unsubscribe),
+            ("{{web_view_url}}", &view),
+            ("{{cta_url}}", &cta),
+        ];
+        // One pass over the text, whatever the number of placeholders.
         let fill = |s: &str| {
-            s.replace("{{tracking_pixel_url}}", &pixel)
-                .replace("{{unsubscribe_url}}", &unsubscribe)
-                .replace("{{web_view_url}}", &view)
-                .replace("{{cta_url}}", &cta)
+            let mut out = String::with_capacity(s.len() + 512);
+            let mut rest = s;
+            while let Some(at) = rest.find("{{") {
+                out.push_str(&rest[..at]);
+                let tail = &rest[at..];
+                match links.iter().find(|(p, _)| tail.starts_with(p)) {
+                    Some((p, link)) => {
+                        out.push_str(link);
+                        rest = &tail[p.len()..];
+                    }
+                    None => {
+                        out.push_str("{{");
+                        rest = &tail[2..];
+                    }
+                }
+            }
+            out.push_str(rest);
+            out
         };
         if let Some(serde_json::Value::String(html)) = parts.get_mut("html") {
             let filled = fill(html);
@@ -217,7 +238,11 @@ impl Links {
                 .into_owned();
             if !out.contains(&pixel) {
                 let img = format!("<img src=\"{pixel}\" alt=\"\" width=\"1\" height=\"1\">");
-                match out.to_ascii_lowercase().rfind("</body>") {
+                let body_end = out
+                    .as_bytes()
+                    .windows(7)
+                    .rposition(|w| w.eq_ignore_ascii_case(b"</body>"));
+                match body_end {
                     Some(at) => out.insert_str(at, &img),
                     None => out.push_str(&img),
                 }

@@ -666,6 +666,69 @@ async fn engagement_scores_decay_explain_themselves_and_serve_rules(b: Backend) 
     .await;
 }
 
+async fn an_account_crossing_the_hot_threshold_is_announced_once(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let app = spawn_app_with(
+        b,
+        &[
+            ("ABM_EMAIL__SMTP_URL", url.as_str()),
+            ("ABM_WEBHOOKS__ALLOW_PRIVATE", "true"),
+            ("ABM_ENGAGEMENT__HOT_THRESHOLD", "12"),
+        ],
+    )
+    .await;
+    let crm = crate::http_receiver::Receiver::start().await;
+    endpoint(
+        &app,
+        json!({"url": crm.url("/hot"), "event_types": ["account.hot"]}),
+    )
+    .await;
+    three_accounts(&app).await;
+    create_campaign(
+        &app,
+        json!({
+            "key": "tracked", "name": "Tracked", "audience": {"segment": "key-accounts"},
+            "recipients": {"roles": ["decision_maker"], "max_per_account": 1}, "send_window": "always",
+            "steps": [{"id": "hello", "send": {"channel": "email", "purpose": "outreach"}}]
+        }),
+    )
+    .await;
+    activate(&app, "tracked").await;
+    run_tick(&app).await;
+    send_due(&app.ctx).await.expect("send");
+    let m = json_of(app.get("/api/v1/messages?account_id=FD-1").await, 200).await["items"][0]
+        ["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // 10 (a reply) is not hot; 10 + 10 is, once; a third reply keeps it hot, no news.
+    for round in 0..3 {
+        json_of(
+            app.post(
+                "/api/v1/responses",
+                &json!({"message_id": m, "kind": "replied"}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        for _ in 0..2 {
+            app.clock.advance(Duration::seconds(3));
+            send_due(&app.ctx).await.expect("send");
+        }
+        let hot = events(&app, "kind=became_hot").await;
+        assert_eq!(hot.len(), usize::from(round > 0), "round {round}");
+    }
+    let got = crm.requests();
+    assert_eq!(got.len(), 1);
+    let payload: Value = serde_json::from_slice(&got[0].body).expect("json");
+    assert_eq!(payload["type"], "account.hot");
+    assert_eq!(payload["data"]["account"]["id"], "FD-1");
+    assert!(payload["data"]["details"]["score"].as_f64().expect("score") >= 12.0);
+}
+
 db_tests!(
     links_in_a_real_email_record_opens_clicks_and_views_and_forged_ones_nothing,
     a_burst_of_clicks_on_different_links_is_a_scanner,
@@ -673,6 +736,7 @@ db_tests!(
     replies_and_bounces_reported_by_other_systems_act_at_once,
     sales_webhooks_reach_subscribed_endpoints_signed_retried_filtered_and_replayable,
     engagement_scores_decay_explain_themselves_and_serve_rules,
+    an_account_crossing_the_hot_threshold_is_announced_once,
 );
 
 async fn endpoint(app: &TestApp, body: Value) -> (i64, String) {
