@@ -56,7 +56,8 @@ pub struct EndpointInput {
     #[schema(value_type = Option<String>, max_length = 10000)]
     pub rule_text: Option<Option<String>>,
     /// `true` turns a disabled endpoint back on (PATCH); `false` disables it by hand.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = bool)]
     pub enabled: Option<bool>,
 }
 

@@ -69,27 +69,64 @@ pub struct Summary {
     pub last_replied: Option<NaiveDate>,
 }
 
-/// The human events of the last `window_days` that count, of the accounts `ids`.
+/// A counted event: only the columns a score needs.
+#[derive(Debug, Clone, sea_orm::FromQueryResult)]
+pub struct Counted {
+    pub id: i64,
+    pub kind: String,
+    pub occurred_at: DateTime<Utc>,
+    pub account_id: Option<i64>,
+    pub stakeholder_id: Option<i64>,
+    pub message_id: Option<i64>,
+}
+
+/// The human events of the last `window_days` that count, of the accounts `ids`, up to event
+/// `up_to` when given. Opens and clicks of one message count once each (the latest): a
+/// recipient reloading a link, or a forwarded email opened again and again, is one response.
 async fn counted_events(
     db: &impl ConnectionTrait,
     w: &EngagementSettings,
     accounts: &[i64],
     now: DateTime<Utc>,
-) -> Result<Vec<event::Model>, DbErr> {
-    let mut out = Vec::new();
+    up_to: Option<i64>,
+) -> Result<Vec<Counted>, DbErr> {
+    let mut rows: Vec<Counted> = Vec::new();
     for chunk in accounts.chunks(500) {
-        out.extend(
-            event::Entity::find()
-                .filter(event::Column::AccountId.is_in(chunk.iter().copied()))
-                .filter(event::Column::Machine.eq(false))
-                .filter(event::Column::Kind.is_in(COUNTED.iter().copied()))
-                .filter(
-                    event::Column::OccurredAt.gte(now - Duration::days(i64::from(w.window_days))),
-                )
-                .filter(event::Column::OccurredAt.lte(now))
-                .all(db)
-                .await?,
-        );
+        let mut q = event::Entity::find()
+            .select_only()
+            .columns([
+                event::Column::Id,
+                event::Column::Kind,
+                event::Column::OccurredAt,
+                event::Column::AccountId,
+                event::Column::StakeholderId,
+                event::Column::MessageId,
+            ])
+            .filter(event::Column::AccountId.is_in(chunk.iter().copied()))
+            .filter(event::Column::Machine.eq(false))
+            .filter(event::Column::Kind.is_in(COUNTED.iter().copied()))
+            .filter(event::Column::OccurredAt.gte(now - Duration::days(i64::from(w.window_days))))
+            .filter(event::Column::OccurredAt.lte(now));
+        if let Some(id) = up_to {
+            q = q.filter(event::Column::Id.lte(id));
+        }
+        rows.extend(q.into_model::<Counted>().all(db).await?);
+    }
+    let mut latest: HashMap<(i64, String), usize> = HashMap::new();
+    let mut out: Vec<Counted> = Vec::with_capacity(rows.len());
+    for e in rows {
+        let link_driven = matches!(e.kind.as_str(), "opened" | "clicked");
+        match e.message_id.filter(|_| link_driven) {
+            Some(m) => match latest.get(&(m, e.kind.clone())) {
+                Some(&i) if out[i].occurred_at >= e.occurred_at => {}
+                Some(&i) => out[i] = e,
+                None => {
+                    latest.insert((m, e.kind.clone()), out.len());
+                    out.push(e);
+                }
+            },
+            None => out.push(e),
+        }
     }
     Ok(out)
 }
@@ -101,8 +138,19 @@ pub async fn summaries(
     accounts: &[i64],
     now: DateTime<Utc>,
 ) -> Result<HashMap<i64, Summary>, DbErr> {
+    summaries_up_to(db, w, accounts, now, None).await
+}
+
+/// [`summaries`] counting only events up to id `up_to`.
+pub async fn summaries_up_to(
+    db: &impl ConnectionTrait,
+    w: &EngagementSettings,
+    accounts: &[i64],
+    now: DateTime<Utc>,
+    up_to: Option<i64>,
+) -> Result<HashMap<i64, Summary>, DbErr> {
     let mut out: HashMap<i64, Summary> = HashMap::new();
-    for e in counted_events(db, w, accounts, now).await? {
+    for e in counted_events(db, w, accounts, now, up_to).await? {
         let Some(a) = e.account_id else { continue };
         let s = out.entry(a).or_default();
         s.score += decayed(weight(w, &e.kind), e.occurred_at, now, w.half_life_days);
@@ -160,7 +208,7 @@ pub async fn of_account(
     account: i64,
     now: DateTime<Utc>,
 ) -> Result<Engagement, DbErr> {
-    let events = counted_events(db, w, &[account], now).await?;
+    let events = counted_events(db, w, &[account], now, None).await?;
     let ids: Vec<i64> = {
         let mut v: Vec<i64> = events.iter().filter_map(|e| e.stakeholder_id).collect();
         v.sort_unstable();
@@ -235,29 +283,6 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_defaults_are_the_shipped_file() {
-        let settings =
-            crate::config::Settings::load_from_pairs(&crate::config::ConfigSource::default(), &[])
-                .expect("defaults");
-        assert_eq!(settings.engagement, EngagementSettings::default());
-    }
-
-    #[test]
-    fn points_halve_every_half_life() {
-        let now = Utc::now();
-        assert!((decayed(8.0, now, now, 30.0) - 8.0).abs() < 1e-9);
-        assert!((decayed(8.0, now - Duration::days(30), now, 30.0) - 4.0).abs() < 1e-9);
-        assert!((decayed(8.0, now - Duration::days(60), now, 30.0) - 2.0).abs() < 1e-9);
-        // A future time counts in full, not more.
-        assert!((decayed(8.0, now + Duration::days(5), now, 30.0) - 8.0).abs() < 1e-9);
-    }
-}
-
 /// The cursor of the hot-account pass in `cursors`.
 const HOT_CURSOR: &str = "engagement_hot";
 /// Events read per round.
@@ -288,27 +313,27 @@ pub async fn hot_pass(ctx: &crate::context::AppContext) -> Result<u64, DbErr> {
     let Some(last) = batch.last().map(|e| e.id) else {
         return Ok(0);
     };
-    // What this round's events add to each account's score now.
-    let mut added: HashMap<i64, f64> = HashMap::new();
-    for e in &batch {
-        let weight = weight(w, &e.kind);
-        if e.machine || weight <= 0.0 {
-            continue;
-        }
-        if let Some(a) = e.account_id {
-            *added.entry(a).or_default() += decayed(weight, e.occurred_at, now, w.half_life_days);
-        }
-    }
-    let accounts: Vec<i64> = added.keys().copied().collect();
-    let scores = if accounts.is_empty() {
-        HashMap::new()
+    // Accounts with a counted response in this round: their score before it and after it.
+    let mut accounts: Vec<i64> = batch
+        .iter()
+        .filter(|e| !e.machine && weight(w, &e.kind) > 0.0)
+        .filter_map(|e| e.account_id)
+        .collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let (before, after) = if accounts.is_empty() {
+        (HashMap::new(), HashMap::new())
     } else {
-        summaries(&ctx.db, w, &accounts, now).await?
+        (
+            summaries_up_to(&ctx.db, w, &accounts, now, Some(position)).await?,
+            summaries_up_to(&ctx.db, w, &accounts, now, Some(last)).await?,
+        )
     };
     let mut hot = Vec::new();
-    for (account, plus) in added {
-        let score = scores.get(&account).map_or(0.0, |s| s.score);
-        if score >= w.hot_threshold && score - plus < w.hot_threshold {
+    for account in accounts {
+        let score = after.get(&account).map_or(0.0, |s| s.score);
+        let was = before.get(&account).map_or(0.0, |s| s.score);
+        if score >= w.hot_threshold && was < w.hot_threshold {
             hot.push(crate::entities::event::ActiveModel {
                 kind: Set(crate::events::EventKind::BecameHot.as_str().into()),
                 occurred_at: Set(now),
@@ -345,4 +370,27 @@ pub async fn hot_pass(ctx: &crate::context::AppContext) -> Result<u64, DbErr> {
     .await?;
     txn.commit().await?;
     Ok(became)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_shipped_file() {
+        let settings =
+            crate::config::Settings::load_from_pairs(&crate::config::ConfigSource::default(), &[])
+                .expect("defaults");
+        assert_eq!(settings.engagement, EngagementSettings::default());
+    }
+
+    #[test]
+    fn points_halve_every_half_life() {
+        let now = Utc::now();
+        assert!((decayed(8.0, now, now, 30.0) - 8.0).abs() < 1e-9);
+        assert!((decayed(8.0, now - Duration::days(30), now, 30.0) - 4.0).abs() < 1e-9);
+        assert!((decayed(8.0, now - Duration::days(60), now, 30.0) - 2.0).abs() < 1e-9);
+        // A future time counts in full, not more.
+        assert!((decayed(8.0, now + Duration::days(5), now, 30.0) - 8.0).abs() < 1e-9);
+    }
 }

@@ -144,8 +144,28 @@ fn when(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>, 
             "/occurred_at",
             "must not be more than a day ahead",
         )),
+        Some(t) if t < now - chrono::Duration::days(3650) => Err(DeliveryError::field(
+            "/occurred_at",
+            "must not be more than ten years ago",
+        )),
         Some(t) => Ok(t),
         None => Ok(now),
+    }
+}
+
+/// Text of one line (ids, addresses): no control characters.
+fn one_line(field: &str, v: &Option<String>) -> Result<(), DeliveryError> {
+    match v {
+        Some(s) => crate::domain::one_line(s).map_err(|m| DeliveryError::field(field, m)),
+        None => Ok(()),
+    }
+}
+
+/// Free text (notes, reasons): line breaks and tabs, no other control characters.
+fn multi_line(field: &str, v: &Option<String>) -> Result<(), DeliveryError> {
+    match v {
+        Some(s) => crate::domain::multi_line(s).map_err(|m| DeliveryError::field(field, m)),
+        None => Ok(()),
     }
 }
 
@@ -170,6 +190,10 @@ pub async fn respond(
     bounded("/in_reply_to", &input.in_reply_to, 10_000)?;
     bounded("/email", &input.email, 320)?;
     bounded("/note", &input.note, MAX_NOTE)?;
+    one_line("/message_id", &input.message_id)?;
+    one_line("/in_reply_to", &input.in_reply_to)?;
+    one_line("/email", &input.email)?;
+    multi_line("/note", &input.note)?;
     if input.message_id.is_none() && input.in_reply_to.is_none() && input.email.is_none() {
         return Err(DeliveryError::field(
             "/message_id",
@@ -238,6 +262,8 @@ pub async fn bounce(ctx: &AppContext, input: BounceInput) -> Result<event::Model
     let at = when(input.occurred_at, now)?;
     bounded("/message_id", &input.message_id, 1000)?;
     bounded("/reason", &input.reason, MAX_NOTE)?;
+    one_line("/message_id", &input.message_id)?;
+    multi_line("/reason", &input.reason)?;
     let subject = match (&input.message_id, &input.email) {
         (Some(id), _) => match message_by_id(&ctx.db, id).await? {
             Some(m) => of_message(m),

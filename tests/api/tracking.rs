@@ -447,6 +447,33 @@ async fn replies_and_bounces_reported_by_other_systems_act_at_once(b: Backend) {
     problem(
         app.post(
             "/api/v1/responses",
+            &json!({"message_id": mid, "kind": "replied", "note": "a\u{0}b"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api/v1/responses",
+            &json!({"message_id": mid, "kind": "replied", "occurred_at": "0001-01-01T00:00:00Z"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api/v1/bounces",
+            &json!({"message_id": mid, "type": "soft", "reason": "x\u{1b}y"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api/v1/responses",
             &json!({"message_id": mid, "kind": "replied", "occurred_at": "2030-01-01T00:00:00Z"}),
         )
         .await,
@@ -574,6 +601,21 @@ async fn engagement_scores_decay_explain_themselves_and_serve_rules(b: Backend) 
         .send()
         .await
         .expect("scan");
+    // The same link clicked again and again, and the email opened again: one each.
+    for _ in 0..5 {
+        client
+            .get(link(&lan, 'c'))
+            .header("User-Agent", BROWSER)
+            .send()
+            .await
+            .expect("again");
+        client
+            .get(link(&lan, 'o'))
+            .header("User-Agent", BROWSER)
+            .send()
+            .await
+            .expect("again");
+    }
     Sink::of(&app.ctx).flush().await;
     let fd1 = json_of(app.get("/api/v1/messages?account_id=FD-1").await, 200).await["items"][0]
         ["message_id"]
