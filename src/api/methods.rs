@@ -24,6 +24,7 @@ impl MethodIndex {
                 ("PUT", item.put.is_some()),
                 ("PATCH", item.patch.is_some()),
                 ("DELETE", item.delete.is_some()),
+                ("HEAD", item.head.is_some()),
             ] {
                 if present {
                     methods.push(name);

@@ -59,6 +59,7 @@ pub fn complete(api: &mut OpenApi, settings: &ApiSettings, sorts: &[ListSorts]) 
             ("put", item.put.as_mut()),
             ("patch", item.patch.as_mut()),
             ("delete", item.delete.as_mut()),
+            ("head", item.head.as_mut()),
         ] {
             let Some(op) = op else { continue };
             complete_operation(op, method, in_api, has_path_params);
