@@ -4,6 +4,7 @@
 //! own transactions; readers follow the stream oldest first with `after_id`.
 
 pub mod routes;
+pub mod timeline;
 
 use std::collections::HashMap;
 
@@ -229,7 +230,7 @@ pub async fn view_of(ctx: &AppContext, e: event::Model) -> Result<EventView, Del
 
 /// The outside names of the rows an event page links to.
 #[derive(Default)]
-struct Names {
+pub(crate) struct Names {
     accounts: HashMap<i64, String>,
     stakeholders: HashMap<i64, String>,
     campaigns: HashMap<i64, String>,
@@ -237,7 +238,7 @@ struct Names {
 }
 
 impl Names {
-    async fn of(ctx: &AppContext, rows: &[event::Model]) -> Result<Names, DbErr> {
+    pub(crate) async fn of(ctx: &AppContext, rows: &[event::Model]) -> Result<Names, DbErr> {
         fn ids(rows: &[event::Model], f: impl Fn(&event::Model) -> Option<i64>) -> Vec<i64> {
             let mut v: Vec<i64> = rows.iter().filter_map(f).collect();
             v.sort_unstable();
@@ -301,7 +302,7 @@ impl Names {
     }
 
     /// The view of a row (`None` for a kind this version does not know).
-    fn view(&self, e: event::Model) -> Option<EventView> {
+    pub(crate) fn view(&self, e: event::Model) -> Option<EventView> {
         let name =
             |map: &HashMap<i64, String>, id: Option<i64>| id.and_then(|i| map.get(&i).cloned());
         Some(EventView {

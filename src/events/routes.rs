@@ -10,10 +10,34 @@ use crate::api::state::State;
 use crate::error::{ApiError, Problem};
 
 /// The sort fields of the part's lists, for the OpenAPI document.
-pub const SORTS: &[ListSorts] = &[("/events", EVENT_SORTS)];
+pub const SORTS: &[ListSorts] = &[
+    ("/events", EVENT_SORTS),
+    (
+        "/accounts/{external_id}/timeline",
+        super::timeline::TIMELINE_SORTS,
+    ),
+];
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_events);
+    cfg.service(list_events).service(account_timeline);
+}
+
+/// An account's timeline, newest first: every touch and response (its events) merged with the
+/// relationship history of its dossier (`offset + limit` at most 10,000).
+#[utoipa::path(tag = "events", params(PageQuery),
+    responses((status = 200, body = Paged<super::timeline::TimelineItem>), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[get("/accounts/{external_id}/timeline")]
+async fn account_timeline(
+    state: State,
+    external_id: actix_web::web::Path<String>,
+    page: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(
+        &state,
+        super::timeline::TIMELINE_SORTS,
+        super::timeline::TIMELINE_DEFAULT_SORT,
+    )?;
+    Ok(HttpResponse::Ok().json(super::timeline::timeline(&state, &external_id, &page).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

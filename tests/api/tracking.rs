@@ -646,6 +646,57 @@ async fn engagement_scores_decay_explain_themselves_and_serve_rules(b: Backend) 
     );
     assert_eq!(e["stakeholders"].as_array().map(Vec::len), Some(1));
     assert_eq!(e["stakeholders"][0]["score"], 4.0);
+    // The timeline: the touches and responses, with the dossier's history, newest first.
+    json_of(
+        app.post(
+            "/api/v1/accounts/ST-1/relationship-events",
+            &json!({"kind": "meeting", "occurred_on": "2026-02-20", "outcome": "won", "notes": "Plant visit"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let tl = json_of(
+        app.get("/api/v1/accounts/ST-1/timeline?limit=100").await,
+        200,
+    )
+    .await;
+    let items = tl["items"].as_array().expect("items");
+    let kinds: Vec<&str> = items
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"opened"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"meeting"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"delivered") && kinds.contains(&"clicked"),
+        "{kinds:?}"
+    );
+    assert_eq!(tl["total"], items.len());
+    let meeting = items.last().expect("meeting");
+    assert_eq!(meeting["source"], "relationship");
+    assert_eq!(meeting["summary"], "meeting (won): Plant visit");
+    let at: Vec<&str> = items
+        .iter()
+        .map(|i| i["at"].as_str().unwrap_or(""))
+        .collect();
+    let mut sorted = at.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(at, sorted, "newest first");
+    let second = json_of(
+        app.get("/api/v1/accounts/ST-1/timeline?limit=1&offset=1")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(second["items"][0]["id"], items[1]["id"]);
+    problem(app.get("/api/v1/accounts/NOPE/timeline").await, 404).await;
+    problem(
+        app.get("/api/v1/accounts/ST-1/timeline?offset=9999&limit=10")
+            .await,
+        422,
+    )
+    .await;
     // A half-life later, half.
     app.clock.advance(Duration::days(30));
     let st1 = json_of(app.get("/api/v1/accounts/ST-1").await, 200).await;
