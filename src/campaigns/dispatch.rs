@@ -895,17 +895,14 @@ async fn write(
             .filter_map(|(k, (account, campaign, step, title))| {
                 let id = *ids.get(k)?;
                 Some(crate::entities::event::ActiveModel {
-                    kind: Set(crate::events::EventKind::TaskCreated.as_str().into()),
-                    occurred_at: Set(now),
-                    recorded_at: Set(now),
                     account_id: Set(Some(*account)),
-                    stakeholder_id: Set(None),
                     campaign_id: Set(*campaign),
                     step: Set(step.clone()),
-                    message_id: Set(None),
-                    machine: Set(false),
-                    data: Set(serde_json::json!({ "task_id": id, "title": title })),
-                    ..Default::default()
+                    ..crate::events::new(
+                        crate::events::EventKind::TaskCreated,
+                        now,
+                        serde_json::json!({ "task_id": id, "title": title }),
+                    )
                 })
             })
             .collect();

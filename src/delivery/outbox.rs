@@ -309,54 +309,57 @@ pub async fn get(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryErr
 /// count reset (its attempt log stays). Any other status is a conflict: a sent message is
 /// never sent twice by us, and a queued or sending one is already on its way.
 pub async fn retry(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryError> {
-    let m = message::Entity::find_by_id(id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(DeliveryError::MessageNotFound(id))?;
-    let retryable = [
-        MessageStatus::Dead.as_str(),
-        MessageStatus::Failed.as_str(),
-        MessageStatus::Deferred.as_str(),
-    ];
-    let now = ctx.clock.now();
-    let done = message::Entity::update_many()
-        .col_expr(
-            message::Column::Status,
-            Expr::value(MessageStatus::Queued.as_str()),
-        )
-        .col_expr(message::Column::Attempts, Expr::value(0))
-        .col_expr(message::Column::NextAttemptAt, Expr::value(Some(now)))
-        .col_expr(message::Column::UpdatedAt, Expr::value(now))
-        .filter(message::Column::Id.eq(id))
-        .filter(message::Column::Status.is_in(retryable))
-        .exec(&ctx.db)
-        .await?;
-    if done.rows_affected == 0 {
-        // Changed since it was read (a retry at the same time): say what it is now.
-        let status = message::Entity::find_by_id(id)
-            .one(&ctx.db)
-            .await?
-            .map_or(m.status, |now| now.status);
-        return Err(DeliveryError::NotRetryable(format!(
-            "message {id} is {status}; only dead, failed or deferred messages can be retried              (another retry may have just requeued it)"
-        )));
-    }
-    get(ctx, id).await
+    let m = find(ctx, id).await?;
+    requeue(
+        ctx,
+        m,
+        &[
+            MessageStatus::Dead,
+            MessageStatus::Failed,
+            MessageStatus::Deferred,
+        ],
+        "only dead, failed or deferred messages can be retried (another retry may have just \
+         requeued it)",
+    )
+    .await
 }
 
 /// Sends a delivered webhook message again, with the same webhook-id (`409` for an email or
 /// a webhook message that is not `sent`).
 pub async fn replay(ctx: &AppContext, id: i64) -> Result<MessageDetail, DeliveryError> {
-    let m = message::Entity::find_by_id(id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(DeliveryError::MessageNotFound(id))?;
+    let m = find(ctx, id).await?;
     if m.channel != "webhook" {
         return Err(DeliveryError::NotRetryable(format!(
             "message {id} is an {}; only webhook messages are replayed (an email is never sent twice)",
             m.channel
         )));
     }
+    requeue(
+        ctx,
+        m,
+        &[MessageStatus::Sent],
+        "only a sent webhook message is replayed",
+    )
+    .await
+}
+
+async fn find(ctx: &AppContext, id: i64) -> Result<message::Model, DeliveryError> {
+    message::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(DeliveryError::MessageNotFound(id))
+}
+
+/// Queues `m` again, due now with its attempts counted from 0, if its status (checked on the
+/// row, so of two requests at once one wins) is one of `from`; otherwise a conflict that says
+/// what the status is now and `rule`.
+async fn requeue(
+    ctx: &AppContext,
+    m: message::Model,
+    from: &[MessageStatus],
+    rule: &str,
+) -> Result<MessageDetail, DeliveryError> {
+    let id = m.id;
     let now = ctx.clock.now();
     let done = message::Entity::update_many()
         .col_expr(
@@ -367,16 +370,17 @@ pub async fn replay(ctx: &AppContext, id: i64) -> Result<MessageDetail, Delivery
         .col_expr(message::Column::NextAttemptAt, Expr::value(Some(now)))
         .col_expr(message::Column::UpdatedAt, Expr::value(now))
         .filter(message::Column::Id.eq(id))
-        .filter(message::Column::Status.eq(MessageStatus::Sent.as_str()))
+        .filter(message::Column::Status.is_in(from.iter().map(|s| s.as_str())))
         .exec(&ctx.db)
         .await?;
     if done.rows_affected == 0 {
+        // Possibly changed since it was read: say what it is now.
         let status = message::Entity::find_by_id(id)
             .one(&ctx.db)
             .await?
             .map_or(m.status, |now| now.status);
         return Err(DeliveryError::NotRetryable(format!(
-            "message {id} is {status}; only a sent webhook message is replayed"
+            "message {id} is {status}; {rule}"
         )));
     }
     get(ctx, id).await

@@ -964,19 +964,11 @@ async fn endpoint_health(
             .await?;
         if done.rows_affected == 1 {
             tracing::warn!(endpoint = id, %reason, "webhook endpoint disabled");
-            events.push(crate::entities::event::ActiveModel {
-                kind: Set(crate::events::EventKind::EndpointDisabled.as_str().into()),
-                occurred_at: Set(now),
-                recorded_at: Set(now),
-                account_id: Set(None),
-                stakeholder_id: Set(None),
-                campaign_id: Set(None),
-                step: Set(None),
-                message_id: Set(None),
-                machine: Set(false),
-                data: Set(serde_json::json!({ "endpoint": id, "reason": reason })),
-                ..Default::default()
-            });
+            events.push(crate::events::new(
+                crate::events::EventKind::EndpointDisabled,
+                now,
+                serde_json::json!({ "endpoint": id, "reason": reason }),
+            ));
         }
     }
     Ok(events)

@@ -99,6 +99,62 @@ pub fn tracks(m: &message::Model) -> bool {
     m.channel == "email" || m.campaign_id.is_some()
 }
 
+/// Events are read by background passes once this old: a transaction that took an id earlier
+/// but committed later is then visible, so no pass skips it.
+pub const SETTLE: chrono::Duration = chrono::Duration::seconds(2);
+
+/// A new event of `kind` at `at`, linked to nothing yet (set the links that apply).
+pub fn new(kind: EventKind, at: DateTime<Utc>, data: serde_json::Value) -> event::ActiveModel {
+    event::ActiveModel {
+        kind: Set(kind.as_str().into()),
+        occurred_at: Set(at),
+        recorded_at: Set(at),
+        account_id: Set(None),
+        stakeholder_id: Set(None),
+        campaign_id: Set(None),
+        step: Set(None),
+        message_id: Set(None),
+        machine: Set(false),
+        data: Set(data),
+        ..Default::default()
+    }
+}
+
+/// How far the background pass `name` has read the events (0 before its first pass).
+pub async fn cursor(db: &impl ConnectionTrait, name: &str) -> Result<i64, DbErr> {
+    Ok(
+        crate::entities::cursor::Entity::find_by_id(name.to_string())
+            .one(db)
+            .await?
+            .map_or(0, |c| c.position),
+    )
+}
+
+/// Records that the pass `name` has read up to event `position`.
+pub async fn save_cursor(
+    db: &impl ConnectionTrait,
+    name: &str,
+    position: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use crate::entities::cursor;
+    use sea_orm::sea_query::{Expr, OnConflict};
+    cursor::Entity::insert(cursor::ActiveModel {
+        name: Set(name.into()),
+        position: Set(position),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(cursor::Column::Name)
+            .value(cursor::Column::Position, Expr::val(position))
+            .value(cursor::Column::UpdatedAt, Expr::val(now))
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
 /// A new event about message `m`, linked to its account, stakeholder, campaign and step.
 pub fn of_message(
     m: &message::Model,
@@ -107,17 +163,12 @@ pub fn of_message(
     data: serde_json::Value,
 ) -> event::ActiveModel {
     event::ActiveModel {
-        kind: Set(kind.as_str().into()),
-        occurred_at: Set(at),
-        recorded_at: Set(at),
         account_id: Set(Some(m.account_id)),
         stakeholder_id: Set(m.stakeholder_id),
         campaign_id: Set(m.campaign_id),
         step: Set(m.step.clone()),
         message_id: Set(Some(m.id)),
-        machine: Set(false),
-        data: Set(data),
-        ..Default::default()
+        ..new(kind, at, data)
     }
 }
 

@@ -293,16 +293,10 @@ const HOT_ROUND: u64 = 1000;
 /// have settled, like the sales webhooks). An account is hot again only after it cooled below
 /// the threshold. Returns how many became hot.
 pub async fn hot_pass(ctx: &crate::context::AppContext) -> Result<u64, DbErr> {
-    use crate::entities::cursor;
-    use sea_orm::Set;
-    use sea_orm::sea_query::{Expr, OnConflict};
     let w = &ctx.settings.engagement;
     let now = ctx.clock.now();
-    let settled = now - Duration::seconds(2);
-    let position = cursor::Entity::find_by_id(HOT_CURSOR.to_string())
-        .one(&ctx.db)
-        .await?
-        .map_or(0, |c| c.position);
+    let settled = now - crate::events::SETTLE;
+    let position = crate::events::cursor(&ctx.db, HOT_CURSOR).await?;
     let batch = event::Entity::find()
         .filter(event::Column::Id.gt(position))
         .filter(event::Column::RecordedAt.lte(settled))
@@ -335,39 +329,19 @@ pub async fn hot_pass(ctx: &crate::context::AppContext) -> Result<u64, DbErr> {
         let was = before.get(&account).map_or(0.0, |s| s.score);
         if score >= w.hot_threshold && was < w.hot_threshold {
             hot.push(crate::entities::event::ActiveModel {
-                kind: Set(crate::events::EventKind::BecameHot.as_str().into()),
-                occurred_at: Set(now),
-                recorded_at: Set(now),
-                account_id: Set(Some(account)),
-                stakeholder_id: Set(None),
-                campaign_id: Set(None),
-                step: Set(None),
-                message_id: Set(None),
-                machine: Set(false),
-                data: Set(serde_json::json!({
-                    "score": round(score),
-                    "threshold": w.hot_threshold,
-                })),
-                ..Default::default()
+                account_id: sea_orm::Set(Some(account)),
+                ..crate::events::new(
+                    crate::events::EventKind::BecameHot,
+                    now,
+                    serde_json::json!({ "score": round(score), "threshold": w.hot_threshold }),
+                )
             });
         }
     }
     let became = hot.len() as u64;
     let txn = crate::db::begin_write(&ctx.db).await?;
     crate::events::insert(&txn, hot).await?;
-    cursor::Entity::insert(cursor::ActiveModel {
-        name: Set(HOT_CURSOR.into()),
-        position: Set(last),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(cursor::Column::Name)
-            .value(cursor::Column::Position, Expr::val(last))
-            .value(cursor::Column::UpdatedAt, Expr::val(now))
-            .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
+    crate::events::save_cursor(&txn, HOT_CURSOR, last, now).await?;
     txn.commit().await?;
     Ok(became)
 }

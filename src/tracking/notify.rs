@@ -20,24 +20,20 @@ pub const SALES_TYPES: &[&str] = &[
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::context::AppContext;
 use crate::delivery::outbox::{MessageValues, enqueue};
-use crate::entities::{account, campaign, cursor, event, message, stakeholder, webhook_endpoint};
+use crate::entities::{account, campaign, event, message, stakeholder, webhook_endpoint};
 use crate::segments::rules::{ACCOUNT_SCOPES, Compiled, Rule};
 
 /// The version of the payload below; a change that could break a receiver gets a new one.
 pub const PAYLOAD_VERSION: u32 = 1;
 /// The cursor of this pass in `cursors`.
 const CURSOR: &str = "sales_webhooks";
-/// Events are read once this old: a transaction that took an id earlier but committed later
-/// is then visible, so none is skipped.
-const SETTLE: Duration = Duration::seconds(2);
 /// Events read per round.
 const ROUND: u64 = 500;
 
@@ -150,23 +146,20 @@ pub async fn run(ctx: &AppContext) -> Result<u64, DbErr> {
             })
         })
         .collect();
-    let mut position = cursor::Entity::find_by_id(CURSOR.to_string())
-        .one(&ctx.db)
-        .await?
-        .map_or(0, |c| c.position);
+    let mut position = crate::events::cursor(&ctx.db, CURSOR).await?;
     if subscribers.is_empty() {
         // Nobody listens: skip what is settled, without reading it.
         let settled: Option<i64> = event::Entity::find()
             .select_only()
             .column_as(event::Column::Id.max(), "max")
             .filter(event::Column::Id.gt(position))
-            .filter(event::Column::RecordedAt.lte(now - SETTLE))
+            .filter(event::Column::RecordedAt.lte(now - crate::events::SETTLE))
             .into_tuple::<Option<i64>>()
             .one(&ctx.db)
             .await?
             .flatten();
         if let Some(last) = settled {
-            save_cursor(ctx, last, now).await?;
+            crate::events::save_cursor(&ctx.db, CURSOR, last, now).await?;
         }
         return Ok(0);
     }
@@ -174,7 +167,7 @@ pub async fn run(ctx: &AppContext) -> Result<u64, DbErr> {
     loop {
         let events = event::Entity::find()
             .filter(event::Column::Id.gt(position))
-            .filter(event::Column::RecordedAt.lte(now - SETTLE))
+            .filter(event::Column::RecordedAt.lte(now - crate::events::SETTLE))
             .order_by_asc(event::Column::Id)
             .limit(ROUND)
             .all(&ctx.db)
@@ -184,31 +177,13 @@ pub async fn run(ctx: &AppContext) -> Result<u64, DbErr> {
         };
         let rows = notifications(ctx, &subscribers, &events, now).await?;
         queued += enqueue(&ctx.db, &rows, now).await?;
-        save_cursor(ctx, last, now).await?;
+        crate::events::save_cursor(&ctx.db, CURSOR, last, now).await?;
         position = last;
         if (events.len() as u64) < ROUND {
             break;
         }
     }
     Ok(queued)
-}
-
-async fn save_cursor(ctx: &AppContext, position: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
-    use sea_orm::sea_query::Expr;
-    cursor::Entity::insert(cursor::ActiveModel {
-        name: Set(CURSOR.into()),
-        position: Set(position),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(cursor::Column::Name)
-            .value(cursor::Column::Position, Expr::val(position))
-            .value(cursor::Column::UpdatedAt, Expr::val(now))
-            .to_owned(),
-    )
-    .exec_without_returning(&ctx.db)
-    .await?;
-    Ok(())
 }
 
 /// The notifications of `events` for `subscribers`.

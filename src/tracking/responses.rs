@@ -426,17 +426,10 @@ async fn write_event(
             e
         }
         None => event::ActiveModel {
-            kind: Set(kind.as_str().into()),
-            occurred_at: Set(at),
             recorded_at: Set(now),
             account_id: Set(s.account),
             stakeholder_id: Set(s.stakeholder),
-            campaign_id: Set(None),
-            step: Set(None),
-            message_id: Set(None),
-            machine: Set(false),
-            data: Set(data),
-            ..Default::default()
+            ..crate::events::new(kind, at, data)
         },
     };
     event::Entity::insert(row).exec_with_returning(txn).await
