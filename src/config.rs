@@ -406,6 +406,9 @@ pub struct AnalyticsSettings {
     pub churn_min_days: u32,
     pub churn_k: f64,
     pub p_alive_threshold: f64,
+    /// A run announces `at_risk` when an account's P(alive) falls below this (and it is not
+    /// lost): the warning before the loss.
+    pub at_risk_p_alive: f64,
     pub model_unit: ModelUnit,
     pub model_horizon: f64,
 }
@@ -695,6 +698,9 @@ impl Settings {
         }
         if !share(a.p_alive_threshold) {
             return err("analytics.p_alive_threshold", "must be between 0 and 1");
+        }
+        if !share(a.at_risk_p_alive) {
+            return err("analytics.at_risk_p_alive", "must be between 0 and 1");
         }
         if !(a.model_horizon > 0.0 && a.model_horizon.is_finite()) {
             return err("analytics.model_horizon", "must be a positive number");

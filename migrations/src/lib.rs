@@ -14,6 +14,7 @@ mod m20261201_000008_create_delivery_attempts;
 mod m20261201_000009_create_events;
 mod m20261201_000010_tracking;
 mod m20261201_000011_sales_webhooks;
+mod m20261201_000012_snapshot_engagement;
 
 /// Runs every migration in order; used by `abm migrate`, by start-up and by the tests.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_create_events::Migration),
             Box::new(m20261201_000010_tracking::Migration),
             Box::new(m20261201_000011_sales_webhooks::Migration),
+            Box::new(m20261201_000012_snapshot_engagement::Migration),
         ]
     }
 }

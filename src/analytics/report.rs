@@ -301,6 +301,7 @@ pub async fn workbook(
         "p_alive",
         "expected_purchases",
         "value_at_risk",
+        "engagement_score",
     ];
     for (c, h) in headers.iter().enumerate() {
         sheet
@@ -365,6 +366,9 @@ pub async fn workbook(
         sheet
             .write_number(r, 21, money(s.value_at_risk))
             .map_err(xl)?;
+        if let Some(e) = s.engagement_score {
+            sheet.write_number(r, 22, e).map_err(xl)?;
+        }
     }
 
     let sheet = wb.add_worksheet().set_name("Churn").map_err(xl)?;

@@ -128,6 +128,8 @@ pub struct SnapshotView {
     pub expected_purchases: Option<f64>,
     /// Window revenue × (1 − P(alive)); the whole revenue when lost.
     pub value_at_risk: String,
+    /// The account's engagement score at the run (`null` for runs before scores were kept).
+    pub engagement_score: Option<f64>,
 }
 
 impl From<account_snapshot::Model> for SnapshotView {
@@ -142,6 +144,7 @@ impl From<account_snapshot::Model> for SnapshotView {
             revenue: format_money(&s.currency, s.revenue),
             profit: s.profit.map(|p| format_money(&s.currency, p)),
             value_at_risk: format_money(&s.currency, s.value_at_risk),
+            engagement_score: s.engagement_score,
             types: split(&s.types),
             three_p_missing: s.three_p_missing.as_deref().map(split).unwrap_or_default(),
             run_id: s.run_id,

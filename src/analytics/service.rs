@@ -327,9 +327,22 @@ async fn compute_and_store(
         }
     }
 
+    // Each account's engagement score at the run.
+    let scores = crate::tracking::engagement::all_scores(
+        db,
+        &crate::tracking::engagement::current(),
+        run.started_at,
+    )
+    .await
+    .map_err(err)?;
+    for s in &mut snapshots {
+        s.engagement_score = Some(scores.get(&s.account_id).copied().unwrap_or(0.0));
+    }
+
     // Events: differences from the previous successful run.
     let previous = previous_succeeded(db, run.id).await.map_err(err)?;
     let mut events = Vec::new();
+    let mut lifecycle = Vec::new();
     if let Some(prev) = &previous {
         let before: HashMap<i64, account_snapshot::Model> = account_snapshot::Entity::find()
             .filter(account_snapshot::Column::RunId.eq(prev.id))
@@ -341,9 +354,15 @@ async fn compute_and_store(
             .collect();
         for s in &snapshots {
             match before.get(&s.account_id) {
-                Some(b) => events.extend(changes(run, b, s)),
+                Some(b) => {
+                    events.extend(changes(run, b, s));
+                    lifecycle.extend(lifecycle_event(run, cfg, Some(b), s));
+                }
                 // New since the previous run: its initial classes are changes too.
-                None => events.extend(changes(run, &blank(s), s)),
+                None => {
+                    events.extend(changes(run, &blank(s), s));
+                    lifecycle.extend(lifecycle_event(run, cfg, None, s));
+                }
             }
         }
     }
@@ -390,6 +409,11 @@ async fn compute_and_store(
             .await
             .map_err(err)?;
     }
+    lifecycle.retain(|e| match &e.account_id {
+        sea_orm::ActiveValue::Set(Some(id)) => alive.contains(id),
+        _ => false,
+    });
+    crate::events::insert(&txn, lifecycle).await.map_err(err)?;
     txn.commit().await.map_err(err)?;
     Ok(summary)
 }
@@ -489,6 +513,7 @@ fn snapshot(
         p_alive: r.p_alive,
         expected_purchases: r.expected_purchases,
         value_at_risk,
+        engagement_score: None,
     }
 }
 
@@ -497,6 +522,59 @@ fn active(m: account_snapshot::Model) -> account_snapshot::ActiveModel {
     let mut a = m.into_active_model().reset_all();
     a.id = sea_orm::ActiveValue::NotSet;
     a
+}
+
+/// The account's lifecycle event of this run, for the event stream and sales webhooks: lost,
+/// recovered, or (not lost) P(alive) newly below `analytics.at_risk_p_alive`.
+fn lifecycle_event(
+    run: &analysis_run::Model,
+    cfg: &AnalyticsSettings,
+    before: Option<&account_snapshot::Model>,
+    after: &account_snapshot::Model,
+) -> Option<crate::entities::event::ActiveModel> {
+    use crate::events::EventKind;
+    let was_lost = before.is_some_and(|b| b.lost);
+    let was_at_risk =
+        before.is_some_and(|b| b.lost || b.p_alive.is_some_and(|p| p < cfg.at_risk_p_alive));
+    let (kind, reason) = if after.lost && !was_lost {
+        (EventKind::BecameLost, after.lost_reason.clone())
+    } else if was_lost && !after.lost {
+        (
+            EventKind::Recovered,
+            format!(
+                "ordered again: last order {}",
+                after
+                    .last_order_at
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ),
+        )
+    } else if !after.lost && !was_at_risk && after.p_alive.is_some_and(|p| p < cfg.at_risk_p_alive)
+    {
+        (
+            EventKind::AtRisk,
+            format!(
+                "P(alive) {:.3} is below {}",
+                after.p_alive.unwrap_or_default(),
+                cfg.at_risk_p_alive
+            ),
+        )
+    } else {
+        return None;
+    };
+    let mut e = crate::events::new(
+        kind,
+        run.started_at,
+        serde_json::json!({
+            "reason": reason,
+            "run_id": run.id,
+            "p_alive": after.p_alive,
+            "value_at_risk": crate::accounts::model::format_money(&after.currency, after.value_at_risk),
+            "currency": after.currency,
+        }),
+    );
+    e.account_id = Set(Some(after.account_id));
+    Some(e)
 }
 
 /// A snapshot with no classes, to compare a new account's first snapshot against.
@@ -606,4 +684,113 @@ async fn previous_succeeded(
         .filter(analysis_run::Column::Id.lt(run_id))
         .one(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    use super::lifecycle_event;
+    use crate::config::{ConfigSource, Settings};
+    use crate::entities::{account_snapshot, analysis_run};
+
+    fn snap(lost: bool, p_alive: Option<f64>) -> account_snapshot::Model {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 1).expect("date");
+        account_snapshot::Model {
+            id: 1,
+            run_id: 1,
+            account_id: 7,
+            as_of: day,
+            currency: "EUR".into(),
+            revenue: 100_000,
+            profit: None,
+            value_share: None,
+            abc: Some("A".into()),
+            abc_share: None,
+            abc_reason: String::new(),
+            cv: None,
+            xyz: None,
+            xyz_reason: String::new(),
+            orders: 3,
+            first_order_at: Some(day),
+            last_order_at: Some(day),
+            days_since_last_order: Some(0),
+            median_interval_days: None,
+            types: String::new(),
+            pillar: false,
+            prospect: false,
+            image_maker: false,
+            expert: false,
+            types_reason: String::new(),
+            three_p_score: None,
+            three_p_missing: None,
+            qualified: None,
+            lost,
+            lost_reason: if lost {
+                "no order for 200 days".into()
+            } else {
+                String::new()
+            },
+            p_alive,
+            expected_purchases: None,
+            value_at_risk: 40_000,
+            engagement_score: None,
+        }
+    }
+
+    fn kind_of(before: Option<(bool, Option<f64>)>, after: (bool, Option<f64>)) -> Option<String> {
+        let cfg = Settings::load_from_pairs(&ConfigSource::default(), &[])
+            .expect("defaults")
+            .analytics;
+        let run = analysis_run::Model {
+            id: 2,
+            trigger: "api".into(),
+            status: "running".into(),
+            as_of: NaiveDate::from_ymd_opt(2026, 3, 1).expect("date"),
+            window_start: NaiveDate::from_ymd_opt(2025, 3, 1).expect("date"),
+            measure: "revenue".into(),
+            params: serde_json::json!({}),
+            summary: None,
+            error: None,
+            started_at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+            finished_at: None,
+        };
+        let before = before.map(|(l, p)| snap(l, p));
+        lifecycle_event(&run, &cfg, before.as_ref(), &snap(after.0, after.1)).map(|e| {
+            let sea_orm::ActiveValue::Set(kind) = e.kind else {
+                panic!("kind not set")
+            };
+            kind
+        })
+    }
+
+    #[test]
+    fn a_run_announces_the_warning_the_loss_and_the_recovery_once_each() {
+        // Defaults: at risk below P(alive) 0.50.
+        let k = |before, after| kind_of(before, after);
+        assert_eq!(
+            k(Some((false, Some(0.8))), (false, Some(0.4))).as_deref(),
+            Some("at_risk")
+        );
+        assert_eq!(k(None, (false, Some(0.4))).as_deref(), Some("at_risk"));
+        // Already at risk, or no model figure: nothing new.
+        assert_eq!(k(Some((false, Some(0.45))), (false, Some(0.4))), None);
+        assert_eq!(k(Some((false, Some(0.8))), (false, None)), None);
+        assert_eq!(k(Some((false, Some(0.8))), (false, Some(0.5))), None);
+        // Lost outranks at risk; staying lost says nothing; ordering again recovers.
+        assert_eq!(
+            k(Some((false, Some(0.8))), (true, Some(0.1))).as_deref(),
+            Some("became_lost")
+        );
+        assert_eq!(k(Some((true, Some(0.1))), (true, Some(0.1))), None);
+        assert_eq!(
+            k(Some((true, Some(0.1))), (false, Some(0.9))).as_deref(),
+            Some("recovered")
+        );
+        // Back from lost to merely at risk is a recovery, not a new warning.
+        assert_eq!(
+            k(Some((true, Some(0.1))), (false, Some(0.4))).as_deref(),
+            Some("recovered")
+        );
+    }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod machine;
 pub mod model;
 pub mod preview;
+pub mod report;
 pub mod routes;
 pub mod service;
 pub mod tasks;

@@ -231,6 +231,21 @@ pub struct StepInput {
     pub exit: Option<ExitInput>,
 }
 
+impl StepInput {
+    /// What the step does, by the action it names (`None` when it names none).
+    pub fn kind(&self) -> Option<&'static str> {
+        [
+            (self.send.is_some(), "send"),
+            (self.wait.is_some(), "wait"),
+            (self.branch.is_some(), "branch"),
+            (self.manager_task.is_some(), "manager_task"),
+            (self.exit.is_some(), "exit"),
+        ]
+        .into_iter()
+        .find_map(|(set, name)| set.then_some(name))
+    }
+}
+
 /// Send a message to the chosen stakeholders (email) or to a webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

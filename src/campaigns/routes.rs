@@ -46,6 +46,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(list_enrolments)
         .service(get_enrolment)
         .service(schedule)
+        .service(report)
+        .service(report_xlsx)
         .service(list_tasks)
         .service(update_task);
 }
@@ -332,6 +334,33 @@ async fn schedule(
 ) -> Result<HttpResponse, ApiError> {
     let preview = super::preview::schedule(&state, &key, q.from, q.to).await?;
     Ok(HttpResponse::Ok().json(preview))
+}
+
+/// The campaign's report: per step and in total, messages sent, delivered, opened and clicked
+/// by people (machine activity apart), replied, unsubscribed, bounced, with rates.
+#[utoipa::path(tag = "campaigns",
+    responses((status = 200, body = super::report::CampaignReport), (status = 404, body = Problem)))]
+#[get("/campaigns/{key}/report")]
+async fn report(state: State, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let r = super::report::report(&state.db, &key, state.clock.now()).await?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
+/// The campaign's report as an Excel workbook: a row per step and the total.
+#[utoipa::path(tag = "campaigns",
+    responses((status = 200, description = "XLSX workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+              (status = 404, body = Problem)))]
+#[get("/campaigns/{key}/report.xlsx")]
+async fn report_xlsx(state: State, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let r = super::report::report(&state.db, &key, state.clock.now()).await?;
+    let bytes = super::report::workbook(&r).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"abm-campaign-{}.xlsx\"", r.campaign),
+        ))
+        .body(bytes))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

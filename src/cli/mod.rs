@@ -186,6 +186,14 @@ pub enum ReportCommand {
         #[arg(long)]
         run_id: Option<i64>,
     },
+    /// Write a campaign's report (per step and in total) as an Excel workbook.
+    Campaign {
+        /// The campaign's key.
+        key: String,
+        /// Where to write the .xlsx file.
+        #[arg(long, value_name = "FILE.xlsx")]
+        xlsx: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -399,6 +407,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
         },
         Command::Report(ReportCommand::AbcXyz { xlsx, run_id }) => {
             report::abc_xyz(&settings, clock, &xlsx, run_id).await
+        }
+        Command::Report(ReportCommand::Campaign { key, xlsx }) => {
+            report::campaign(&settings, clock, &key, &xlsx).await
         }
         Command::Churn(ChurnCommand::Fit {
             orders,

@@ -1,4 +1,5 @@
-//! `abm report abc-xyz`: the Excel workbook of an analysis run.
+//! `abm report abc-xyz` and `abm report campaign`: Excel workbooks of an analysis run and of a
+//! campaign's report.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -36,6 +37,35 @@ pub async fn abc_xyz(
         xlsx.display(),
         run.id,
         run.as_of
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the report of campaign `key` to `xlsx`; exits 1 when there is no such campaign.
+pub async fn campaign(
+    settings: &Settings,
+    clock: SharedClock,
+    key: &str,
+    xlsx: &Path,
+) -> anyhow::Result<ExitCode> {
+    let db = connect_migrated(settings).await?;
+    let report = match crate::campaigns::report::report(&db, key, clock.now()).await {
+        Ok(r) => r,
+        Err(e @ crate::campaigns::CampaignsError::NotFound(_)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
+    let bytes = crate::campaigns::report::workbook(&report)?;
+    std::fs::write(xlsx, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", xlsx.display()))?;
+    outln!(
+        "wrote {} (campaign {}: {} sent, {} delivered)",
+        xlsx.display(),
+        report.campaign,
+        report.total.sent,
+        report.total.delivered
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -37,6 +37,8 @@ pub struct Model {
     pub p_alive: Option<f64>,
     pub expected_purchases: Option<f64>,
     pub value_at_risk: i64,
+    /// The account's engagement score at the run (`None`: written before scores existed).
+    pub engagement_score: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

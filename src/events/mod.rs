@@ -44,10 +44,16 @@ pub enum EventKind {
     EndpointDisabled,
     /// The account's engagement score crossed `engagement.hot_threshold` (`data.score`).
     BecameHot,
+    /// An analysis run found the account's P(alive) below `analytics.at_risk_p_alive`.
+    AtRisk,
+    /// An analysis run found the account lost under the churn policy (`data.reason`).
+    BecameLost,
+    /// A lost account ordered again.
+    Recovered,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::Delivered,
         EventKind::Opened,
         EventKind::Clicked,
@@ -64,6 +70,9 @@ impl EventKind {
         EventKind::Dead,
         EventKind::EndpointDisabled,
         EventKind::BecameHot,
+        EventKind::AtRisk,
+        EventKind::BecameLost,
+        EventKind::Recovered,
     ];
 
     /// The kind of a stored name.
@@ -89,6 +98,9 @@ impl EventKind {
             EventKind::Dead => "dead",
             EventKind::EndpointDisabled => "endpoint_disabled",
             EventKind::BecameHot => "became_hot",
+            EventKind::AtRisk => "at_risk",
+            EventKind::BecameLost => "became_lost",
+            EventKind::Recovered => "recovered",
         }
     }
 }

@@ -86,12 +86,16 @@ pub struct Counted {
 async fn counted_events(
     db: &impl ConnectionTrait,
     w: &EngagementSettings,
-    accounts: &[i64],
+    accounts: Option<&[i64]>,
     now: DateTime<Utc>,
     up_to: Option<i64>,
 ) -> Result<Vec<Counted>, DbErr> {
     let mut rows: Vec<Counted> = Vec::new();
-    for chunk in accounts.chunks(500) {
+    let chunks: Vec<Option<&[i64]>> = match accounts {
+        Some(ids) => ids.chunks(500).map(Some).collect(),
+        None => vec![None],
+    };
+    for chunk in chunks {
         let mut q = event::Entity::find()
             .select_only()
             .columns([
@@ -102,11 +106,14 @@ async fn counted_events(
                 event::Column::StakeholderId,
                 event::Column::MessageId,
             ])
-            .filter(event::Column::AccountId.is_in(chunk.iter().copied()))
             .filter(event::Column::Machine.eq(false))
             .filter(event::Column::Kind.is_in(COUNTED.iter().copied()))
             .filter(event::Column::OccurredAt.gte(now - Duration::days(i64::from(w.window_days))))
             .filter(event::Column::OccurredAt.lte(now));
+        match chunk {
+            Some(ids) => q = q.filter(event::Column::AccountId.is_in(ids.iter().copied())),
+            None => q = q.filter(event::Column::AccountId.is_not_null()),
+        }
         if let Some(id) = up_to {
             q = q.filter(event::Column::Id.lte(id));
         }
@@ -150,7 +157,7 @@ pub async fn summaries_up_to(
     up_to: Option<i64>,
 ) -> Result<HashMap<i64, Summary>, DbErr> {
     let mut out: HashMap<i64, Summary> = HashMap::new();
-    for e in counted_events(db, w, accounts, now, up_to).await? {
+    for e in counted_events(db, w, Some(accounts), now, up_to).await? {
         let Some(a) = e.account_id else { continue };
         let s = out.entry(a).or_default();
         s.score += decayed(weight(w, &e.kind), e.occurred_at, now, w.half_life_days);
@@ -166,6 +173,23 @@ pub async fn summaries_up_to(
         }
     }
     Ok(out)
+}
+
+/// The score of every account with counted events at `now` (the others score 0), read in
+/// one pass: what an analysis run keeps in its snapshots.
+pub async fn all_scores(
+    db: &impl ConnectionTrait,
+    w: &EngagementSettings,
+    now: DateTime<Utc>,
+) -> Result<HashMap<i64, f64>, DbErr> {
+    let mut out: HashMap<i64, f64> = HashMap::new();
+    for e in counted_events(db, w, None, now, None).await? {
+        if let Some(a) = e.account_id {
+            *out.entry(a).or_default() +=
+                decayed(weight(w, &e.kind), e.occurred_at, now, w.half_life_days);
+        }
+    }
+    Ok(out.into_iter().map(|(a, s)| (a, round(s))).collect())
 }
 
 /// One event's part in a score.
@@ -208,7 +232,7 @@ pub async fn of_account(
     account: i64,
     now: DateTime<Utc>,
 ) -> Result<Engagement, DbErr> {
-    let events = counted_events(db, w, &[account], now, None).await?;
+    let events = counted_events(db, w, Some(&[account]), now, None).await?;
     let ids: Vec<i64> = {
         let mut v: Vec<i64> = events.iter().filter_map(|e| e.stakeholder_id).collect();
         v.sort_unstable();

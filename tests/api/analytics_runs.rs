@@ -175,7 +175,61 @@ async fn class_changes_between_runs_become_events(b: Backend) {
     // (complete months only), so A's class changes too.
     app.clock.advance(chrono::Duration::days(32));
     orders(&app, "A", &[("2026-03-01", "5000")]).await;
+    // Someone at A calls: the second run keeps A's engagement score with its snapshot.
+    app.post(
+        "/api/v1/accounts/A/stakeholders",
+        &json!({"name": "Ann", "email": "ann@a.example", "role": "champion"}),
+    )
+    .await;
+    let logged = app
+        .post(
+            "/api/v1/responses",
+            &json!({"email": "ann@a.example", "kind": "call_logged"}),
+        )
+        .await;
+    assert_eq!(logged.status(), 201);
     let second = run_analysis(&app).await;
+    let a: serde_json::Value = app
+        .get("/api/v1/accounts/A")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let score = a["engagement"]["score"].as_f64().expect("score");
+    assert!(score > 0.0, "{a}");
+    let analytics: serde_json::Value = app
+        .get("/api/v1/accounts/A/analytics")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        analytics["latest"]["engagement_score"].as_f64(),
+        Some(score)
+    );
+    let b_now: serde_json::Value = app
+        .get("/api/v1/accounts/B/analytics")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(b_now["latest"]["engagement_score"].as_f64(), Some(0.0));
+    // The recovery is in the event stream too, for sales webhooks (`account.recovered`).
+    let stream: serde_json::Value = app
+        .get("/api/v1/events?kind=recovered")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stream["total"], 1, "{stream}");
+    assert_eq!(stream["items"][0]["account_id"], "A");
+    assert!(
+        stream["items"][0]["data"]["reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("ordered again"),
+        "{stream}"
+    );
     assert!(second["summary"]["events"].as_u64().unwrap_or(0) >= 1);
     let a_id = app
         .get("/api/v1/accounts/A")

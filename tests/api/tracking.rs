@@ -822,6 +822,177 @@ async fn an_account_crossing_the_hot_threshold_is_announced_once(b: Backend) {
     assert!(payload["data"]["details"]["score"].as_f64().expect("score") >= 12.0);
 }
 
+async fn the_campaign_report_counts_people_apart_from_machines_per_step(b: Backend) {
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let app = tracked_app(b, &server).await;
+    let client = no_redirects();
+    app.clock.advance(Duration::hours(1));
+    // ST-1: a person opens twice and clicks; ST-2: only a HEAD on the pixel (a machine).
+    let body = email_to(&server, "lan@st-1.example");
+    for _ in 0..2 {
+        let r = client
+            .get(link(&body, 'o'))
+            .header("User-Agent", BROWSER)
+            .send()
+            .await
+            .expect("open");
+        assert_eq!(r.status(), 200);
+    }
+    let r = client
+        .get(link(&body, 'c'))
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("click");
+    assert_eq!(r.status(), 302);
+    let r = client
+        .head(link(&email_to(&server, "jonas@st-2.example"), 'o'))
+        .header("User-Agent", BROWSER)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(r.status(), 200);
+    // FD-1 replies; ST-2's accepted email bounces later, as its ESP reports.
+    let mid = |account: &str| {
+        let app = &app;
+        let path = format!("/api/v1/messages?account_id={account}");
+        async move {
+            json_of(app.get(&path).await, 200).await["items"][0]["message_id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        }
+    };
+    let fd1 = mid("FD-1").await;
+    let st2 = mid("ST-2").await;
+    json_of(
+        app.post(
+            "/api/v1/responses",
+            &json!({"message_id": fd1, "kind": "replied"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    json_of(
+        app.post(
+            "/api/v1/bounces",
+            &json!({"message_id": st2, "type": "hard"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    Sink::of(&app.ctx).flush().await;
+
+    let r = json_of(app.get("/api/v1/campaigns/tracked/report").await, 200).await;
+    assert_eq!(r["campaign"], "tracked");
+    let steps: Vec<(&str, &str)> = r["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().expect("step"),
+                s["kind"].as_str().expect("kind"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [("hello", "send"), ("pause", "wait"), ("again", "send")]
+    );
+    let hello = &r["steps"][0];
+    let counts = |f: &Value| -> Vec<i64> {
+        [
+            "sent",
+            "delivered",
+            "opened",
+            "clicked",
+            "replied",
+            "unsubscribed",
+            "bounced",
+            "machine_opened",
+            "machine_clicked",
+            "pending",
+        ]
+        .iter()
+        .map(|k| f[*k].as_i64().unwrap_or_else(|| panic!("{k} in {f}")))
+        .collect()
+    };
+    assert_eq!(counts(hello), [3, 2, 1, 1, 1, 0, 1, 1, 0, 0], "{hello}");
+    assert_eq!(hello["delivery_rate"], json!(0.6667));
+    assert_eq!(hello["bounce_rate"], json!(0.3333));
+    assert_eq!(hello["open_rate"], json!(0.5));
+    assert_eq!(hello["click_rate"], json!(0.5));
+    assert_eq!(hello["click_to_open_rate"], json!(1.0));
+    assert_eq!(hello["reply_rate"], json!(0.5));
+    assert_eq!(hello["unsubscribe_rate"], json!(0.0));
+    assert_eq!(counts(&r["steps"][1]), [0; 10]);
+    assert_eq!(r["steps"][1]["open_rate"], Value::Null);
+    assert_eq!(counts(&r["total"]), counts(hello));
+
+    // The second email: FD-1 has left (it replied), ST-2's address is suppressed (no
+    // message), ST-1's waits in the outbox.
+    app.clock.advance(Duration::days(3));
+    run_tick(&app).await;
+    let r = json_of(app.get("/api/v1/campaigns/tracked/report").await, 200).await;
+    let again = &r["steps"][2];
+    assert_eq!(again["pending"], 1, "{again}");
+    assert_eq!(again["sent"], 0);
+    assert_eq!(r["total"]["sent"], 3);
+
+    // The same as a workbook: a row per step, then the total.
+    let x = app.get("/api/v1/campaigns/tracked/report.xlsx").await;
+    assert_eq!(x.status(), 200);
+    assert_eq!(
+        x.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let bytes = x.bytes().await.expect("body");
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let sheet = wb.worksheet_range("Report").expect("sheet");
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let hello_row = rows.iter().find(|r| r[0] == "hello").expect("hello row");
+    assert_eq!(&hello_row[1..4], ["send", "3", "2"]);
+    let total = rows.iter().find(|r| r[0] == "Total").expect("total row");
+    assert_eq!(total[2], "3");
+
+    problem(app.get("/api/v1/campaigns/nope/report").await, 404).await;
+    problem(app.get("/api/v1/campaigns/nope/report.xlsx").await, 404).await;
+
+    // And from the command line.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("tracked.xlsx");
+    let abm = |key: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_abm"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("ABM_DATABASE__URL", &app.database_url)
+            .args(["report", "campaign", key, "--xlsx"])
+            .arg(&file)
+            .output()
+            .expect("run abm")
+    };
+    let out = abm("tracked");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 sent, 2 delivered"));
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&file).expect("xlsx");
+    assert!(wb.worksheet_range("Report").is_ok());
+    let out = abm("nope");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
+
 db_tests!(
     links_in_a_real_email_record_opens_clicks_and_views_and_forged_ones_nothing,
     a_burst_of_clicks_on_different_links_is_a_scanner,
@@ -830,6 +1001,7 @@ db_tests!(
     sales_webhooks_reach_subscribed_endpoints_signed_retried_filtered_and_replayable,
     engagement_scores_decay_explain_themselves_and_serve_rules,
     an_account_crossing_the_hot_threshold_is_announced_once,
+    the_campaign_report_counts_people_apart_from_machines_per_step,
 );
 
 async fn endpoint(app: &TestApp, body: Value) -> (i64, String) {
