@@ -3,14 +3,18 @@
 //! every `tracking.flush_ms`. A flush (used at shutdown, and by tests) writes everything
 //! accepted before it. A batch that fails to write is tried again; nothing accepted is
 //! dropped while the process runs.
+//!
+//! Accepting a hit is a push onto a shared buffer under a short lock: the writer is woken
+//! only when a batch is full, a flush is asked for, or its timer runs out, never per hit
+//! (a wake-up per request would cost a thread switch each).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use super::machine;
 use crate::context::AppContext;
@@ -20,7 +24,7 @@ use crate::events::EventKind;
 /// Hits waiting in memory at most; a request waits for room beyond that.
 const QUEUE: usize = 65_536;
 /// Hits written per batch at most.
-const BATCH: usize = 2_000;
+const BATCH: usize = 10_000;
 /// Messages whose last click is remembered for the burst rule.
 const RECENT: usize = 100_000;
 
@@ -36,22 +40,35 @@ pub struct Hit {
     pub machine: Option<&'static str>,
 }
 
-enum Cmd {
-    Hit(Hit),
-    Flush(oneshot::Sender<()>),
+/// What the endpoints and the writer share.
+#[derive(Default)]
+struct Shared {
+    /// Hits accepted and not yet taken by the writer.
+    hits: Mutex<Vec<Hit>>,
+    /// Flushes waiting for everything accepted before them to be written.
+    flushes: Mutex<Vec<oneshot::Sender<()>>>,
+    /// Wakes the writer: a batch is full or a flush is waiting.
+    wake: Notify,
+    /// The writer took the buffer: there is room again.
+    room: Notify,
 }
 
 /// The writer's handle: cheap to clone, started on first use.
 #[derive(Clone)]
 pub struct Sink {
-    tx: mpsc::Sender<Cmd>,
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks leaves plain data behind: keep using it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Sink {
     /// Starts the writer on the context's runtime.
     fn start(ctx: Arc<AppContext>) -> Sink {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let task = run(ctx.clone(), rx);
+        let shared = Arc::new(Shared::default());
+        let task = run(ctx.clone(), shared.clone());
         match &ctx.runtime {
             Some(h) => {
                 h.spawn(task);
@@ -60,7 +77,7 @@ impl Sink {
                 tokio::spawn(task);
             }
         }
-        Sink { tx }
+        Sink { shared }
     }
 
     /// The sink of `ctx`.
@@ -68,19 +85,35 @@ impl Sink {
         ctx.hits.get_or_init(|| Sink::start(ctx.clone()))
     }
 
-    /// Accepts a hit (waits only when the queue is full).
+    /// Accepts a hit (waits only when [`QUEUE`] hits are waiting to be written).
     pub async fn push(&self, hit: Hit) {
-        if self.tx.send(Cmd::Hit(hit)).await.is_err() {
-            tracing::error!("the tracking writer has stopped; a hit was not recorded");
+        let mut hit = Some(hit);
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            // Registered before the check: a take between the check and the wait still wakes us.
+            room.as_mut().enable();
+            {
+                let mut hits = lock(&self.shared.hits);
+                if hits.len() < QUEUE {
+                    hits.extend(hit.take());
+                    if hits.len().is_multiple_of(BATCH) {
+                        self.shared.wake.notify_one();
+                    }
+                    return;
+                }
+            }
+            self.shared.wake.notify_one();
+            room.await;
         }
     }
 
     /// Returns once every hit accepted before the call is written.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Cmd::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        lock(&self.shared.flushes).push(done);
+        self.shared.wake.notify_one();
+        let _ = wait.await;
     }
 }
 
@@ -91,45 +124,28 @@ pub async fn flush_if_started(ctx: &AppContext) {
     }
 }
 
-async fn run(ctx: Arc<AppContext>, mut rx: mpsc::Receiver<Cmd>) {
+async fn run(ctx: Arc<AppContext>, shared: Arc<Shared>) {
     let every = StdDuration::from_millis(u64::from(ctx.settings.tracking.flush_ms));
-    let mut recent: HashMap<String, (DateTime<Utc>, String)> = HashMap::new();
+    let mut memory = Memory::default();
     loop {
-        let Some(first) = rx.recv().await else {
-            return;
-        };
-        let mut hits = Vec::new();
-        let mut waiters = Vec::new();
-        let mut take = |cmd: Cmd, hits: &mut Vec<Hit>| match cmd {
-            Cmd::Hit(h) => {
-                hits.push(h);
-                false
-            }
-            Cmd::Flush(w) => {
-                waiters.push(w);
-                true
-            }
-        };
-        let mut flush = take(first, &mut hits);
-        let deadline = tokio::time::Instant::now() + every;
-        while !flush && hits.len() < BATCH {
-            tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(cmd) => flush = take(cmd, &mut hits),
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        let mut tries = 0u32;
-        while !hits.is_empty() {
-            match write(&ctx, &hits, &mut recent).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tries += 1;
-                    tracing::error!(error = %e, hits = hits.len(), tries, "writing opens and clicks failed; trying again");
-                    tokio::time::sleep(StdDuration::from_millis(200 * u64::from(tries.min(25))))
+        let _ = tokio::time::timeout(every, shared.wake.notified()).await;
+        // Waiters first: every hit accepted before a flush call is in the buffer taken next.
+        let waiters = std::mem::take(&mut *lock(&shared.flushes));
+        let all = std::mem::take(&mut *lock(&shared.hits));
+        shared.room.notify_waiters();
+        for hits in all.chunks(BATCH) {
+            let mut tries = 0u32;
+            loop {
+                match write(&ctx, hits, &mut memory).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tries += 1;
+                        tracing::error!(error = %e, hits = hits.len(), tries, "writing opens and clicks failed; trying again");
+                        tokio::time::sleep(StdDuration::from_millis(
+                            200 * u64::from(tries.min(25)),
+                        ))
                         .await;
+                    }
                 }
             }
         }
@@ -150,15 +166,30 @@ type MessageRow = (
     Option<DateTime<Utc>>,
 );
 
-async fn write(
-    ctx: &AppContext,
-    hits: &[Hit],
-    recent: &mut HashMap<String, (DateTime<Utc>, String)>,
-) -> Result<(), DbErr> {
-    let mut ids: Vec<&str> = hits.iter().map(|h| h.message_id.as_str()).collect();
+/// What the writer remembers between batches.
+#[derive(Default)]
+struct Memory {
+    /// Each message's last click (time, target), for the burst rule.
+    recent: HashMap<String, (DateTime<Utc>, String)>,
+    /// The links of sent messages seen lately: they never change once sent, and opens and
+    /// clicks come again and again for the same recent messages, so most batches need no
+    /// lookup at all.
+    messages: HashMap<String, MessageRow>,
+}
+
+async fn write(ctx: &AppContext, hits: &[Hit], memory: &mut Memory) -> Result<(), DbErr> {
+    let Memory { recent, messages } = memory;
+    if messages.len() > RECENT {
+        messages.clear();
+    }
+    let mut ids: Vec<&str> = hits
+        .iter()
+        .map(|h| h.message_id.as_str())
+        .filter(|id| !messages.contains_key(*id))
+        .collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut messages: HashMap<String, MessageRow> = HashMap::with_capacity(ids.len());
+    let mut unsent: HashMap<String, MessageRow> = HashMap::new();
     for chunk in ids.chunks(500) {
         let rows: Vec<MessageRow> = message::Entity::find()
             .select_only()
@@ -176,7 +207,13 @@ async fn write(
             .all(&ctx.db)
             .await?;
         for r in rows {
-            messages.insert(r.1.clone(), r);
+            // One not yet recorded as sent (its sender has not written the outcome) is looked
+            // up again next time, when its send time may decide what is a machine.
+            if r.6.is_some() {
+                messages.insert(r.1.clone(), r);
+            } else {
+                unsent.insert(r.1.clone(), r);
+            }
         }
     }
     let t = &ctx.settings.tracking;
@@ -188,8 +225,9 @@ async fn write(
     }
     let mut events = Vec::with_capacity(hits.len());
     for h in hits {
-        let Some((id, _, account, stakeholder, campaign, step, sent_at)) =
-            messages.get(&h.message_id)
+        let Some((id, _, account, stakeholder, campaign, step, sent_at)) = messages
+            .get(&h.message_id)
+            .or_else(|| unsent.get(&h.message_id))
         else {
             continue;
         };
@@ -230,5 +268,8 @@ async fn write(
             ..Default::default()
         });
     }
-    crate::events::insert(&ctx.db, events).await
+    // One transaction: the pages the batch touches go to the journal once, not per statement.
+    let txn = crate::db::begin_write(&ctx.db).await?;
+    crate::events::insert(&txn, events).await?;
+    txn.commit().await
 }
