@@ -16,7 +16,7 @@ pub enum CampaignsError {
     /// Activation (or resume) found these problems, each naming the step and the reason.
     #[error("the campaign cannot be activated")]
     NotActivatable(Vec<FieldError>),
-    #[error("no campaign `{0}`")]
+    #[error("no campaign `{}`", crate::domain::shorten(.0, 100))]
     NotFound(String),
     #[error("a campaign with key `{0}` exists")]
     AlreadyExists(String),

@@ -140,7 +140,7 @@ pub enum Command {
         #[arg(long, value_enum)]
         measure: Option<crate::config::Measure>,
     },
-    /// Reports over the stored analytics.
+    /// Excel reports: an analysis run, a campaign.
     #[command(subcommand)]
     Report(ReportCommand),
     /// Fit the BG/NBD churn model or predict with it, from an orders CSV.

@@ -966,6 +966,16 @@ async fn the_campaign_report_counts_people_apart_from_machines_per_step(b: Backe
 
     problem(app.get("/api/v1/campaigns/nope/report").await, 404).await;
     problem(app.get("/api/v1/campaigns/nope/report.xlsx").await, 404).await;
+    let long = problem(
+        app.get(&format!("/api/v1/campaigns/{}/report", "k".repeat(5000)))
+            .await,
+        404,
+    )
+    .await;
+    assert!(
+        long["detail"].as_str().expect("detail").len() < 200,
+        "{long}"
+    );
 
     // And from the command line.
     let dir = tempfile::tempdir().expect("dir");
