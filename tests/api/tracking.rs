@@ -1003,6 +1003,82 @@ async fn the_campaign_report_counts_people_apart_from_machines_per_step(b: Backe
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
 }
 
+/// What a CRM's receiver does with the official `standardwebhooks` library: verify the
+/// signature and the timestamp (against the real time: the test clock is set to it).
+async fn a_receiver_using_the_official_standard_webhooks_library_verifies_our_notifications(
+    b: Backend,
+) {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let server = SmtpServer::start().await;
+    server.set_busy(false);
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let app = spawn_app_with(
+        b,
+        &[
+            ("ABM_EMAIL__SMTP_URL", url.as_str()),
+            ("ABM_WEBHOOKS__ALLOW_PRIVATE", "true"),
+        ],
+    )
+    .await;
+    app.clock.set(chrono::Utc::now());
+    let crm = crate::http_receiver::Receiver::start().await;
+    let (_, secret) = endpoint(
+        &app,
+        json!({"url": crm.url("/crm"), "event_types": ["message.replied"]}),
+    )
+    .await;
+    three_accounts(&app).await;
+    create_campaign(
+        &app,
+        json!({
+            "key": "verified", "name": "Verified", "audience": {"segment": "key-accounts"},
+            "recipients": {"roles": ["decision_maker"], "max_per_account": 1}, "send_window": "always",
+            "steps": [{"id": "hello", "send": {"channel": "email", "purpose": "outreach"}}]
+        }),
+    )
+    .await;
+    activate(&app, "verified").await;
+    run_tick(&app).await;
+    send_due(&app.ctx).await.expect("send");
+    let mid = json_of(app.get("/api/v1/messages?account_id=FD-1").await, 200).await["items"][0]
+        ["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    json_of(
+        app.post(
+            "/api/v1/responses",
+            &json!({"message_id": mid, "kind": "replied", "note": "Gerne – nächste Woche"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    app.clock.advance(Duration::seconds(3));
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.notified, 1, "{r:?}");
+    let got = crm.requests();
+    assert_eq!(got.len(), 1);
+    let mut headers = HeaderMap::new();
+    for (k, v) in &got[0].headers {
+        headers.insert(
+            HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    let wh = standardwebhooks::Webhook::new(&secret).expect("secret");
+    wh.verify(&got[0].body, &headers)
+        .expect("the official library verifies the notification");
+    // And refuses it once anything is changed.
+    let mut tampered = got[0].body.clone();
+    let last = tampered.len() - 2;
+    tampered[last] ^= 1;
+    assert!(wh.verify(&tampered, &headers).is_err());
+    let other =
+        standardwebhooks::Webhook::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+    assert!(other.verify(&got[0].body, &headers).is_err());
+}
+
 db_tests!(
     links_in_a_real_email_record_opens_clicks_and_views_and_forged_ones_nothing,
     a_burst_of_clicks_on_different_links_is_a_scanner,
@@ -1012,6 +1088,7 @@ db_tests!(
     engagement_scores_decay_explain_themselves_and_serve_rules,
     an_account_crossing_the_hot_threshold_is_announced_once,
     the_campaign_report_counts_people_apart_from_machines_per_step,
+    a_receiver_using_the_official_standard_webhooks_library_verifies_our_notifications,
 );
 
 async fn endpoint(app: &TestApp, body: Value) -> (i64, String) {
