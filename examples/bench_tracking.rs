@@ -38,26 +38,20 @@ async fn main() -> anyhow::Result<()> {
             );
             support::empty(&db, "events, delivery_attempts, messages").await?;
             let now = Utc::now();
-            let a = match account::Entity::find()
+            let account_id = match account::Entity::find()
                 .filter(account::Column::ExternalId.eq("BENCH-TRACK"))
                 .one(&db)
                 .await?
             {
-                Some(a) => a,
+                Some(a) => a.id,
                 None => {
-                    account::Entity::insert(account::ActiveModel {
-                        external_id: Set("BENCH-TRACK".into()),
-                        name: Set("Tracking bench".into()),
-                        timezone: Set("UTC".into()),
-                        currency: Set("EUR".into()),
-                        image_maker: Set(false),
-                        expert: Set(false),
-                        attributes: Set(serde_json::json!({})),
-                        created_at: Set(now),
-                        updated_at: Set(now),
-                        ..Default::default()
-                    })
-                    .exec_with_returning(&db)
+                    abm::accounts::service::create_bare_account(
+                        &db,
+                        "BENCH-TRACK",
+                        "EUR",
+                        "UTC",
+                        now,
+                    )
                     .await?
                 }
             };
@@ -70,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
                 message::Entity::insert_many(chunk.iter().map(|mid| message::ActiveModel {
                     idempotency_key: Set(format!("bench:{mid}")),
                     message_id: Set(mid.clone()),
-                    account_id: Set(a.id),
+                    account_id: Set(account_id),
                     channel: Set("email".into()),
                     recipient: Set("reader@bench.example".into()),
                     parts: Set(serde_json::json!({})),

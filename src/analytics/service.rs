@@ -539,16 +539,7 @@ fn lifecycle_event(
     let (kind, reason) = if after.lost && !was_lost {
         (EventKind::BecameLost, after.lost_reason.clone())
     } else if was_lost && !after.lost {
-        (
-            EventKind::Recovered,
-            format!(
-                "ordered again: last order {}",
-                after
-                    .last_order_at
-                    .map(|d| d.to_string())
-                    .unwrap_or_default()
-            ),
-        )
+        (EventKind::Recovered, recovered_reason(after))
     } else if !after.lost && !was_at_risk && after.p_alive.is_some_and(|p| p < cfg.at_risk_p_alive)
     {
         (
@@ -575,6 +566,17 @@ fn lifecycle_event(
     );
     e.account_id = Set(Some(after.account_id));
     Some(e)
+}
+
+/// Why a lost account counts as recovered.
+fn recovered_reason(after: &account_snapshot::Model) -> String {
+    format!(
+        "ordered again: last order {}",
+        after
+            .last_order_at
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+    )
 }
 
 /// A snapshot with no classes, to compare a new account's first snapshot against.
@@ -628,18 +630,7 @@ fn changes(
         push("became_lost", None, None, after.lost_reason.clone());
     }
     if before.lost && !after.lost {
-        push(
-            "recovered",
-            None,
-            None,
-            format!(
-                "ordered again: last order {}",
-                after
-                    .last_order_at
-                    .map(|d| d.to_string())
-                    .unwrap_or_default()
-            ),
-        );
+        push("recovered", None, None, recovered_reason(after));
     }
     if !before.pillar && after.pillar {
         push("became_pillar", None, None, after.types_reason.clone());
