@@ -254,22 +254,21 @@ async fn write(ctx: &AppContext, hits: &[Hit], memory: &mut Memory) -> Result<()
         if let Some(r) = reason {
             data.insert("machine_reason".into(), r.into());
         }
-        events.push(crate::entities::event::ActiveModel {
-            kind: sea_orm::Set(h.kind.as_str().into()),
-            occurred_at: sea_orm::Set(h.at),
-            recorded_at: sea_orm::Set(now),
-            account_id: sea_orm::Set(Some(*account)),
-            stakeholder_id: sea_orm::Set(*stakeholder),
-            campaign_id: sea_orm::Set(*campaign),
-            step: sea_orm::Set(step.clone()),
-            message_id: sea_orm::Set(Some(*id)),
-            machine: sea_orm::Set(reason.is_some()),
-            data: sea_orm::Set(serde_json::Value::Object(data)),
-            ..Default::default()
+        events.push(crate::events::Row {
+            kind: h.kind,
+            occurred_at: h.at,
+            recorded_at: now,
+            account_id: Some(*account),
+            stakeholder_id: *stakeholder,
+            campaign_id: *campaign,
+            step: step.clone(),
+            message_id: Some(*id),
+            machine: reason.is_some(),
+            data: serde_json::Value::Object(data),
         });
     }
     // One transaction: the pages the batch touches go to the journal once, not per statement.
     let txn = crate::db::begin_write(&ctx.db).await?;
-    crate::events::insert(&txn, events).await?;
+    crate::events::insert_rows(&txn, events).await?;
     txn.commit().await
 }

@@ -1079,7 +1079,59 @@ async fn a_receiver_using_the_official_standard_webhooks_library_verifies_our_no
     assert!(other.verify(&got[0].body, &headers).is_err());
 }
 
+/// Hits go to the events table in multi-row statements of a bounded size: a batch of a few
+/// full statements and a partial one loses no row and links each one to its message.
+async fn a_large_batch_of_hits_is_written_whole_and_linked(b: Backend) {
+    use abm::events::EventKind;
+    use abm::tracking::sink::Hit;
+    let server = SmtpServer::start().await;
+    let app = tracked_app(b, &server).await;
+    let messages = json_of(app.get("/api/v1/messages?limit=10").await, 200).await;
+    let ids: Vec<String> = messages["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| m["message_id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    app.clock.advance(Duration::hours(1));
+    let at = app.clock.now_utc();
+    let sink = Sink::of(&app.ctx);
+    for i in 0..1_234 {
+        let click = i % 2 == 1;
+        sink.push(Hit {
+            kind: if click {
+                EventKind::Clicked
+            } else {
+                EventKind::Opened
+            },
+            message_id: ids[i % 3].clone(),
+            target: click.then(|| format!("https://shop.example/p/{i}")),
+            at: at + Duration::milliseconds(i64::try_from(i).expect("small") * 2_000),
+            user_agent: Some(BROWSER.into()),
+            machine: None,
+        })
+        .await;
+    }
+    let all = events(&app, "kind=opened").await;
+    assert_eq!(all.len(), 617);
+    let clicks = events(&app, "kind=clicked").await;
+    assert_eq!(clicks.len(), 617);
+    let last = clicks.last().expect("a click");
+    assert_eq!(last["data"]["url"], "https://shop.example/p/1233");
+    assert_eq!(last["data"]["user_agent"], BROWSER);
+    assert_eq!(last["message_id"], ids[1233 % 3].as_str());
+    assert_eq!(last["machine"], false);
+    assert_eq!(last["campaign"], "tracked");
+    assert_eq!(last["step"], "hello");
+    assert!(last["account_id"].is_string(), "{last}");
+    let occurred: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(last["occurred_at"].clone()).expect("time");
+    assert_eq!(occurred, at + Duration::milliseconds(1233 * 2_000));
+}
+
 db_tests!(
+    a_large_batch_of_hits_is_written_whole_and_linked,
     links_in_a_real_email_record_opens_clicks_and_views_and_forged_ones_nothing,
     a_burst_of_clicks_on_different_links_is_a_scanner,
     one_click_unsubscribe_suppresses_the_address_and_ends_the_enrolment,
