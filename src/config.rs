@@ -32,6 +32,16 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub tracking: TrackingSettings,
     pub engagement: EngagementSettings,
+    pub winback: WinbackSettings,
+}
+
+/// Win-back of lost key accounts (see `[winback]` in default.toml).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WinbackSettings {
+    /// On the first analysis run, accounts already lost count as `became_lost` unless their
+    /// last order is older than this many days (they left too long ago to start on at once).
+    pub max_age_days: u32,
 }
 
 /// The engagement score (see `[engagement]` in default.toml; `Default` is the same).
@@ -839,6 +849,9 @@ impl Settings {
         if !self.tracking.secret.is_empty() && self.tracking.secret.len() < 16 {
             return err("tracking.secret", "must be \"\" or at least 16 characters");
         }
+        if !(1..=3650).contains(&self.winback.max_age_days) {
+            return err("winback.max_age_days", "must be between 1 and 3650");
+        }
         let e = &self.engagement;
         if !(e.half_life_days.is_finite() && (0.1..=3650.0).contains(&e.half_life_days)) {
             return err("engagement.half_life_days", "must be between 0.1 and 3650");
@@ -950,6 +963,24 @@ mod tests {
             Settings::load_from_pairs(&ConfigSource::default(), &[("ABM_SERVER__PORT", "eighty")])
                 .expect_err("must fail");
         assert!(e.to_string().contains("server.port"), "{e}");
+    }
+
+    #[test]
+    fn winback_ages_are_read_and_bounded() {
+        let s = Settings::load_from_pairs(&ConfigSource::default(), &[]).expect("defaults");
+        assert_eq!(s.winback.max_age_days, 365);
+        let s = Settings::load_from_pairs(
+            &ConfigSource::default(),
+            &[("ABM_WINBACK__MAX_AGE_DAYS", "500")],
+        )
+        .expect("valid");
+        assert_eq!(s.winback.max_age_days, 500);
+        let e = Settings::load_from_pairs(
+            &ConfigSource::default(),
+            &[("ABM_WINBACK__MAX_AGE_DAYS", "0")],
+        )
+        .expect_err("must fail");
+        assert!(e.to_string().contains("winback.max_age_days"), "{e}");
     }
 
     #[test]

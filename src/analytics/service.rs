@@ -20,7 +20,7 @@ use super::engine::{self, AccountAgg, AnalyzeOptions, OrderBook, day_number, mon
 use super::error::AnalyticsError;
 use super::run_status::RunStatus;
 use crate::clock::Clock;
-use crate::config::{AnalyticsSettings, Measure};
+use crate::config::{AnalyticsSettings, Measure, WinbackSettings};
 use crate::domain::Currency;
 use crate::entities::{
     account, account_class_event, account_snapshot, analysis_run, order, relationship_event,
@@ -34,6 +34,7 @@ pub async fn run(
     db: &DatabaseConnection,
     clock: &dyn Clock,
     cfg: &AnalyticsSettings,
+    winback: &WinbackSettings,
     trigger: &str,
 ) -> Result<analysis_run::Model, AnalyticsError> {
     // The caller holds the job, so a run still marked running was cut short (a crash, or
@@ -54,7 +55,7 @@ pub async fn run(
         .filter(analysis_run::Column::Status.eq(RunStatus::Running.as_str()))
         .exec(db)
         .await?;
-    let run = run_locked(db, clock, cfg, trigger, clock.now()).await?;
+    let run = run_locked(db, clock, cfg, winback, trigger, clock.now()).await?;
     // A run writes a snapshot per account: segments and campaigns read them next.
     crate::db::refresh_statistics(db, &["account_snapshots", "account_class_events"]).await;
     Ok(run)
@@ -89,6 +90,7 @@ async fn run_locked(
     db: &DatabaseConnection,
     clock: &dyn Clock,
     cfg: &AnalyticsSettings,
+    winback: &WinbackSettings,
     trigger: &str,
     now: DateTime<Utc>,
 ) -> Result<analysis_run::Model, AnalyticsError> {
@@ -125,7 +127,7 @@ async fn run_locked(
     }
     .insert(db)
     .await?;
-    match compute_and_store(db, cfg, &run).await {
+    match compute_and_store(db, cfg, winback, &run).await {
         Ok(summary) => {
             let mut done: analysis_run::ActiveModel = run.into();
             done.status = Set(RunStatus::Succeeded.as_str().into());
@@ -158,6 +160,7 @@ struct AccountMeta {
 async fn compute_and_store(
     db: &DatabaseConnection,
     cfg: &AnalyticsSettings,
+    winback: &WinbackSettings,
     run: &analysis_run::Model,
 ) -> Result<serde_json::Value, String> {
     let err = |e: sea_orm::DbErr| e.to_string();
@@ -365,6 +368,18 @@ async fn compute_and_store(
                 }
             }
         }
+    } else {
+        // A new installation starts its win-back work at once: accounts already lost count as
+        // newly lost, unless they left longer ago than `winback.max_age_days`: both the class
+        // event (campaign triggers read it) and the lifecycle event (event stream, webhooks).
+        for s in snapshots.iter().filter(|s| first_run_lost(winback, s)) {
+            let not_lost = account_snapshot::Model {
+                lost: false,
+                ..s.clone()
+            };
+            events.extend(changes(run, &not_lost, s));
+            lifecycle.extend(lifecycle_event(run, cfg, None, s));
+        }
     }
 
     let lost = snapshots.iter().filter(|s| s.lost).count();
@@ -566,6 +581,14 @@ fn lifecycle_event(
     );
     e.account_id = Set(Some(after.account_id));
     Some(e)
+}
+
+/// Whether the first run announces `became_lost` for `s`: lost, with its last order no older
+/// than `winback.max_age_days` (an account that never ordered has nothing to win back).
+fn first_run_lost(winback: &WinbackSettings, s: &account_snapshot::Model) -> bool {
+    s.lost
+        && s.days_since_last_order
+            .is_some_and(|d| i64::from(d) <= i64::from(winback.max_age_days))
 }
 
 /// Why a lost account counts as recovered.

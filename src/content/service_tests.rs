@@ -388,9 +388,15 @@ async fn two_hundred_accounts(t: &TestContext) -> Vec<Recipient> {
         .exec(db)
         .await
         .expect("orders");
-    crate::analytics::service::run(db, t.ctx.clock.as_ref(), &t.ctx.settings.analytics, "test")
-        .await
-        .expect("analysis run");
+    crate::analytics::service::run(
+        db,
+        t.ctx.clock.as_ref(),
+        &t.ctx.settings.analytics,
+        &t.ctx.settings.winback,
+        "test",
+    )
+    .await
+    .expect("analysis run");
     recipients
 }
 

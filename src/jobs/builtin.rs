@@ -70,6 +70,7 @@ async fn analysis(ctx: Arc<AppContext>, scope: JobScope) -> super::JobResult {
         &ctx.db,
         ctx.clock.as_ref(),
         &ctx.settings.analytics,
+        &ctx.settings.winback,
         scope.trigger.as_str(),
     )
     .await?;

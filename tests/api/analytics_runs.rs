@@ -339,14 +339,19 @@ async fn risk_churn_and_the_workbook_report_on_stored_runs(b: Backend) {
         .json()
         .await
         .expect("json");
-    let steel = churn
+    let steel: Vec<&serde_json::Value> = churn
         .as_array()
         .expect("rows")
         .iter()
-        .find(|r| r["group"] == "Steel")
-        .expect("Steel row");
-    assert_eq!(steel["recovered"], 1);
-    assert_eq!(steel["month"], "2026-04");
+        .filter(|r| r["group"] == "Steel")
+        .collect();
+    // The first run found A already lost (a new installation counts it as lost then).
+    assert_eq!(steel.len(), 2, "{churn}");
+    assert_eq!(steel[0]["month"], "2026-03");
+    assert_eq!(steel[0]["lost"], 1);
+    assert_eq!(steel[0]["recovered"], 0);
+    assert_eq!(steel[1]["month"], "2026-04");
+    assert_eq!(steel[1]["recovered"], 1);
     problem(
         app.get("/api/v1/analytics/churn?direction=planet").await,
         422,
@@ -501,7 +506,83 @@ async fn a_run_cut_short_by_a_crash_is_marked_failed_by_the_next_run(b: Backend)
     assert!(old.error.unwrap_or_default().contains("interrupted"));
 }
 
+/// A new installation starts its win-back work at once: the first run announces accounts
+/// already lost as `became_lost` (class event and event stream), except those whose last
+/// order is older than `winback.max_age_days`; the next run does not announce them again.
+async fn the_first_run_announces_accounts_already_lost_unless_long_gone(b: Backend) {
+    let app = spawn_app(b).await;
+    for id in ["RECENT", "LONG-GONE", "ACTIVE"] {
+        app.create_account(id, json!({"currency": "EUR"})).await;
+    }
+    // The clock stands at 2026-03-01: RECENT last ordered 254 days ago, LONG-GONE 425.
+    orders(
+        &app,
+        "RECENT",
+        &[("2025-06-01", "900"), ("2025-06-20", "900")],
+    )
+    .await;
+    orders(
+        &app,
+        "LONG-GONE",
+        &[("2024-12-01", "700"), ("2025-01-01", "700")],
+    )
+    .await;
+    let active = monthly("05", "300");
+    let active: Vec<(&str, &str)> = active.iter().map(|(d, a)| (d.as_str(), *a)).collect();
+    orders(&app, "ACTIVE", &active).await;
+    run_analysis(&app).await;
+
+    let lost = |id: &str| {
+        let app = &app;
+        let id = id.to_string();
+        async move {
+            app.get(&format!("/api/v1/accounts/{id}/analytics"))
+                .await
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")["latest"]["lost"]
+                .clone()
+        }
+    };
+    assert_eq!(lost("RECENT").await, true);
+    assert_eq!(lost("LONG-GONE").await, true);
+    assert_eq!(lost("ACTIVE").await, false);
+    let stream: serde_json::Value = app
+        .get("/api/v1/events?kind=became_lost")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stream["total"], 1, "{stream}");
+    assert_eq!(stream["items"][0]["account_id"], "RECENT");
+    assert!(
+        !stream["items"][0]["data"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{stream}"
+    );
+    let class_events = abm::entities::account_class_event::Entity::find()
+        .filter(abm::entities::account_class_event::Column::Kind.eq("became_lost"))
+        .all(&app.db)
+        .await
+        .expect("events");
+    assert_eq!(class_events.len(), 1, "{class_events:?}");
+
+    // Still lost a day later: nothing new.
+    app.clock.advance(chrono::Duration::days(1));
+    run_analysis(&app).await;
+    let again: serde_json::Value = app
+        .get("/api/v1/events?kind=became_lost")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again["total"], 1, "{again}");
+}
+
 db_tests!(
+    the_first_run_announces_accounts_already_lost_unless_long_gone,
     a_run_cut_short_by_a_crash_is_marked_failed_by_the_next_run,
     small_markets_fall_back_to_the_rule_and_new_prospects_are_events,
     a_background_run_is_refused_while_another_runs,
