@@ -28,6 +28,7 @@ pub mod segments;
 pub mod startup;
 pub mod telemetry;
 pub mod tracking;
+pub mod winback;
 
 /// Installs rustls' `ring` crypto provider for this process (reqwest is built without one of
 /// its own, so that only one TLS crypto backend is compiled). Idempotent; every place that

@@ -15,6 +15,7 @@ mod m20261201_000009_create_events;
 mod m20261201_000010_tracking;
 mod m20261201_000011_sales_webhooks;
 mod m20261201_000012_snapshot_engagement;
+mod m20261201_000013_winback_marks;
 
 /// Runs every migration in order; used by `abm migrate`, by start-up and by the tests.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_tracking::Migration),
             Box::new(m20261201_000011_sales_webhooks::Migration),
             Box::new(m20261201_000012_snapshot_engagement::Migration),
+            Box::new(m20261201_000013_winback_marks::Migration),
         ]
     }
 }

@@ -57,6 +57,7 @@ use crate::error::{FieldError, Problem};
         (name = "webhooks", description = "Webhook endpoints and their signing secrets"),
         (name = "events", description = "What happened to messages, stakeholders and accounts"),
         (name = "tracking", description = "Public tracking links: open pixel, clicks, unsubscribe, web view"),
+        (name = "winback", description = "Lost key accounts ranked by value at risk, and win-back by hand"),
     )
 )]
 pub struct ApiDoc;
@@ -91,7 +92,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .configure(crate::campaigns::routes::configure)
                 .configure(crate::delivery::routes::configure)
                 .configure(crate::events::routes::configure)
-                .configure(crate::tracking::routes::configure),
+                .configure(crate::tracking::routes::configure)
+                .configure(crate::winback::routes::configure),
         );
 }
 

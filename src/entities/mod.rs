@@ -30,3 +30,4 @@ pub mod task;
 pub mod template;
 pub mod template_version;
 pub mod webhook_endpoint;
+pub mod winback_mark;

@@ -26,3 +26,4 @@ mod smtp_server;
 mod templates;
 mod tracking;
 mod webhooks;
+mod winback;
