@@ -23,6 +23,7 @@ pub mod events;
 pub mod import;
 pub mod jobs;
 pub mod metrics;
+pub mod offers;
 pub mod orders;
 pub mod segments;
 pub mod startup;

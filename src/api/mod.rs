@@ -58,6 +58,7 @@ use crate::error::{FieldError, Problem};
         (name = "events", description = "What happened to messages, stakeholders and accounts"),
         (name = "tracking", description = "Public tracking links: open pixel, clicks, unsubscribe, web view"),
         (name = "winback", description = "Lost key accounts ranked by value at risk, and win-back by hand"),
+        (name = "offers", description = "Win-back offers: discounts, gifts and special terms"),
     )
 )]
 pub struct ApiDoc;
@@ -93,7 +94,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .configure(crate::delivery::routes::configure)
                 .configure(crate::events::routes::configure)
                 .configure(crate::tracking::routes::configure)
-                .configure(crate::winback::routes::configure),
+                .configure(crate::winback::routes::configure)
+                .configure(crate::offers::routes::configure),
         );
 }
 
@@ -108,6 +110,7 @@ fn list_sorts() -> Vec<openapi::ListSorts> {
         crate::campaigns::routes::SORTS,
         crate::delivery::routes::SORTS,
         crate::events::routes::SORTS,
+        crate::offers::routes::SORTS,
     ]
     .concat()
 }

@@ -18,6 +18,7 @@ pub mod idempotency_key;
 pub mod job_run;
 pub mod manager;
 pub mod message;
+pub mod offer;
 pub mod order;
 pub mod relationship_event;
 pub mod segment;

@@ -17,6 +17,7 @@ mod hardening;
 mod idempotency;
 mod imports;
 mod jobs;
+mod offers;
 mod openapi;
 mod orders;
 mod outbox;
