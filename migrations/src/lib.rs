@@ -17,6 +17,7 @@ mod m20261201_000011_sales_webhooks;
 mod m20261201_000012_snapshot_engagement;
 mod m20261201_000013_winback_marks;
 mod m20261201_000014_offers;
+mod m20261201_000015_offer_codes;
 
 /// Runs every migration in order; used by `abm migrate`, by start-up and by the tests.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_snapshot_engagement::Migration),
             Box::new(m20261201_000013_winback_marks::Migration),
             Box::new(m20261201_000014_offers::Migration),
+            Box::new(m20261201_000015_offer_codes::Migration),
         ]
     }
 }

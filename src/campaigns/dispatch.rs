@@ -513,9 +513,21 @@ async fn render(
     passes: &[(enrolment::Model, Pass)],
 ) -> Result<Vec<RenderOutcome>, CampaignsError> {
     let mut requests = Vec::new();
+    // Sends whose offer could not be issued fail with the reason instead of rendering.
+    let mut refused: HashMap<usize, String> = HashMap::new();
+    let mut offers: HashMap<String, Option<crate::entities::offer::Model>> = HashMap::new();
     for (e, pass) in passes {
         for s in &pass.sends {
-            requests.push(send_request(e.account_id, s));
+            let mut request = send_request(e.account_id, s);
+            if let Some(key) = &s.offer_key {
+                match issue_offer(ctx, &mut offers, e, s, key).await? {
+                    Ok(offer) => request.offer = Some(offer),
+                    Err(why) => {
+                        refused.insert(requests.len(), why);
+                    }
+                }
+            }
+            requests.push(request);
         }
         for t in &pass.tasks {
             requests.push(content_request(
@@ -533,16 +545,58 @@ async fn render(
     let results = select_and_render(ctx, &requests).await?;
     Ok(results
         .into_iter()
-        .map(|r| match r {
-            Ok(Rendition {
-                template: Some(t),
-                rendered: Some(parts),
-                ..
-            }) => Ok((t.id, parts)),
-            Ok(Rendition { selection, .. }) => Err(selection.explanation),
-            Err(e) => Err(e.to_string()),
+        .enumerate()
+        .map(|(i, r)| match (refused.remove(&i), r) {
+            (Some(why), _) => Err(why),
+            (
+                None,
+                Ok(Rendition {
+                    template: Some(t),
+                    rendered: Some(parts),
+                    ..
+                }),
+            ) => Ok((t.id, parts)),
+            (None, Ok(Rendition { selection, .. })) => Err(selection.explanation),
+            (None, Err(e)) => Err(e.to_string()),
         })
         .collect())
+}
+
+/// The code of send `s`'s offer for its enrolment and step (issued now if it has none), as
+/// the template sees it; `Ok(Err(why))` when the offer is not defined.
+async fn issue_offer(
+    ctx: &AppContext,
+    offers: &mut HashMap<String, Option<crate::entities::offer::Model>>,
+    e: &enrolment::Model,
+    s: &SendOrder,
+    key: &str,
+) -> Result<Result<crate::content::context::OfferCtx, String>, CampaignsError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if !offers.contains_key(key) {
+        let found = crate::entities::offer::Entity::find()
+            .filter(crate::entities::offer::Column::Key.eq(key))
+            .one(&ctx.db)
+            .await?;
+        offers.insert(key.to_string(), found);
+    }
+    let Some(Some(offer)) = offers.get(key) else {
+        return Ok(Err(format!(
+            "the offer `{key}` is not defined (POST /api/v1/offers)"
+        )));
+    };
+    let code = crate::offers::codes::issue(
+        &ctx.db,
+        crate::offers::codes::Issue {
+            offer,
+            account_id: e.account_id,
+            campaign_id: Some(e.campaign_id),
+            enrolment_id: Some(e.id),
+            step: Some(s.step.clone()),
+        },
+        ctx.clock.now(),
+    )
+    .await?;
+    Ok(Ok(crate::offers::codes::context(&code)))
 }
 
 fn send_request(account: i64, s: &SendOrder) -> RenderRequest {

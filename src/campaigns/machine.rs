@@ -96,6 +96,8 @@ pub struct SendOrder {
     pub target: Target,
     pub content: Content,
     pub offer: Option<OfferCtx>,
+    /// A defined offer: its code is issued for (enrolment, step) when the message renders.
+    pub offer_key: Option<String>,
     pub to: Chosen,
 }
 
@@ -246,6 +248,7 @@ pub fn advance(
                     target,
                     content,
                     offer,
+                    offer_key,
                     roles,
                     max,
                     ..
@@ -301,6 +304,7 @@ pub fn advance(
                                         target: target.clone(),
                                         content: content.clone(),
                                         offer: offer.clone(),
+                                        offer_key: offer_key.clone(),
                                         to,
                                     });
                                 }

@@ -262,9 +262,14 @@ pub struct SendInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub endpoint: Option<serde_json::Value>,
-    /// The offer the message makes.
+    /// The offer the message makes, given in full (no code is issued).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<OfferCtx>,
+    /// The key of a defined offer (`/api/v1/offers`): a code is issued per enrolment and step
+    /// and the message renders it (`{{offer.code}}`, `{{offer.expires_on}}`, the value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::domain::schema::Slug>, max_length = 64)]
+    pub offer_key: Option<String>,
     /// Overrides the campaign's recipients for this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipients: Option<Recipients>,
@@ -390,6 +395,8 @@ pub enum Action {
         target: Target,
         content: Content,
         offer: Option<OfferCtx>,
+        /// A defined offer whose code the message carries.
+        offer_key: Option<String>,
         roles: Vec<StakeholderRole>,
         max: u32,
         /// The call to action's target.
@@ -917,6 +924,19 @@ fn compile_send(
             "must be between 0 and 100",
         );
     }
+    if let Some(k) = &s.offer_key {
+        if s.offer.is_some() {
+            errors.push(
+                &format!("{at}/offer_key"),
+                "give offer or offer_key, not both",
+            );
+        }
+        if k.len() > 64 {
+            errors.push(&format!("{at}/offer_key"), "must be 1 to 64 characters");
+        } else if let Err(m) = crate::domain::check_slug(k) {
+            errors.push(&format!("{at}/offer_key"), m);
+        }
+    }
     let own = s.recipients.clone().unwrap_or_default();
     check_recipients(&own, &format!("{at}/recipients"), errors);
     let roles = own
@@ -936,6 +956,7 @@ fn compile_send(
         target: target?,
         content: content?,
         offer: s.offer.clone(),
+        offer_key: s.offer_key.clone(),
         roles,
         max,
         cta: s.cta_url.clone(),

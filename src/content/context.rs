@@ -155,6 +155,10 @@ pub struct OfferCtx {
     #[serde(default, serialize_with = "whole")]
     #[schema(minimum = 0, maximum = 100)]
     pub discount_percent: Option<f64>,
+    /// A fixed discount in the account's currency (a decimal string).
+    #[serde(default)]
+    #[schema(max_length = 40)]
+    pub amount: Option<String>,
     #[serde(default)]
     pub gift: Option<String>,
     #[serde(default)]
@@ -162,6 +166,10 @@ pub struct OfferCtx {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Date)]
     pub valid_until: Option<NaiveDate>,
+    /// The day an issued code expires (the same as `valid_until` for issued codes).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub expires_on: Option<NaiveDate>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -814,9 +822,11 @@ pub fn samples(locale: &str) -> Vec<(&'static str, Context)> {
             code: Some("WINBACK10".into()),
             kind: crate::domain::kinds::OfferKind::Discount,
             discount_percent: Some(10.0),
+            amount: None,
             gift: Some("A site visit by our engineers".into()),
             terms: Some("60-day payment terms".into()),
             valid_until: NaiveDate::from_ymd_opt(2026, 12, 31),
+            expires_on: NaiveDate::from_ymd_opt(2026, 12, 31),
             description: Some("10 % off the next order".into()),
         }),
         links: LinksCtx::placeholders(),

@@ -233,9 +233,11 @@ async fn an_invalid_request_names_its_fields_and_does_not_stop_the_rest_of_the_b
         code: None,
         kind: crate::domain::kinds::OfferKind::Discount,
         discount_percent: Some(150.0),
+        amount: None,
         gift: None,
         terms: None,
         valid_until: None,
+        expires_on: None,
         description: None,
     });
     let good = outreach(AccountKey::External("ACME-US".into()), None);

@@ -19,6 +19,7 @@ pub mod job_run;
 pub mod manager;
 pub mod message;
 pub mod offer;
+pub mod offer_code;
 pub mod order;
 pub mod relationship_event;
 pub mod segment;

@@ -13,15 +13,22 @@ use crate::error::{ApiError, Problem};
 
 /// Sort fields of the offer list.
 const OFFER_SORTS: &[&str] = &["key", "id"];
+/// Sort fields of a code list.
+const CODE_SORTS: &[&str] = &["id"];
 
 /// The sort fields of the part's lists, for the OpenAPI document.
-pub const SORTS: &[ListSorts] = &[("/offers", OFFER_SORTS)];
+pub const SORTS: &[ListSorts] = &[
+    ("/offers", OFFER_SORTS),
+    ("/offers/{key}/codes", CODE_SORTS),
+];
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list)
         .service(create)
         .service(get_one)
-        .service(update);
+        .service(update)
+        .service(codes)
+        .service(redeem);
 }
 
 /// A new offer: its key and definition.
@@ -29,7 +36,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub struct OfferInput {
     /// Stable identifier used in URLs and campaign steps (lowercase letters, digits and `-`,
     /// at most 64).
-    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^[a-z0-9-]{1,64}$")]
+    #[schema(value_type = crate::domain::schema::Slug, max_length = 64)]
     pub key: String,
     #[serde(flatten)]
     pub definition: Definition,
@@ -98,4 +105,66 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let view = super::update(&state.db, state.clock.now(), &key, body.0).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The codes issued for an offer, oldest first (paged): each with the account, campaign and
+/// step it was issued for, its `state` (`issued`, `redeemed`, `expired`, `void`), expiry,
+/// redemptions and value.
+#[utoipa::path(tag = "offers", params(PageQuery),
+    responses((status = 200, body = Paged<super::codes::CodeView>), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[get("/offers/{key}/codes")]
+async fn codes(
+    state: State,
+    key: web::Path<String>,
+    page: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.validate(&state, CODE_SORTS, "id")?;
+    let offer = super::find(&state.db, &key).await?;
+    Ok(HttpResponse::Ok()
+        .json(super::codes::list(&state.db, offer.id, &page, state.clock.now()).await?))
+}
+
+/// A code redeemed outside an order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemInput {
+    /// The code as the customer gave it (case and spaces do not matter).
+    #[schema(min_length = 1, max_length = 64)]
+    pub code: String,
+    /// The external id of the account redeeming it.
+    #[schema(min_length = 1, max_length = 200)]
+    pub account_id: String,
+    /// The order it was redeemed with, if any (an external id).
+    #[schema(max_length = 100)]
+    pub order_id: Option<String>,
+}
+
+/// Redeem a code for systems that redeem outside orders (a shop, a CRM): checked as an order's
+/// `offer_code` is (it exists, belongs to the account or is transferable, is not expired, not
+/// void and within its limits); `409 offer_code_refused` names the code and the reason.
+/// Writes a `redeemed` event (`offer.redeemed` for sales webhooks).
+#[utoipa::path(tag = "offers", request_body = RedeemInput,
+    responses((status = 201, body = super::redeem::Redemption), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[post("/offers/redeem")]
+async fn redeem(state: State, body: JsonBody<RedeemInput>) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    if b.code.chars().count() > 64 {
+        return Err(ApiError::field("/code", "must be at most 64 characters"));
+    }
+    if let Some(o) = &b.order_id {
+        if o.is_empty() || o.chars().count() > 100 {
+            return Err(ApiError::field("/order_id", "must be 1 to 100 characters"));
+        }
+        crate::domain::one_line(o).map_err(|e| ApiError::field("/order_id", e))?;
+    }
+    crate::domain::one_line(&b.code).map_err(|e| ApiError::field("/code", e))?;
+    let r = super::redeem::redeem_alone(
+        &state.db,
+        &b.code,
+        &b.account_id,
+        b.order_id.as_deref(),
+        state.clock.now(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(r))
 }

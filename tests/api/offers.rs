@@ -2,8 +2,13 @@
 
 use serde_json::{Value, json};
 
+use abm::delivery::sender::send_due;
+
+use crate::campaigns::{activate, create_campaign, enrolments, run_tick, three_accounts};
 use crate::db_tests;
-use crate::helpers::{Backend, json_of, problem, spawn_app};
+use crate::helpers::{Backend, json_of, problem, spawn_app, spawn_app_with};
+use crate::smtp_server::SmtpServer;
+use crate::tracking::decoded;
 
 fn paths(p: &Value) -> Vec<String> {
     p["errors"]
@@ -178,4 +183,363 @@ async fn offers_are_defined_listed_changed_and_checked(b: Backend) {
     );
 }
 
-db_tests!(offers_are_defined_listed_changed_and_checked);
+/// A win-back step names an offer: each account's email, as the SMTP server received it,
+/// carries a valid code of its own, stored with the account, campaign, step, value and
+/// expiry; the same (enrolment, step) always gets the same code; an undefined offer renders
+/// nothing and says why.
+async fn a_campaign_step_issues_one_code_per_enrolment_and_the_email_carries_it(b: Backend) {
+    let server = SmtpServer::start().await;
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let app = spawn_app_with(b, &[("ABM_EMAIL__SMTP_URL", url.as_str())]).await;
+    three_accounts(&app).await;
+    json_of(
+        app.post(
+            "/api/v1/offers",
+            &json!({"key": "wb-10", "name": "10% back", "kind": "discount", "percent": 10,
+                    "valid_days": 30, "code_prefix": "BACK"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let step = |key: &str, offer: &str| {
+        json!({
+            "key": key, "name": "Win back", "audience": {"segment": "key-accounts"},
+            "recipients": {"roles": ["decision_maker"], "max_per_account": 1},
+            "send_window": "always",
+            "steps": [{"id": "offer", "send": {"channel": "email", "template": "winback-discount-en", "offer_key": offer}}]
+        })
+    };
+    create_campaign(&app, step("winback", "wb-10")).await;
+    activate(&app, "winback").await;
+    run_tick(&app).await;
+    let r = send_due(&app.ctx).await.expect("send");
+    assert_eq!(r.sent, 3, "{r:?}");
+
+    let codes = json_of(app.get("/api/v1/offers/wb-10/codes").await, 200).await;
+    assert_eq!(codes["total"], 3, "{codes}");
+    let now = app.clock.now_utc();
+    for (account, to) in [
+        ("ST-1", "lan@st-1.example"),
+        ("ST-2", "jonas@st-2.example"),
+        ("FD-1", "ann@fd-1.example"),
+    ] {
+        let c = codes["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|c| c["account_id"] == account)
+            .unwrap_or_else(|| panic!("no code for {account}: {codes}"));
+        let code = c["code"].as_str().expect("code");
+        assert!(code.starts_with("BACK-"), "{code}");
+        assert_eq!(abm::offers::codes::normalize(code).as_deref(), Some(code));
+        assert_eq!(c["campaign"], "winback");
+        assert_eq!(c["step"], "offer");
+        assert_eq!(c["state"], "issued");
+        assert_eq!(c["value"]["percent"], 10.0);
+        assert_eq!(c["value"]["kind"], "discount");
+        let expires: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(c["expires_at"].clone()).expect("time");
+        assert_eq!(expires, now + chrono::Duration::days(30));
+        let body = decoded(
+            &server
+                .messages()
+                .into_iter()
+                .find(|m| m.to.iter().any(|t| t == to))
+                .expect("email")
+                .data,
+        );
+        assert!(
+            body.contains(code),
+            "{account}'s email lacks {code}:\n{body}"
+        );
+    }
+
+    // The same (enrolment, step) keeps its code.
+    let e = &enrolments(&app, "winback").await[0];
+    let offer = abm::entities::offer::Entity::find()
+        .one(&app.db)
+        .await
+        .expect("offer")
+        .expect("one");
+    let again = abm::offers::codes::issue(
+        &app.db,
+        abm::offers::codes::Issue {
+            offer: &offer,
+            account_id: abm::entities::enrolment::Entity::find_by_id(e["id"].as_i64().expect("id"))
+                .one(&app.db)
+                .await
+                .expect("enrolment")
+                .expect("found")
+                .account_id,
+            campaign_id: None,
+            enrolment_id: e["id"].as_i64(),
+            step: Some("offer".into()),
+        },
+        now,
+    )
+    .await
+    .expect("issue");
+    let listed: Vec<&str> = codes["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["code"].as_str().expect("code"))
+        .collect();
+    assert!(listed.contains(&again.code.as_str()), "{listed:?}");
+    assert_eq!(
+        json_of(app.get("/api/v1/offers/wb-10/codes").await, 200).await["total"],
+        3
+    );
+
+    // Past its expiry a code shows as expired.
+    app.clock.advance(chrono::Duration::days(31));
+    let later = json_of(app.get("/api/v1/offers/wb-10/codes?limit=1").await, 200).await;
+    assert_eq!(later["items"][0]["state"], "expired");
+    problem(app.get("/api/v1/offers/nope/codes").await, 404).await;
+
+    // A step naming an offer nobody defined renders nothing, and says why.
+    create_campaign(&app, step("ghostly", "ghost")).await;
+    activate(&app, "ghostly").await;
+    run_tick(&app).await;
+    let e = &enrolments(&app, "ghostly").await[0];
+    let detail = json_of(
+        app.get(&format!("/api/v1/campaigns/ghostly/enrolments/{}", e["id"]))
+            .await,
+        200,
+    )
+    .await;
+    let x = detail["executions"]
+        .as_array()
+        .expect("executions")
+        .iter()
+        .find(|x| x["outcome"] == "not_rendered")
+        .unwrap_or_else(|| panic!("not refused: {detail}"));
+    assert!(
+        x["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`ghost` is not defined"),
+        "{detail}"
+    );
+}
+
+/// Issuing races: instances rendering the same (enrolment, step) at once all get one code;
+/// many steps issued at once get distinct codes.
+async fn concurrent_issuing_keeps_one_code_per_step_and_codes_unique(b: Backend) {
+    let app = spawn_app(b).await;
+    app.create_account("RACE", json!({"currency": "EUR"})).await;
+    json_of(
+        app.post(
+            "/api/v1/offers",
+            &json!({"key": "race", "name": "Race", "kind": "gift", "gift": "Mug", "valid_days": 7}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let offer = abm::entities::offer::Entity::find()
+        .one(&app.db)
+        .await
+        .expect("offer")
+        .expect("one");
+    let account = abm::entities::account::Entity::find()
+        .one(&app.db)
+        .await
+        .expect("account")
+        .expect("one")
+        .id;
+    let now = app.clock.now_utc();
+    let issue = |step: String| {
+        let db = app.db.clone();
+        let offer = offer.clone();
+        tokio::spawn(async move {
+            abm::offers::codes::issue(
+                &db,
+                abm::offers::codes::Issue {
+                    offer: &offer,
+                    account_id: account,
+                    campaign_id: None,
+                    enrolment_id: Some(1),
+                    step: Some(step),
+                },
+                now,
+            )
+            .await
+            .expect("issue")
+            .code
+        })
+    };
+    let same: Vec<_> = (0..8).map(|_| issue("one".into())).collect();
+    let mut codes = Vec::new();
+    for h in same {
+        codes.push(h.await.expect("task"));
+    }
+    codes.dedup();
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    let many: Vec<_> = (0..40).map(|i| issue(format!("s{i}"))).collect();
+    let mut all = std::collections::HashSet::new();
+    for h in many {
+        assert!(all.insert(h.await.expect("task")));
+    }
+    assert!(!all.contains(&codes[0]));
+    assert_eq!(
+        json_of(app.get("/api/v1/offers/race/codes").await, 200).await["total"],
+        41
+    );
+}
+
+async fn issue_for(app: &crate::helpers::TestApp, key: &str, account: &str, step: &str) -> String {
+    let offer = abm::entities::offer::Entity::find()
+        .filter(abm::entities::offer::Column::Key.eq(key))
+        .one(&app.db)
+        .await
+        .expect("offer")
+        .expect("found");
+    let account = abm::entities::account::Entity::find()
+        .filter(abm::entities::account::Column::ExternalId.eq(account))
+        .one(&app.db)
+        .await
+        .expect("account")
+        .expect("found");
+    abm::offers::codes::issue(
+        &app.db,
+        abm::offers::codes::Issue {
+            offer: &offer,
+            account_id: account.id,
+            campaign_id: None,
+            enrolment_id: Some(account.id),
+            step: Some(step.into()),
+        },
+        app.clock.now_utc(),
+    )
+    .await
+    .expect("issue")
+    .code
+}
+
+/// A code is redeemed once; a second use, another account's use, an expired code, a typo, an
+/// unknown code and a use over the account's limit are refused with the code and the reason;
+/// of many redemptions at once exactly one wins.
+async fn codes_are_redeemed_once_and_refusals_say_why(b: Backend) {
+    let app = spawn_app(b).await;
+    for id in ["ACME", "OTHER"] {
+        app.create_account(id, json!({"currency": "EUR"})).await;
+    }
+    for body in [
+        json!({"key": "once", "name": "Once", "kind": "discount", "amount": "50", "valid_days": 10}),
+        json!({"key": "shared", "name": "Shared", "kind": "gift", "gift": "Mug", "valid_days": 10, "transferable": true, "max_per_code": 3}),
+        json!({"key": "race", "name": "Race", "kind": "terms", "terms": "t", "valid_days": 10, "max_per_account": 100}),
+    ] {
+        json_of(app.post("/api/v1/offers", &body).await, 201).await;
+    }
+    let first = issue_for(&app, "once", "ACME", "s1").await;
+    let second = issue_for(&app, "once", "ACME", "s2").await;
+    let redeem = |code: &str, account: &str| {
+        let body = json!({"code": code, "account_id": account, "order_id": "ORD-1"});
+        let app = &app;
+        async move { app.post("/api/v1/offers/redeem", &body).await }
+    };
+    let detail = |p: Value| p["detail"].as_str().unwrap_or_default().to_string();
+
+    let d = detail(problem(redeem(&first, "OTHER").await, 409).await);
+    assert!(
+        d.contains(&first) && d.contains("belongs to another account"),
+        "{d}"
+    );
+    let mut typo = first.clone().into_bytes();
+    let last = typo.len() - 1;
+    typo[last] = if typo[last] == b'2' { b'3' } else { b'2' };
+    let typo = String::from_utf8(typo).expect("ascii");
+    let d = detail(problem(redeem(&typo, "ACME").await, 409).await);
+    assert!(d.contains(&typo) && d.contains("check character"), "{d}");
+    let unknown = abm::offers::codes::generate("WB", &mut rand::rng());
+    let d = detail(problem(redeem(&unknown, "ACME").await, 409).await);
+    assert!(d.contains(&unknown) && d.contains("does not exist"), "{d}");
+    problem(redeem(&first, "NOBODY").await, 404).await;
+    problem(
+        app.post(
+            "/api/v1/offers/redeem",
+            &json!({"code": first, "account_id": "ACME", "extra": 1}),
+        )
+        .await,
+        422,
+    )
+    .await;
+
+    // Redeemed once, lower case and spaced as a customer may type it.
+    let typed = first.to_lowercase().replace('-', " - ");
+    let r = json_of(redeem(&typed, "ACME").await, 201).await;
+    assert_eq!(r["code"], first.as_str());
+    assert_eq!(r["state"], "redeemed");
+    assert_eq!(r["redemptions"], 1);
+    assert_eq!(r["value"]["amount"], "50.00");
+    assert_eq!(r["order_id"], "ORD-1");
+    let events = json_of(app.get("/api/v1/events?kind=redeemed").await, 200).await;
+    assert_eq!(events["total"], 1);
+    assert_eq!(events["items"][0]["account_id"], "ACME");
+    assert_eq!(events["items"][0]["data"]["code"], first.as_str());
+    assert_eq!(events["items"][0]["id"], r["event_id"]);
+    let d = detail(problem(redeem(&first, "ACME").await, 409).await);
+    assert!(d.contains("already redeemed"), "{d}");
+    // The account's limit for the offer (1) is used up, whatever the code.
+    let d = detail(problem(redeem(&second, "ACME").await, 409).await);
+    assert!(d.contains(&second) && d.contains("limit"), "{d}");
+    let codes = json_of(app.get("/api/v1/offers/once/codes").await, 200).await;
+    let states: Vec<(&str, &str)> = codes["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| {
+            (
+                c["code"].as_str().expect("code"),
+                c["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    assert!(states.contains(&(first.as_str(), "redeemed")), "{states:?}");
+    assert!(states.contains(&(second.as_str(), "issued")), "{states:?}");
+    assert_eq!(codes["items"][0]["order_id"], "ORD-1");
+
+    // Transferable: another account may use it.
+    let shared = issue_for(&app, "shared", "ACME", "s3").await;
+    let r = json_of(redeem(&shared, "OTHER").await, 201).await;
+    assert_eq!(r["state"], "issued", "two uses left");
+
+    // Expired.
+    let late = issue_for(&app, "race", "ACME", "s4").await;
+    app.clock.advance(chrono::Duration::days(11));
+    let d = detail(problem(redeem(&late, "ACME").await, 409).await);
+    assert!(d.contains(&late) && d.contains("expired on"), "{d}");
+
+    // Many at once: exactly one wins.
+    let contested = issue_for(&app, "race", "ACME", "s5").await;
+    let tries: Vec<_> = (0..10)
+        .map(|i| {
+            let db = app.db.clone();
+            let code = contested.clone();
+            let now = app.clock.now_utc();
+            tokio::spawn(async move {
+                let order = format!("O-{i}");
+                abm::offers::redeem::redeem_alone(&db, &code, "ACME", Some(&order), now).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tries {
+        match t.await.expect("task") {
+            Ok(_) => won += 1,
+            Err(e) => assert!(e.to_string().contains("already redeemed"), "{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+db_tests!(
+    offers_are_defined_listed_changed_and_checked,
+    a_campaign_step_issues_one_code_per_enrolment_and_the_email_carries_it,
+    concurrent_issuing_keeps_one_code_per_step_and_codes_unique,
+    codes_are_redeemed_once_and_refusals_say_why,
+);

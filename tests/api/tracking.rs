@@ -15,7 +15,7 @@ use crate::smtp_server::SmtpServer;
 const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 
 /// The bodies of a MIME message's parts, decoded (quoted-printable or base64).
-fn decoded(raw: &str) -> String {
+pub(crate) fn decoded(raw: &str) -> String {
     use base64::Engine;
     let mut out = String::new();
     for part in raw.split("\r\n--").flat_map(|p| p.split("\n--")) {
