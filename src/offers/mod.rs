@@ -329,6 +329,10 @@ pub async fn create(
     d: Definition,
 ) -> Result<OfferView, ApiError> {
     let d = checked(d)?;
+    let exists = || ApiError::Conflict {
+        code: "offer_exists",
+        detail: format!("an offer with the key `{key}` exists"),
+    };
     let txn = crate::db::begin_write(db).await?;
     if offer::Entity::find()
         .filter(offer::Column::Key.eq(key))
@@ -336,10 +340,7 @@ pub async fn create(
         .await?
         .is_some()
     {
-        return Err(ApiError::Conflict {
-            code: "offer_exists",
-            detail: format!("an offer with the key `{key}` exists"),
-        });
+        return Err(exists());
     }
     let m = offer::ActiveModel {
         key: Set(key.to_string()),
@@ -350,7 +351,12 @@ pub async fn create(
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
+    .await
+    .map_err(|e| match e.sql_err() {
+        // Created at the same moment by another request (PostgreSQL does not queue writers).
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => exists(),
+        _ => e.into(),
+    })?;
     txn.commit().await?;
     m.try_into()
 }

@@ -158,6 +158,13 @@ async fn redeem(state: State, body: JsonBody<RedeemInput>) -> Result<HttpRespons
         crate::domain::one_line(o).map_err(|e| ApiError::field("/order_id", e))?;
     }
     crate::domain::one_line(&b.code).map_err(|e| ApiError::field("/code", e))?;
+    if b.account_id.is_empty() || b.account_id.chars().count() > 200 {
+        return Err(ApiError::field(
+            "/account_id",
+            "must be 1 to 200 characters",
+        ));
+    }
+    crate::domain::one_line(&b.account_id).map_err(|e| ApiError::field("/account_id", e))?;
     let r = super::redeem::redeem_alone(
         &state.db,
         &b.code,

@@ -9,10 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Query as SqlQuery;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -385,26 +382,31 @@ pub async fn mark(
         .one(&txn)
         .await?;
     let created = existing.is_none();
-    let m = match existing {
-        Some(m) => {
-            let mut m: winback_mark::ActiveModel = m.into();
-            m.included = Set(included);
-            m.reason = Set(reason);
-            m.created_at = Set(now);
-            m.update(&txn).await?
-        }
-        None => {
-            winback_mark::ActiveModel {
-                account_id: Set(a.id),
-                included: Set(included),
-                reason: Set(reason),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await?
-        }
-    };
+    // An upsert: two managers marking the same account at once both succeed (last one wins)
+    // instead of one failing on the unique account.
+    winback_mark::Entity::insert(winback_mark::ActiveModel {
+        account_id: Set(a.id),
+        included: Set(included),
+        reason: Set(reason),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(winback_mark::Column::AccountId)
+            .update_columns([
+                winback_mark::Column::Included,
+                winback_mark::Column::Reason,
+                winback_mark::Column::CreatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    let m = winback_mark::Entity::find()
+        .filter(winback_mark::Column::AccountId.eq(a.id))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the mark just written is gone")))?;
     txn.commit().await?;
     Ok((
         MarkView {

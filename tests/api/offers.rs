@@ -67,6 +67,24 @@ async fn offers_are_defined_listed_changed_and_checked(b: Backend) {
         201,
     )
     .await;
+    // Created at the same moment many times: one wins, the others are told it exists.
+    let racing: Vec<_> = (0..8)
+        .map(|_| {
+            let app = &app;
+            async move {
+                app.post(
+                    "/api/v1/offers",
+                    &json!({"key": "racing", "name": "r", "kind": "terms", "terms": "t", "valid_days": 1}),
+                )
+                .await
+                .status()
+                .as_u16()
+            }
+        })
+        .collect();
+    let mut statuses = futures_util::future::join_all(racing).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
     let dup = problem(
         app.post(
             "/api/v1/offers",
@@ -79,14 +97,14 @@ async fn offers_are_defined_listed_changed_and_checked(b: Backend) {
     assert_eq!(dup["code"], "offer_exists");
 
     let list = json_of(app.get("/api/v1/offers").await, 200).await;
-    assert_eq!(list["total"], 3);
+    assert_eq!(list["total"], 4);
     let keys: Vec<&str> = list["items"]
         .as_array()
         .expect("items")
         .iter()
         .map(|o| o["key"].as_str().expect("key"))
         .collect();
-    assert_eq!(keys, ["gift-c", "terms-a", "winback-b"]);
+    assert_eq!(keys, ["gift-c", "racing", "terms-a", "winback-b"]);
     let page = json_of(app.get("/api/v1/offers?sort=-key&limit=1").await, 200).await;
     assert_eq!(page["items"][0]["key"], "winback-b");
     assert_eq!(
@@ -179,7 +197,7 @@ async fn offers_are_defined_listed_changed_and_checked(b: Backend) {
     }
     assert_eq!(
         json_of(app.get("/api/v1/offers").await, 200).await["total"],
-        3
+        4
     );
 }
 
@@ -457,6 +475,8 @@ async fn codes_are_redeemed_once_and_refusals_say_why(b: Backend) {
     let d = detail(problem(redeem(&unknown, "ACME").await, 409).await);
     assert!(d.contains(&unknown) && d.contains("does not exist"), "{d}");
     problem(redeem(&first, "NOBODY").await, 404).await;
+    let long = "x".repeat(201);
+    problem(redeem(&first, &long).await, 422).await;
     problem(
         app.post(
             "/api/v1/offers/redeem",

@@ -228,6 +228,32 @@ async fn the_winback_list_ranks_lost_accounts_and_managers_steer_it_by_hand(b: B
         "{active}"
     );
     assert_eq!(active["lost_since"], added["created_at"]);
+    // Marked by many at once: every request succeeds, one mark remains.
+    let racing: Vec<_> = (0..8)
+        .map(|i| {
+            let app = &app;
+            async move {
+                app.post(
+                    "/api/v1/winback/EURO",
+                    &json!({"reason": format!("race {i}")}),
+                )
+                .await
+                .status()
+                .as_u16()
+            }
+        })
+        .collect();
+    for status in futures_util::future::join_all(racing).await {
+        assert!(status == 200 || status == 201, "{status}");
+    }
+    let euro = json_of(app.get("/api/v1/winback?currency=EUR").await, 200).await;
+    assert!(
+        euro["items"][0]["added_by_hand"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("race "),
+        "{euro}"
+    );
     // A second mark replaces the first: SMALL comes back.
     json_of(
         app.post(
@@ -243,13 +269,13 @@ async fn the_winback_list_ranks_lost_accounts_and_managers_steer_it_by_hand(b: B
     problem(app.get("/api/v1/winback?currency=XXX1").await, 422).await;
     problem(app.get("/api/v1/winback?limit=0").await, 422).await;
 
-    // Deleting an account deletes its mark.
+    // Deleting an account deletes its mark (ACTIVE's and EURO's stay).
     assert_eq!(app.delete("/api/v1/accounts/SMALL").await.status(), 204);
     let marks = abm::entities::winback_mark::Entity::find()
         .all(&app.db)
         .await
         .expect("marks");
-    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert_eq!(marks.len(), 2, "{marks:?}");
 }
 
 use sea_orm::EntityTrait;
