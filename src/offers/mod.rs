@@ -29,9 +29,41 @@ pub const MAX_PREFIX: usize = 12;
 /// The default code prefix.
 pub const DEFAULT_PREFIX: &str = "WB";
 
+/// The fields of [`Definition`]. Unknown fields are refused by [`check_fields`], not by serde:
+/// `deny_unknown_fields` would make the schemas that flatten it (`OfferInput`, `OfferView`)
+/// unsatisfiable.
+pub const FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "percent",
+    "amount",
+    "cap",
+    "gift",
+    "gift_cost",
+    "terms",
+    "description",
+    "rules",
+    "valid_days",
+    "valid_until",
+    "max_per_code",
+    "max_per_account",
+    "transferable",
+    "code_prefix",
+];
+
+/// Refuses fields that are not an offer's (`key` is the caller's to take out first).
+pub fn check_fields(body: &serde_json::Map<String, serde_json::Value>) -> Result<(), ApiError> {
+    match body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::field(
+            format!("/{}", crate::domain::shorten(k, 64)),
+            "is not a field of an offer",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// An offer's definition, as written and as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Definition {
     /// One line, at most 200 characters.
     #[schema(min_length = 1, max_length = 200)]
@@ -375,6 +407,9 @@ pub async fn update(
         serde_json::Value::Object(m) => m,
         _ => serde_json::Map::new(),
     };
+    let mut fields = patch.clone();
+    fields.remove("key");
+    check_fields(&fields)?;
     for (k, v) in patch {
         if k == "key" {
             if v.as_str() != Some(key) {
@@ -419,4 +454,49 @@ pub async fn list(db: &DatabaseConnection, page: &Page) -> Result<Paged<OfferVie
         limit: page.limit,
         offset: page.offset,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_list_is_the_definition_s() {
+        let d = Definition {
+            name: "n".into(),
+            kind: OfferKind::Discount,
+            percent: Some(1.0),
+            amount: Some("1".into()),
+            cap: Some("1".into()),
+            gift: Some("g".into()),
+            gift_cost: Some("1".into()),
+            terms: Some("t".into()),
+            description: Some("d".into()),
+            rules: vec![ValueRule {
+                abc: Some("A".into()),
+                xyz: None,
+                account_type: None,
+                percent: Some(1.0),
+                amount: None,
+            }],
+            valid_days: Some(1),
+            valid_until: NaiveDate::from_ymd_opt(2026, 1, 1),
+            max_per_code: 1,
+            max_per_account: 1,
+            transferable: true,
+            code_prefix: "WB".into(),
+        };
+        let serde_json::Value::Object(m) = serde_json::to_value(&d).expect("json") else {
+            panic!("an object")
+        };
+        let mut keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut fields = FIELDS.to_vec();
+        fields.sort_unstable();
+        assert_eq!(keys, fields);
+        assert!(check_fields(&m).is_ok());
+        let mut extra = m.clone();
+        extra.insert("colour".into(), "red".into());
+        assert!(check_fields(&extra).is_err());
+    }
 }

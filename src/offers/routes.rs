@@ -69,6 +69,7 @@ async fn create(
         Some(_) => return Err(ApiError::field("/key", "must be a string")),
         None => return Err(ApiError::field("/key", "is required")),
     };
+    super::check_fields(&body)?;
     let definition: Definition = serde_json::from_value(serde_json::Value::Object(body))
         .map_err(|e| ApiError::field("/", e.to_string()))?;
     if key.len() > 64 {

@@ -149,6 +149,13 @@ async fn offers_are_defined_listed_changed_and_checked(b: Backend) {
         404,
     )
     .await;
+    let p = problem(
+        app.patch("/api/v1/offers/winback-b", &json!({"colour": "red"}))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(paths(&p), ["/colour"], "{p}");
     let unchanged = json_of(app.get("/api/v1/offers/winback-b").await, 200).await;
     assert_eq!(unchanged["amount"], "200");
 
