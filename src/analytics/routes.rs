@@ -235,7 +235,7 @@ async fn get_run(state: State, id: web::Path<i64>) -> Result<HttpResponse, ApiEr
 }
 
 /// The currency market asked for (`currency` parameter), or the default currency.
-fn market(state: &State, currency: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn market(state: &State, currency: Option<&str>) -> Result<String, ApiError> {
     Ok(match currency {
         Some(c) => crate::domain::Currency::parse(c)
             .map_err(|e| ApiError::field("currency", e))?

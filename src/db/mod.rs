@@ -73,6 +73,15 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     }
 }
 
+/// The `n`-th (from 1) bind placeholder of a hand-written statement: `$n` on PostgreSQL, `?`
+/// on SQLite.
+pub fn placeholder(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".into(),
+    }
+}
+
 /// Whether a database error is transient contention (SQLite busy, PostgreSQL deadlock or
 /// serialization failure): the request may simply be retried.
 pub fn is_contention(e: &DbErr) -> bool {

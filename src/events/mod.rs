@@ -233,7 +233,6 @@ const ROW_COLUMNS: [&str; 10] = [
 
 /// The multi-row `INSERT` of `rows` rows in the placeholder style of `backend`.
 fn insert_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
-    use std::fmt::Write;
     let mut sql = format!("INSERT INTO events ({}) VALUES ", ROW_COLUMNS.join(", "));
     let mut n = 0;
     for r in 0..rows {
@@ -243,12 +242,7 @@ fn insert_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
                 sql.push_str(", ");
             }
             n += 1;
-            match backend {
-                sea_orm::DbBackend::Postgres => {
-                    let _ = write!(sql, "${n}");
-                }
-                _ => sql.push('?'),
-            }
+            sql.push_str(&crate::db::placeholder(backend, n));
         }
         sql.push(')');
     }

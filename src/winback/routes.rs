@@ -41,13 +41,7 @@ pub struct WinbackQuery {
     responses((status = 200, body = Paged<WinbackAccount>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[get("/winback")]
 async fn list(state: State, q: Query<WinbackQuery>) -> Result<HttpResponse, ApiError> {
-    let currency = match q.currency.as_deref() {
-        Some(c) => crate::domain::Currency::parse(c)
-            .map_err(|e| ApiError::field("currency", e))?
-            .code()
-            .to_string(),
-        None => state.settings.defaults.currency.code().to_string(),
-    };
+    let currency = crate::analytics::routes::market(&state, q.currency.as_deref())?;
     let page = crate::api::extract::PageQuery {
         limit: q.limit,
         offset: q.offset,
