@@ -42,6 +42,48 @@ pub struct WinbackSettings {
     /// On the first analysis run, accounts already lost count as `became_lost` unless their
     /// last order is older than this many days (they left too long ago to start on at once).
     pub max_age_days: u32,
+    /// A recovery without a redeemed offer is attributed to the last win-back touch at most
+    /// this many days before the order.
+    pub attribution_days: u32,
+    /// Which win-back campaign a lost account enters: the first route its classes and types
+    /// match. A campaign triggered by `became_lost` that a route names takes only the accounts
+    /// routed to it; one that no route names takes every lost account.
+    #[serde(default)]
+    pub routes: Vec<WinbackRoute>,
+}
+
+/// One `[[winback.routes]]` entry: conditions (all optional, all must hold) and the campaign.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WinbackRoute {
+    /// ABC class (`A`, `B`, `C`).
+    pub abc: Option<String>,
+    /// XYZ class (`X`, `Y`, `Z`).
+    pub xyz: Option<String>,
+    /// Account type the account must have (`pillar`, `prospect`, `image_maker`, `expert`).
+    #[serde(rename = "type")]
+    pub account_type: Option<String>,
+    /// The key of the campaign to enter.
+    pub campaign: String,
+}
+
+impl WinbackSettings {
+    /// The campaign key of the first route `abc`, `xyz` and `types` match.
+    pub fn route(&self, abc: Option<&str>, xyz: Option<&str>, types: &[&str]) -> Option<&str> {
+        self.routes
+            .iter()
+            .find(|r| {
+                r.abc.as_deref().is_none_or(|c| abc == Some(c))
+                    && r.xyz.as_deref().is_none_or(|c| xyz == Some(c))
+                    && r.account_type.as_deref().is_none_or(|t| types.contains(&t))
+            })
+            .map(|r| r.campaign.as_str())
+    }
+
+    /// Whether a route names campaign `key` (it then takes only the accounts routed to it).
+    pub fn routes_to(&self, key: &str) -> bool {
+        self.routes.iter().any(|r| r.campaign == key)
+    }
 }
 
 /// The engagement score (see `[engagement]` in default.toml; `Default` is the same).
@@ -851,6 +893,36 @@ impl Settings {
         }
         if !(1..=3650).contains(&self.winback.max_age_days) {
             return err("winback.max_age_days", "must be between 1 and 3650");
+        }
+        if !(1..=3650).contains(&self.winback.attribution_days) {
+            return err("winback.attribution_days", "must be between 1 and 3650");
+        }
+        if self.winback.routes.len() > 100 {
+            return err("winback.routes", "at most 100 routes");
+        }
+        for (i, r) in self.winback.routes.iter().enumerate() {
+            let at = |f: &str| format!("winback.routes[{i}].{f}");
+            if let Err(m) = crate::domain::check_slug(&r.campaign) {
+                return err(&at("campaign"), &m);
+            }
+            let one_of = |v: &Option<String>, allowed: &[&str]| {
+                v.as_deref().is_none_or(|v| allowed.contains(&v))
+            };
+            if !one_of(&r.abc, &["A", "B", "C"]) {
+                return err(&at("abc"), "must be A, B or C");
+            }
+            if !one_of(&r.xyz, &["X", "Y", "Z"]) {
+                return err(&at("xyz"), "must be X, Y or Z");
+            }
+            if !one_of(
+                &r.account_type,
+                &["pillar", "prospect", "image_maker", "expert"],
+            ) {
+                return err(
+                    &at("type"),
+                    "must be pillar, prospect, image_maker or expert",
+                );
+            }
         }
         let e = &self.engagement;
         if !(e.half_life_days.is_finite() && (0.1..=3650.0).contains(&e.half_life_days)) {

@@ -169,6 +169,15 @@ const REASONS_LOST: &[&str] = &[
     "budget frozen",
 ];
 
+/// What churned accounts complained about before they left.
+const COMPLAINTS: &[&str] = &[
+    "late deliveries three times this quarter",
+    "quality issue on the last batch",
+    "invoice errors not fixed",
+    "no answer from support for a week",
+    "price increase without notice",
+];
+
 /// One account with everything that hangs off it, ready to insert.
 struct Bundle {
     account: Vec<Value>,
@@ -366,6 +375,7 @@ fn make_bundle(
 
     // Orders: Pareto-distributed account value, then a buying pattern.
     let mut orders = Vec::new();
+    let mut churn_stop: Option<NaiveDate> = None;
     let u: f64 = rng.random::<f64>().max(1e-9);
     let base = (500.0 / u.powf(1.0 / 1.16)).min(2_000_000.0) * f64::from(scale);
     let margin_rate = rng.random_range(0.08..0.35);
@@ -399,6 +409,9 @@ fn make_bundle(
         } else {
             end
         };
+        if churned {
+            churn_stop = Some(stop);
+        }
         let interval = *pick(
             &mut rng,
             &[
@@ -423,6 +436,36 @@ fn make_bundle(
         }
     }
     orders.sort_by_key(|o| o.0);
+    // A churned account's story, for win-back: a complaint before it stopped buying and a
+    // tender it gave to a competitor after (drawn last, so the rest of the account stays the
+    // same for a seed).
+    if let Some(stop) = churn_stop {
+        let complained = stop - Duration::days(rng.random_range(10..60));
+        let lost = (stop + Duration::days(rng.random_range(5..45))).min(end);
+        let tender_value = rng.random_range(10_000i64..400_000) * 100 * i64::from(scale);
+        let complaint = pick(&mut rng, COMPLAINTS).to_string();
+        let lost_reason = pick(&mut rng, REASONS_LOST).to_string();
+        events.push(vec![
+            "complaint".to_string().into(),
+            complained.into(),
+            None::<i64>.into(),
+            None::<String>.into(),
+            Some(complaint).into(),
+            None::<String>.into(),
+            now.into(),
+            now.into(),
+        ]);
+        events.push(vec![
+            "tender".to_string().into(),
+            lost.into(),
+            Some(tender_value).into(),
+            Some("lost".to_string()).into(),
+            Some(lost_reason).into(),
+            Some(format!("awarded to {}", pick(&mut rng, COMPETITORS))).into(),
+            now.into(),
+            now.into(),
+        ]);
+    }
 
     Bundle {
         account,

@@ -18,6 +18,7 @@ mod m20261201_000012_snapshot_engagement;
 mod m20261201_000013_winback_marks;
 mod m20261201_000014_offers;
 mod m20261201_000015_offer_codes;
+mod m20261201_000016_winback_recoveries;
 
 /// Runs every migration in order; used by `abm migrate`, by start-up and by the tests.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_winback_marks::Migration),
             Box::new(m20261201_000014_offers::Migration),
             Box::new(m20261201_000015_offer_codes::Migration),
+            Box::new(m20261201_000016_winback_recoveries::Migration),
         ]
     }
 }

@@ -110,52 +110,7 @@ pub async fn churn_rows(
     ids.dedup();
     let groups: HashMap<i64, String> = match direction {
         None => HashMap::new(),
-        Some(ChurnDirection::Segment) => match latest_succeeded(db, None).await? {
-            None => HashMap::new(),
-            Some(run) => {
-                let mut map = HashMap::new();
-                for chunk in ids.chunks(10_000) {
-                    let rows = account_snapshot::Entity::find()
-                        .select_only()
-                        .columns([
-                            account_snapshot::Column::AccountId,
-                            account_snapshot::Column::Abc,
-                            account_snapshot::Column::Xyz,
-                        ])
-                        .filter(account_snapshot::Column::RunId.eq(run.id))
-                        .filter(account_snapshot::Column::AccountId.is_in(chunk.iter().copied()))
-                        .into_tuple::<(i64, Option<String>, Option<String>)>()
-                        .all(db)
-                        .await?;
-                    for (id, a, x) in rows {
-                        let cell = match (a, x) {
-                            (Some(a), Some(x)) => format!("{a}{x}"),
-                            _ => "unclassified".to_string(),
-                        };
-                        map.insert(id, cell);
-                    }
-                }
-                map
-            }
-        },
-        Some(d) => {
-            let mut map = HashMap::new();
-            for chunk in ids.chunks(10_000) {
-                for a in account::Entity::find()
-                    .filter(account::Column::Id.is_in(chunk.iter().copied()))
-                    .all(db)
-                    .await?
-                {
-                    let g = match d {
-                        ChurnDirection::Manager => a.manager_id.map(|m| m.to_string()),
-                        ChurnDirection::Industry => a.industry,
-                        _ => a.region,
-                    };
-                    map.insert(a.id, g.unwrap_or_else(|| "none".into()));
-                }
-            }
-            map
-        }
+        Some(d) => account_groups(db, d, &ids).await?,
     };
     // Distinct accounts per month and group (an account that flips twice in a month counts once).
     let mut seen: std::collections::HashSet<(String, String, i64, bool)> = Default::default();
@@ -191,12 +146,70 @@ pub async fn churn_rows(
         .collect())
 }
 
+/// The group of each of `ids` under `direction`: its ABC-XYZ cell in the latest succeeded run
+/// (`unclassified` without one), its manager id, industry or region (`none` when unset).
+pub async fn account_groups(
+    db: &impl sea_orm::ConnectionTrait,
+    direction: ChurnDirection,
+    ids: &[i64],
+) -> Result<HashMap<i64, String>, sea_orm::DbErr> {
+    Ok(match direction {
+        ChurnDirection::Segment => match latest_succeeded(db, None).await? {
+            None => HashMap::new(),
+            Some(run) => {
+                let mut map = HashMap::new();
+                for chunk in ids.chunks(10_000) {
+                    let rows = account_snapshot::Entity::find()
+                        .select_only()
+                        .columns([
+                            account_snapshot::Column::AccountId,
+                            account_snapshot::Column::Abc,
+                            account_snapshot::Column::Xyz,
+                        ])
+                        .filter(account_snapshot::Column::RunId.eq(run.id))
+                        .filter(account_snapshot::Column::AccountId.is_in(chunk.iter().copied()))
+                        .into_tuple::<(i64, Option<String>, Option<String>)>()
+                        .all(db)
+                        .await?;
+                    for (id, a, x) in rows {
+                        let cell = match (a, x) {
+                            (Some(a), Some(x)) => format!("{a}{x}"),
+                            _ => "unclassified".to_string(),
+                        };
+                        map.insert(id, cell);
+                    }
+                }
+                map
+            }
+        },
+        d => {
+            let mut map = HashMap::new();
+            for chunk in ids.chunks(10_000) {
+                for a in account::Entity::find()
+                    .filter(account::Column::Id.is_in(chunk.iter().copied()))
+                    .all(db)
+                    .await?
+                {
+                    let g = match d {
+                        ChurnDirection::Manager => a.manager_id.map(|m| m.to_string()),
+                        ChurnDirection::Industry => a.industry,
+                        _ => a.region,
+                    };
+                    map.insert(a.id, g.unwrap_or_else(|| "none".into()));
+                }
+            }
+            map
+        }
+    })
+}
+
 /// The workbook of a run: sheet "ABC-XYZ" (matrix), "Accounts" (every account's figures and
 /// reasons) and "Churn" (lost and recovered per month).
 pub async fn workbook(
     db: &DatabaseConnection,
     run: &analysis_run::Model,
     churn: &[ChurnRow],
+    winback: Option<&crate::winback::report::WinbackReport>,
 ) -> Result<Vec<u8>, AnalyticsError> {
     use rust_xlsxwriter::{Format, Workbook};
     let xl = |e: rust_xlsxwriter::XlsxError| AnalyticsError::Report(format!("xlsx: {e}"));
@@ -383,6 +396,9 @@ pub async fn workbook(
         sheet.write_string(r, 1, &c.group).map_err(xl)?;
         sheet.write_number(r, 2, c.lost as f64).map_err(xl)?;
         sheet.write_number(r, 3, c.recovered as f64).map_err(xl)?;
+    }
+    if let Some(w) = winback {
+        crate::winback::report::write_sheet(&mut wb, w).map_err(xl)?;
     }
     wb.save_to_buffer().map_err(xl)
 }

@@ -535,7 +535,8 @@ pub struct WorkbookQuery {
     pub run_id: Option<i64>,
 }
 
-/// The Excel workbook of a run: ABC-XYZ matrix, every account's figures with reasons, churn.
+/// The Excel workbook of a run: ABC-XYZ matrix, every account's figures with reasons, churn,
+/// and the win-back report of the last 12 months (default currency).
 #[utoipa::path(tag = "analytics", params(WorkbookQuery),
     responses((status = 200, description = "XLSX workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
               (status = 404, body = Problem)))]
@@ -543,7 +544,10 @@ pub struct WorkbookQuery {
 async fn workbook(state: State, q: Query<WorkbookQuery>) -> Result<HttpResponse, ApiError> {
     let run = queries::succeeded_run(&state.db, q.run_id).await?;
     let churn_rows = report::churn_rows(&state.db, state.clock.now(), None, None).await?;
-    let bytes = report::workbook(&state.db, &run, &churn_rows).await?;
+    let winback =
+        crate::winback::report::default_report(&state.db, &state.settings, state.clock.now())
+            .await?;
+    let bytes = report::workbook(&state.db, &run, &churn_rows, Some(&winback)).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         .insert_header((

@@ -24,7 +24,7 @@ use crate::config::{AnalyticsSettings, Measure, WinbackSettings};
 use crate::domain::Currency;
 use crate::entities::{
     account, account_class_event, account_snapshot, analysis_run, order, relationship_event,
-    stakeholder,
+    stakeholder, winback_recovery,
 };
 
 /// Runs an analysis now (`trigger`: api, cli, schedule…) and returns the finished run. The
@@ -368,6 +368,21 @@ async fn compute_and_store(
                 }
             }
         }
+        // A recovery announced when its order arrived (win-back) is not announced again.
+        let recovered: HashSet<i64> = winback_recovery::Entity::find()
+            .select_only()
+            .column(winback_recovery::Column::AccountId)
+            .filter(winback_recovery::Column::RecoveredAt.gte(prev.started_at))
+            .into_tuple::<i64>()
+            .all(db)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .collect();
+        lifecycle.retain(|e| {
+            !(e.kind.as_ref() == crate::events::EventKind::Recovered.as_str()
+                && matches!(e.account_id, sea_orm::ActiveValue::Set(Some(id)) if recovered.contains(&id)))
+        });
     } else {
         // A new installation starts its win-back work at once: accounts already lost count as
         // newly lost, unless they left longer ago than `winback.max_age_days`: both the class

@@ -562,6 +562,36 @@ async fn render(
         .collect())
 }
 
+/// Stores on each offer code the message that carries it (the first one of its enrolment
+/// and step: a send to several people carries the same code).
+async fn link_codes(
+    txn: &impl sea_orm::ConnectionTrait,
+    offered: &[(i64, String)],
+) -> Result<(), sea_orm::DbErr> {
+    use crate::entities::{message, offer_code};
+    for (enrolment, step) in offered {
+        let first: Option<i64> = message::Entity::find()
+            .select_only()
+            .column_as(message::Column::Id.min(), "first")
+            .filter(message::Column::EnrolmentId.eq(*enrolment))
+            .filter(message::Column::Step.eq(step.as_str()))
+            .into_tuple::<Option<i64>>()
+            .one(txn)
+            .await?
+            .flatten();
+        if let Some(id) = first {
+            offer_code::Entity::update_many()
+                .col_expr(offer_code::Column::MessageId, Expr::value(id))
+                .filter(offer_code::Column::EnrolmentId.eq(*enrolment))
+                .filter(offer_code::Column::Step.eq(step.as_str()))
+                .filter(offer_code::Column::MessageId.is_null())
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// The code of send `s`'s offer for its enrolment and step (issued now if it has none), as
 /// the template sees it; `Ok(Err(why))` when the offer is not defined.
 async fn issue_offer(
@@ -700,6 +730,8 @@ async fn write(
     // (status, step, due, reason) → enrolment ids.
     let mut moves: HashMap<Move, Vec<i64>> = HashMap::new();
     let mut done = Done::default();
+    // (enrolment, step) of sends that carry an offer code: the code is linked to its message.
+    let mut offered: Vec<(i64, String)> = Vec::new();
     for (e, pass) in &passes {
         let Some((c, plan)) = plans.get(&e.campaign_id) else {
             continue;
@@ -758,6 +790,9 @@ async fn write(
                 parts,
                 reason: Some(format!("campaign {} step {}", c.key, s.step)),
             });
+            if s.offer_key.is_some() {
+                offered.push((e.id, s.step.clone()));
+            }
         }
         for t in &pass.tasks {
             let outcome = rendered
@@ -970,6 +1005,7 @@ async fn write(
         }
     }
     done.messages += crate::delivery::outbox::enqueue(&txn, &messages, now).await?;
+    link_codes(&txn, &offered).await?;
     for range in crate::db::statement_sizes(executions.len(), per) {
         done.executions += range.len() as u64;
         step_execution::Entity::insert_many(executions[range].to_vec())

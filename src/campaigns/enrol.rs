@@ -20,8 +20,8 @@ use super::model::{
 use super::service::{definition_of, status_of};
 use crate::context::AppContext;
 use crate::entities::{
-    account, account_class_event, campaign, enrolment, order, segment, segment_event,
-    segment_membership,
+    account, account_class_event, account_snapshot, campaign, enrolment, order, segment,
+    segment_event, segment_membership,
 };
 
 /// The newest id of each event table: where a trigger campaign starts reading.
@@ -116,7 +116,10 @@ pub async fn enrol_campaign(
     let mut new_cursors: Option<serde_json::Value> = None;
     match &audience {
         Audience::Trigger(t) => {
-            let (found, cursors) = triggered(db, c, t).await?;
+            let (mut found, cursors) = triggered(db, c, t).await?;
+            if matches!(t, Trigger::BecameLost) && ctx.settings.winback.routes_to(&c.key) {
+                found = routed_here(db, &ctx.settings.winback, &c.key, found).await?;
+            }
             candidates = found;
             new_cursors = cursors;
         }
@@ -288,6 +291,47 @@ pub(crate) async fn account_texts(
     Ok(out)
 }
 
+/// The `candidates` that `[[winback.routes]]` send to campaign `key`, by their classes and
+/// types in the latest succeeded run.
+async fn routed_here(
+    db: &impl ConnectionTrait,
+    winback: &crate::config::WinbackSettings,
+    key: &str,
+    candidates: Vec<(i64, String)>,
+) -> Result<Vec<(i64, String)>, DbErr> {
+    let Some(run) = crate::analytics::service::latest_succeeded(db, None).await? else {
+        return Ok(Vec::new());
+    };
+    let mut classes: HashMap<i64, (Option<String>, Option<String>, String)> = HashMap::new();
+    let ids: Vec<i64> = candidates.iter().map(|(a, _)| *a).collect();
+    for chunk in ids.chunks(crate::db::max_bind_params(db) / 2) {
+        let rows: Vec<(i64, Option<String>, Option<String>, String)> =
+            account_snapshot::Entity::find()
+                .select_only()
+                .columns([
+                    account_snapshot::Column::AccountId,
+                    account_snapshot::Column::Abc,
+                    account_snapshot::Column::Xyz,
+                    account_snapshot::Column::Types,
+                ])
+                .filter(account_snapshot::Column::RunId.eq(run.id))
+                .filter(account_snapshot::Column::AccountId.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(db)
+                .await?;
+        classes.extend(rows.into_iter().map(|(a, abc, xyz, t)| (a, (abc, xyz, t))));
+    }
+    Ok(candidates
+        .into_iter()
+        .filter_map(|(a, source)| {
+            let (abc, xyz, types) = classes.get(&a)?;
+            let types: Vec<&str> = types.split(',').filter(|t| !t.is_empty()).collect();
+            (winback.route(abc.as_deref(), xyz.as_deref(), &types) == Some(key))
+                .then(|| (a, format!("{source}, routed by [winback] to {key}")))
+        })
+        .collect())
+}
+
 /// Most events a trigger reads per pass (the cursor moves on; the rest come next tick).
 const TRIGGER_BATCH: u64 = 50_000;
 
@@ -328,7 +372,8 @@ async fn triggered(
                 .await?;
             for (id, account, kind, to_value) in &rows {
                 let hit = match t {
-                    Trigger::BecameLost => kind == "became_lost",
+                    // A manager's hand-add to win-back starts the same work.
+                    Trigger::BecameLost => kind == "became_lost" || kind == "winback_added",
                     Trigger::ClassChanged { class, to } => {
                         let kind_ok = match class {
                             Some(ClassKind::Abc) => kind == "abc_changed",

@@ -37,6 +37,15 @@ pub async fn demo(
         Some(connect_migrated(settings).await?)
     };
     let stats = crate::demo::generate(db.as_ref(), clock.as_ref(), settings, &opts).await?;
+    // The win-back story: offers and the campaigns the default routes name, active, so the
+    // first analysis run enrols the lost accounts.
+    let winback = match db {
+        Some(db) => {
+            let ctx = crate::context::AppContext::new(db, settings.clone(), clock.clone());
+            Some(crate::winback::defaults::define(&ctx).await?)
+        }
+        None => None,
+    };
     let secs = started.elapsed().as_secs_f64();
     outln!(
         "demo data: {} accounts, {} managers, {} stakeholders, {} orders in {:.1}s (seed {seed}, history ending {end})",
@@ -46,5 +55,13 @@ pub async fn demo(
         stats.orders,
         secs
     );
+    if let Some(w) = winback {
+        outln!(
+            "win-back: {} offers and {} active campaigns defined (winback-pillar, winback-discount, winback-gift); \
+             run `abm analyze` to find the lost accounts",
+            w.offers,
+            w.campaigns
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

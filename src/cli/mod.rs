@@ -194,6 +194,25 @@ pub enum ReportCommand {
         #[arg(long, value_name = "FILE.xlsx")]
         xlsx: PathBuf,
     },
+    /// Write the win-back report (lost, contacted, responded, redeemed, recovered, recovered
+    /// revenue, offer cost, return on offers; each recovery's attribution) as an Excel workbook.
+    Winback {
+        /// Where to write the .xlsx file.
+        #[arg(long, value_name = "FILE.xlsx")]
+        xlsx: PathBuf,
+        /// First day (YYYY-MM-DD; default: a year before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD; default: today).
+        #[arg(long)]
+        to: Option<String>,
+        /// Split by cell, industry, region, manager or campaign.
+        #[arg(long)]
+        by: Option<String>,
+        /// Currency market (default: defaults.currency).
+        #[arg(long)]
+        currency: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -410,6 +429,21 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
         }
         Command::Report(ReportCommand::Campaign { key, xlsx }) => {
             report::campaign(&settings, clock, &key, &xlsx).await
+        }
+        Command::Report(ReportCommand::Winback {
+            xlsx,
+            from,
+            to,
+            by,
+            currency,
+        }) => {
+            let args = report::WinbackArgs {
+                from,
+                to,
+                by,
+                currency,
+            };
+            report::winback(&settings, clock, &xlsx, &args).await
         }
         Command::Churn(ChurnCommand::Fit {
             orders,

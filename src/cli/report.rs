@@ -27,7 +27,8 @@ pub async fn abc_xyz(
     let churn = crate::analytics::report::churn_rows(&db, clock.now(), None, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bytes = crate::analytics::report::workbook(&db, &run, &churn)
+    let winback = crate::winback::report::default_report(&db, settings, clock.now()).await?;
+    let bytes = crate::analytics::report::workbook(&db, &run, &churn, Some(&winback))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(xlsx, bytes)
@@ -66,6 +67,66 @@ pub async fn campaign(
         report.campaign,
         report.total.sent,
         report.total.delivered
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The parameters of `abm report winback`, as typed.
+pub struct WinbackArgs {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub by: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// Writes the win-back report to `xlsx`; exits 2 on a bad parameter (named).
+pub async fn winback(
+    settings: &Settings,
+    clock: SharedClock,
+    xlsx: &Path,
+    args: &WinbackArgs,
+) -> anyhow::Result<ExitCode> {
+    let currency = match &args.currency {
+        None => settings.defaults.currency.code().to_string(),
+        Some(c) => match crate::domain::Currency::parse(c) {
+            Ok(c) => c.code().to_string(),
+            Err(e) => {
+                eprintln!("error: --currency: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let params = match crate::winback::report::ReportParams::parse(
+        currency,
+        args.from.as_deref(),
+        args.to.as_deref(),
+        args.by.as_deref(),
+        clock.now().date_naive(),
+    ) {
+        Ok(p) => p,
+        Err(crate::error::ApiError::Validation(errors)) => {
+            for e in errors {
+                eprintln!("error: --{}: {}", e.path, e.message);
+            }
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
+    let db = connect_migrated(settings).await?;
+    let report = crate::winback::report::report(&db, &settings.winback, &params).await?;
+    let bytes = crate::winback::report::workbook(&report)?;
+    std::fs::write(xlsx, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", xlsx.display()))?;
+    outln!(
+        "wrote {} (win-back {} to {}, {}: {} lost, {} recovered, revenue {}, offer cost {})",
+        xlsx.display(),
+        report.from,
+        report.to,
+        report.currency,
+        report.total.lost,
+        report.total.recovered,
+        report.total.recovered_revenue,
+        report.total.offer_cost
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -33,3 +33,4 @@ pub mod template;
 pub mod template_version;
 pub mod webhook_endpoint;
 pub mod winback_mark;
+pub mod winback_recovery;

@@ -43,6 +43,21 @@ pub fn generate(prefix: &str, rng: &mut impl Rng) -> String {
     format!("{prefix}-{}-{}-{}", &body[0..4], &body[4..8], &body[8..12])
 }
 
+/// Whether `raw` has the shape of a code of ours (a prefix, a dash and twelve letters or
+/// digits, dashes and spaces aside), right or mistyped. An order's `offer_code` of another
+/// shape (a shop's own promotion code, `SUMMER10`) is stored as it is and redeems nothing.
+pub fn has_our_shape(raw: &str) -> bool {
+    let s: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some((prefix, rest)) = s.split_once('-') else {
+        return false;
+    };
+    let body: Vec<char> = rest.chars().filter(|c| *c != '-').collect();
+    !prefix.is_empty()
+        && prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        && body.len() == RANDOM + 1
+        && body.iter().all(char::is_ascii_alphanumeric)
+}
+
 /// `raw` as codes are stored: capitals, without spaces; `None` when it cannot be a code of
 /// ours (wrong shape or check character: a typo).
 pub fn normalize(raw: &str) -> Option<String> {
@@ -344,6 +359,52 @@ pub async fn list(
     })
 }
 
+/// A code withdrawn.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Voided {
+    pub code: String,
+    /// Always `void`.
+    pub state: String,
+}
+
+/// Withdraws code `raw` of `offer`: it can no longer be redeemed. A redeemed code stays.
+pub async fn void(
+    db: &sea_orm::DatabaseConnection,
+    offer: &crate::entities::offer::Model,
+    raw: &str,
+) -> Result<Voided, crate::error::ApiError> {
+    use crate::error::ApiError;
+    use sea_orm::sea_query::Expr;
+    let shown = crate::domain::shorten(raw, 40);
+    let not_found = || ApiError::NotFound(format!("offer `{}` has no code `{shown}`", offer.key));
+    let code = normalize(raw).ok_or_else(not_found)?;
+    let voided = offer_code::Entity::update_many()
+        .col_expr(offer_code::Column::State, Expr::value("void"))
+        .filter(offer_code::Column::OfferId.eq(offer.id))
+        .filter(offer_code::Column::Code.eq(code.as_str()))
+        .filter(offer_code::Column::State.eq("issued"))
+        .exec(db)
+        .await?;
+    if voided.rows_affected == 0 {
+        let c = offer_code::Entity::find()
+            .filter(offer_code::Column::OfferId.eq(offer.id))
+            .filter(offer_code::Column::Code.eq(code.as_str()))
+            .one(db)
+            .await?
+            .ok_or_else(not_found)?;
+        if c.state == "redeemed" {
+            return Err(ApiError::Conflict {
+                code: "code_redeemed",
+                detail: format!("offer code `{code}` was already redeemed; it cannot be voided"),
+            });
+        }
+    }
+    Ok(Voided {
+        code,
+        state: "void".into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -392,6 +453,21 @@ mod tests {
                     assert_eq!(normalize(&swapped), None, "{swapped} passed for {code}");
                 }
             }
+        }
+        // Our shape, right or mistyped, is checked; other promotion codes are not ours.
+        assert!(has_our_shape("wb-2345-6789-abcd"));
+        assert!(has_our_shape("WB- 2345 6789 ABC0"));
+        assert!(has_our_shape("WB-23456789ABCD"));
+        for other in [
+            "WB10",
+            "WINBACK10",
+            "SUMMER-SALE",
+            "WB-2345-6789-ABC",
+            "-2345-6789-ABCD",
+            "WB-2345-6789-ABCÄ",
+            "",
+        ] {
+            assert!(!has_our_shape(other), "{other}");
         }
         assert_eq!(normalize("WB-"), None);
         assert_eq!(normalize("no code"), None);

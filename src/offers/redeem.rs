@@ -4,20 +4,92 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Definition;
-use crate::entities::{account, offer, offer_code};
+use super::codes::IssuedValue;
+use crate::domain::kinds::OfferKind;
+use crate::entities::{offer, offer_code};
 use crate::error::ApiError;
 use crate::events::EventKind;
 
-/// Why a code was refused, for the problem's `detail` (it names the code).
-fn refused(code: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::Conflict {
-        code: "offer_code_refused",
-        detail: format!("offer code `{}` {why}", crate::domain::shorten(code, 40)),
+/// Why a redemption failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    /// The code cannot be used; the text names the code and the reason.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+    /// A stored definition or value that does not read back (never the client's doing).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<RedeemError> for ApiError {
+    fn from(e: RedeemError) -> Self {
+        match e {
+            RedeemError::Refused(detail) => ApiError::Conflict {
+                code: "offer_code_refused",
+                detail,
+            },
+            RedeemError::Database(e) => ApiError::from(e),
+            RedeemError::Internal(m) => ApiError::internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
+/// Why a code was refused (the text names the code).
+fn refused(code: &str, why: impl std::fmt::Display) -> RedeemError {
+    RedeemError::Refused(format!(
+        "offer code `{}` {why}",
+        crate::domain::shorten(code, 40)
+    ))
+}
+
+fn internal(e: impl std::fmt::Display) -> RedeemError {
+    RedeemError::Internal(e.to_string())
+}
+
+/// Who redeems: the account (id and external id) and, for an order, the order.
+#[derive(Debug, Clone, Copy)]
+pub struct Redeemer<'a> {
+    pub account_id: i64,
+    pub account_external_id: &'a str,
+    /// The order's external id and amount (minor units of `currency`), when known.
+    pub order: Option<(&'a str, Option<(i64, &'a str)>)>,
+}
+
+/// What a redemption costs us, in minor units of the code's currency: the discount given (a
+/// percent of the order's amount up to the cap, or the fixed amount) or the gift's cost;
+/// `None` when it cannot be known (a percent discount without an order amount in the same
+/// currency).
+pub fn cost_minor(value: &IssuedValue, order: Option<(i64, &str)>) -> Option<i64> {
+    let currency = crate::domain::Currency::parse(&value.currency).ok()?;
+    let minor = |raw: &Option<String>| raw.as_deref().and_then(|r| currency.parse_amount(r).ok());
+    match value.kind {
+        OfferKind::Terms => Some(0),
+        OfferKind::Gift => Some(minor(&value.gift_cost).unwrap_or(0)),
+        OfferKind::Discount => {
+            if let Some(a) = minor(&value.amount) {
+                return Some(match order {
+                    Some((amount, cur)) if cur == value.currency => {
+                        Ord::min(a, Ord::max(amount, 0))
+                    }
+                    _ => a,
+                });
+            }
+            let percent = value.percent?;
+            let (amount, cur) = order?;
+            if cur != value.currency {
+                return None;
+            }
+            let given = (i128::from(Ord::max(amount, 0)) * (percent * 10_000.0).round() as i128
+                / 1_000_000) as i64;
+            Some(minor(&value.cap).map_or(given, |cap| Ord::min(given, cap)))
+        }
     }
 }
 
@@ -33,19 +105,30 @@ pub struct Redemption {
     /// `issued` (more uses left) or `redeemed`.
     pub state: String,
     pub redemptions: i32,
-    pub value: super::codes::IssuedValue,
+    pub value: IssuedValue,
+    /// What it cost us (the discount given or the gift's cost), a decimal string in the
+    /// value's currency; `null` for a percent discount without an order amount.
+    pub cost: Option<String>,
     /// The `redeemed` event.
     pub event_id: i64,
+    #[serde(skip)]
+    pub code_id: i64,
+    #[serde(skip)]
+    pub offer_id: i64,
+    #[serde(skip)]
+    pub campaign_id: Option<i64>,
+    #[serde(skip)]
+    pub message_id: Option<i64>,
 }
 
 /// Redeems `raw` for `account` (and `order_id`) in the caller's transaction.
 pub async fn redeem(
     txn: &DatabaseTransaction,
     raw: &str,
-    account: &account::Model,
-    order_id: Option<&str>,
+    who: Redeemer<'_>,
     now: DateTime<Utc>,
-) -> Result<Redemption, ApiError> {
+) -> Result<Redemption, RedeemError> {
+    let order_id = who.order.map(|o| o.0);
     let Some(code) = super::codes::normalize(raw) else {
         return Err(refused(
             raw,
@@ -63,11 +146,11 @@ pub async fn redeem(
         .one(txn)
         .await?
         .ok_or_else(|| refused(&code, "does not exist"))?;
-    let d: Definition = serde_json::from_value(o.definition.clone()).map_err(ApiError::internal)?;
+    let d: Definition = serde_json::from_value(o.definition.clone()).map_err(internal)?;
     if c.state == "void" {
         return Err(refused(&code, "was withdrawn"));
     }
-    if c.account_id != account.id && !d.transferable {
+    if c.account_id != who.account_id && !d.transferable {
         return Err(refused(
             &code,
             format!(
@@ -96,7 +179,7 @@ pub async fn redeem(
         .select_only()
         .column_as(offer_code::Column::Redemptions.sum(), "n")
         .filter(offer_code::Column::OfferId.eq(o.id))
-        .filter(offer_code::Column::AccountId.eq(account.id))
+        .filter(offer_code::Column::AccountId.eq(who.account_id))
         .into_tuple::<Option<i64>>()
         .one(txn)
         .await?
@@ -144,6 +227,8 @@ pub async fn redeem(
         .one(txn)
         .await?
         .ok_or_else(|| refused(&code, "does not exist"))?;
+    let value: IssuedValue = serde_json::from_value(after.value.clone()).map_err(internal)?;
+    let cost = cost_minor(&value, who.order.and_then(|o| o.1));
     let mut e = crate::events::new(
         EventKind::Redeemed,
         now,
@@ -153,9 +238,11 @@ pub async fn redeem(
             "order_id": order_id,
             "issued_to": c.account_id,
             "value": after.value,
+            "currency": value.currency,
+            "cost_minor": cost,
         }),
     );
-    e.account_id = sea_orm::Set(Some(account.id));
+    e.account_id = sea_orm::Set(Some(who.account_id));
     e.campaign_id = sea_orm::Set(c.campaign_id);
     e.step = sea_orm::Set(c.step.clone());
     e.message_id = sea_orm::Set(c.message_id);
@@ -164,10 +251,15 @@ pub async fn redeem(
         .await?
         .last_insert_id;
     Ok(Redemption {
-        value: serde_json::from_value(after.value.clone()).map_err(ApiError::internal)?,
+        cost: cost.map(|m| crate::accounts::model::format_money(&value.currency, m)),
+        value,
+        code_id: c.id,
+        campaign_id: c.campaign_id,
+        message_id: c.message_id,
+        offer_id: o.id,
         code: after.code,
         offer: o.key,
-        account_id: account.external_id.clone(),
+        account_id: who.account_external_id.to_string(),
         order_id: order_id.map(str::to_string),
         state: after.state,
         redemptions: after.redemptions,
@@ -185,7 +277,22 @@ pub async fn redeem_alone(
 ) -> Result<Redemption, ApiError> {
     let txn = crate::db::begin_write(db).await?;
     let account = crate::accounts::service::find_account(&txn, account_external_id).await?;
-    let r = redeem(&txn, raw, &account, order_id, now).await?;
+    // An order named by id that is stored for this account gives the discount's base.
+    let amount = match order_id {
+        None => None,
+        Some(id) => crate::entities::order::Entity::find()
+            .filter(crate::entities::order::Column::ExternalId.eq(id))
+            .filter(crate::entities::order::Column::AccountId.eq(account.id))
+            .one(&txn)
+            .await?
+            .map(|o| (o.amount_minor, o.currency)),
+    };
+    let who = Redeemer {
+        account_id: account.id,
+        account_external_id: &account.external_id,
+        order: order_id.map(|id| (id, amount.as_ref().map(|(a, c)| (*a, c.as_str())))),
+    };
+    let r = redeem(&txn, raw, who, now).await?;
     txn.commit().await?;
     Ok(r)
 }

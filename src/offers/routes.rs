@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_one)
         .service(update)
         .service(codes)
+        .service(void)
         .service(redeem);
 }
 
@@ -123,6 +124,17 @@ async fn codes(
     let offer = super::find(&state.db, &key).await?;
     Ok(HttpResponse::Ok()
         .json(super::codes::list(&state.db, offer.id, &page, state.clock.now()).await?))
+}
+
+/// Withdraw a code (a mistake, a leak): it can no longer be redeemed and lists as `void`.
+/// Voiding a void code changes nothing; a code already redeemed is 409 `code_redeemed`.
+#[utoipa::path(tag = "offers",
+    responses((status = 200, body = super::codes::Voided), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/offers/{key}/codes/{code}/void")]
+async fn void(state: State, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (key, code) = path.into_inner();
+    let offer = super::find(&state.db, &key).await?;
+    Ok(HttpResponse::Ok().json(super::codes::void(&state.db, &offer, &code).await?))
 }
 
 /// A code redeemed outside an order.

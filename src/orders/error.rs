@@ -22,9 +22,31 @@ pub enum OrdersError {
     /// or an account deleted while its orders were written).
     #[error(transparent)]
     Database(#[from] DbErr),
+    /// Offer codes the orders carry that cannot be redeemed (nothing was stored); `path`
+    /// prefixes each detail for a batch (`/orders/3`), empty for one order.
+    #[error("an offer code was refused")]
+    CodeRefused {
+        path: &'static str,
+        refusals: Vec<crate::winback::recovery::Refusal>,
+    },
     /// A broken invariant of this code, never the client's doing.
     #[error("{0}")]
     Internal(&'static str),
+}
+
+impl OrdersError {
+    /// The win-back part of an order write failed: refusals keep their order's place.
+    pub(crate) fn after_orders(
+        e: crate::winback::recovery::AfterOrdersError,
+        path: &'static str,
+    ) -> Self {
+        use crate::winback::recovery::AfterOrdersError as E;
+        match e {
+            E::Refused(refusals) => OrdersError::CodeRefused { path, refusals },
+            E::Database(e) => OrdersError::Database(e),
+            E::Internal(m) => OrdersError::Database(DbErr::Custom(m)),
+        }
+    }
 }
 
 impl OrdersError {

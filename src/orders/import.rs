@@ -20,6 +20,7 @@ use crate::domain::validation::FieldErrors;
 use crate::entities::account;
 use crate::import::seen::{SeenFilter, hash_parts};
 use crate::import::{Chunk, Columns, Errors, ImportError, ImportSummary, Progress, Row, RowError};
+use crate::winback::recovery::{AfterOrdersError, Ordered, after_orders};
 
 /// Columns an order file must have.
 pub const REQUIRED: &[&str] = &["account_id", "ordered_at", "amount"];
@@ -79,6 +80,8 @@ pub async fn import_orders(
         suspects: Vec::new(),
         occurrences: HashMap::new(),
         used_accounts: HashSet::new(),
+        coded: Vec::new(),
+        latest: HashMap::new(),
     };
     // Parsed rows wait in `pending`; a full batch is written while the next chunk is parsed,
     // so parsing (this process) and writing (the database) overlap.
@@ -139,6 +142,30 @@ pub async fn import_orders(
     }
     let used: Vec<i64> = parser.used_accounts.into_iter().collect();
     ensure_accounts_exist(&txn, &used).await?;
+    // Win-back: the rows' offer codes are redeemed and lost accounts that ordered again are
+    // recovered (by their latest order of the file), in the import's transaction.
+    let mut ordered = parser.coded;
+    ordered.extend(parser.latest.into_values().map(|mut o| {
+        o.offer_code = None;
+        o
+    }));
+    match after_orders(&txn, &settings.winback, &ordered, now).await {
+        Ok(_) => {}
+        Err(AfterOrdersError::Refused(refusals)) => {
+            txn.rollback().await?;
+            let mut errors = Errors::default();
+            for r in refusals {
+                errors.add(RowError {
+                    row: r.index as u64,
+                    column: Some("offer_code".into()),
+                    message: r.detail,
+                });
+            }
+            return Err(errors.into_error());
+        }
+        Err(AfterOrdersError::Database(e)) => return Err(e.into()),
+        Err(AfterOrdersError::Internal(m)) => return Err(sea_orm::DbErr::Custom(m).into()),
+    }
     txn.commit().await?;
     let mut summary = parser.summary;
     summary.written = written;
@@ -164,6 +191,10 @@ struct Parser<'a> {
     occurrences: HashMap<u64, u32>,
     /// Accounts that received orders; checked (and locked) once before commit.
     used_accounts: HashSet<i64>,
+    /// Rows that carry an offer code (redeemed before commit), by line.
+    coded: Vec<Ordered>,
+    /// The latest order of each account (for win-back recovery).
+    latest: HashMap<i64, Ordered>,
 }
 
 impl Parser<'_> {
@@ -248,6 +279,17 @@ impl Parser<'_> {
             match parsed.resolve(account_id, &currency, &mut fe) {
                 Some(resolved) => {
                     self.used_accounts.insert(resolved.account_id);
+                    let line = row.line as usize;
+                    if resolved.offer_code.is_some() {
+                        self.coded.push(Ordered::of(line, &resolved));
+                    }
+                    match self.latest.get(&resolved.account_id) {
+                        Some(o) if o.ordered_at >= resolved.ordered_at => {}
+                        _ => {
+                            self.latest
+                                .insert(resolved.account_id, Ordered::of(line, &resolved));
+                        }
+                    }
                     out.push(resolved);
                 }
                 None => self.errors.add_fields(row.line, fe.errors),

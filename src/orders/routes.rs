@@ -23,6 +23,20 @@ impl From<OrdersError> for ApiError {
             OrdersError::NotFound(detail) => ApiError::NotFound(detail),
             OrdersError::Conflict { code, detail } => ApiError::Conflict { code, detail },
             OrdersError::Database(e) => ApiError::from(e),
+            OrdersError::CodeRefused { path, refusals } => ApiError::Conflict {
+                code: "offer_code_refused",
+                detail: refusals
+                    .iter()
+                    .map(|r| {
+                        if path.is_empty() {
+                            r.detail.clone()
+                        } else {
+                            format!("{path}/{}: {}", r.index, r.detail)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
             OrdersError::Internal(what) => ApiError::internal(anyhow::anyhow!(what)),
         }
     }
@@ -59,7 +73,13 @@ async fn list_orders(
     responses((status = 201, body = OrderView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/orders")]
 async fn create_order(state: State, body: JsonBody<OrderInput>) -> Result<HttpResponse, ApiError> {
-    let view = svc::create_order(&state.db, state.clock.now(), &body.0).await?;
+    let view = svc::create_order(
+        &state.db,
+        &state.settings.winback,
+        state.clock.now(),
+        &body.0,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -72,6 +92,7 @@ async fn ingest_batch(state: State, body: JsonBody<OrderBatch>) -> Result<HttpRe
     let result = svc::ingest_batch(
         &state.db,
         state.clock.as_ref(),
+        &state.settings.winback,
         &body.0.orders,
         state.settings.api.max_batch_orders,
     )
@@ -103,7 +124,13 @@ async fn put_order(
         ));
     }
     input.external_id = external_id.into_inner();
-    let (view, put) = svc::put_order(&state.db, state.clock.now(), &input).await?;
+    let (view, put) = svc::put_order(
+        &state.db,
+        &state.settings.winback,
+        state.clock.now(),
+        &input,
+    )
+    .await?;
     Ok(match put {
         Put::Replaced => HttpResponse::Ok().json(view),
         Put::Created => HttpResponse::Created().json(view),

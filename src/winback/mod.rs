@@ -3,6 +3,9 @@
 //! and what has been tried since (campaigns, responses); and accounts a manager adds to
 //! win-back or takes out of it by hand, with the reason.
 
+pub mod defaults;
+pub mod recovery;
+pub mod report;
 pub mod routes;
 
 use std::collections::HashMap;
@@ -16,8 +19,8 @@ use utoipa::ToSchema;
 use crate::accounts::model::format_money;
 use crate::db::page::{Page, Paged, fetch_page};
 use crate::entities::{
-    account, account_class_event, account_snapshot, campaign, enrolment, event, relationship_event,
-    winback_mark,
+    account, account_class_event, account_snapshot, campaign, enrolment, event, offer, offer_code,
+    relationship_event, winback_mark, winback_recovery,
 };
 use crate::error::ApiError;
 use crate::events::EventKind;
@@ -77,7 +80,19 @@ pub struct HistoryNote {
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct Tried {
     pub campaigns: Vec<TriedCampaign>,
+    /// Offer codes issued to it since it was lost.
+    pub offers: Vec<TriedOffer>,
     pub responses: Vec<TriedResponse>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TriedOffer {
+    /// The offer's key.
+    pub offer: String,
+    pub code: String,
+    /// `issued`, `redeemed`, `expired` or `void`.
+    pub state: String,
+    pub issued_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,6 +127,7 @@ pub async fn list(
     db: &impl ConnectionTrait,
     filter: &WinbackFilter,
     page: &Page,
+    now: DateTime<Utc>,
 ) -> Result<Paged<WinbackAccount>, ApiError> {
     let run = crate::analytics::queries::succeeded_run(db, None).await?;
     let marked = |included: bool| {
@@ -132,6 +148,16 @@ pub async fn list(
                         .add(account_snapshot::Column::AccountId.not_in_subquery(marked(false))),
                 )
                 .add(account_snapshot::Column::AccountId.in_subquery(marked(true))),
+        )
+        // Recovered when an order arrived after the run: no longer lost.
+        .filter(
+            account_snapshot::Column::AccountId.not_in_subquery(
+                SqlQuery::select()
+                    .column(winback_recovery::Column::AccountId)
+                    .from(winback_recovery::Entity)
+                    .and_where(winback_recovery::Column::RecoveredAt.gte(run.started_at))
+                    .to_owned(),
+            ),
         );
     if let Some(m) = filter.manager_id {
         query = query.filter(
@@ -237,7 +263,7 @@ pub async fn list(
             last_order_at: s.last_order_at,
             complaints: history(&mut notes, a, true),
             lost_tenders: history(&mut notes, a, false),
-            tried: tried(db, a.id, lost_since).await?,
+            tried: tried(db, a.id, lost_since, now).await?,
             added_by_hand: mark.map(|m| m.reason.clone()),
             currency: s.currency,
         });
@@ -274,6 +300,7 @@ async fn tried(
     db: &impl ConnectionTrait,
     id: i64,
     since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> Result<Tried, ApiError> {
     use sea_orm::QuerySelect;
     let mut enrolments = enrolment::Entity::find().filter(enrolment::Column::AccountId.eq(id));
@@ -306,6 +333,22 @@ async fn tried(
         .limit(TRIED_SHOWN as u64)
         .all(db)
         .await?;
+    let mut codes = offer_code::Entity::find().filter(offer_code::Column::AccountId.eq(id));
+    if let Some(s) = since {
+        codes = codes.filter(offer_code::Column::IssuedAt.gte(s));
+    }
+    let codes = codes
+        .order_by_desc(offer_code::Column::Id)
+        .limit(TRIED_SHOWN as u64)
+        .all(db)
+        .await?;
+    let offer_keys: HashMap<i64, String> = offer::Entity::find()
+        .filter(offer::Column::Id.is_in(codes.iter().map(|c| c.offer_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.key))
+        .collect();
     let mut campaign_ids: Vec<i64> = enrolments.iter().map(|e| e.campaign_id).collect();
     campaign_ids.extend(responses.iter().filter_map(|e| e.campaign_id));
     let keys: HashMap<i64, String> = campaign::Entity::find()
@@ -323,6 +366,15 @@ async fn tried(
                 status: e.status,
                 entered_at: e.entered_at,
                 exit_reason: e.exit_reason,
+            })
+            .collect(),
+        offers: codes
+            .into_iter()
+            .map(|c| TriedOffer {
+                offer: offer_keys.get(&c.offer_id).cloned().unwrap_or_default(),
+                state: crate::offers::codes::state(&c, now).to_string(),
+                code: c.code,
+                issued_at: c.issued_at,
             })
             .collect(),
         responses: responses
@@ -370,6 +422,7 @@ pub fn check_reason(field: &str, reason: &str) -> Result<String, ApiError> {
 /// mark replaces the earlier one. Returns the mark and whether it is new.
 pub async fn mark(
     db: &sea_orm::DatabaseConnection,
+    settings: &crate::config::WinbackSettings,
     now: DateTime<Utc>,
     external_id: &str,
     included: bool,
@@ -407,6 +460,29 @@ pub async fn mark(
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the mark just written is gone")))?;
+    if included {
+        // Win-back campaigns (triggered by `became_lost`) take hand-added accounts too: they
+        // read this class event. Before the first analysis run there is no run to name; the
+        // mark waits for it (a lost account then enters by its own `became_lost`).
+        if let Some(run) = crate::analytics::service::latest_succeeded(&txn, None).await? {
+            account_class_event::Entity::insert(account_class_event::ActiveModel {
+                run_id: Set(run.id),
+                account_id: Set(a.id),
+                kind: Set("winback_added".into()),
+                from_value: Set(None),
+                to_value: Set(None),
+                reason: Set(format!("added to win-back by hand: {}", m.reason)),
+                occurred_at: Set(now),
+                ..Default::default()
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+    } else {
+        let campaigns = recovery::winback_campaigns(&txn, settings).await?;
+        let why = format!("taken out of win-back by hand: {}", m.reason);
+        recovery::leave_winback(&txn, &campaigns, a.id, &why, now).await?;
+    }
     txn.commit().await?;
     Ok((
         MarkView {

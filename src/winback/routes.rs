@@ -11,7 +11,10 @@ use crate::db::page::Paged;
 use crate::error::{ApiError, Problem};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list).service(add).service(remove);
+    cfg.service(list)
+        .service(report)
+        .service(add)
+        .service(remove);
 }
 
 /// Where churn dynamics by direction live (the list links there).
@@ -33,6 +36,55 @@ pub struct WinbackQuery {
     pub offset: Option<u64>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// Currency market to report (default: `defaults.currency`).
+    #[param(value_type = Option<crate::domain::Currency>, inline)]
+    pub currency: Option<String>,
+    /// First day (UTC, default: a year before `to`).
+    #[param(value_type = Option<crate::domain::schema::BusinessDate>)]
+    pub from: Option<String>,
+    /// Last day (UTC, default: today); at most 3,660 days after `from`.
+    #[param(value_type = Option<crate::domain::schema::BusinessDate>)]
+    pub to: Option<String>,
+    /// Split by: the account's ABC-XYZ `cell`, `industry`, `region`, `manager`, or the win-back
+    /// `campaign`; nothing for the total.
+    #[param(value_type = Option<ReportBy>, inline)]
+    pub by: Option<String>,
+}
+
+/// The values of the report's `by` parameter (for the OpenAPI document).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ReportBy {
+    Cell,
+    Industry,
+    Region,
+    Manager,
+    Campaign,
+}
+
+/// The win-back report: per month and group, accounts lost (and added by hand), contacted by
+/// win-back campaigns, responding, redeeming and recovered; recovered revenue (the recovering
+/// order and later ones in the period), discounts given, gift cost, offer cost and return on
+/// offers; then each recovery with what it is attributed to and why.
+#[utoipa::path(tag = "winback", params(ReportQuery),
+    responses((status = 200, body = super::report::WinbackReport), (status = 422, body = Problem)))]
+#[get("/winback/report")]
+async fn report(state: State, q: Query<ReportQuery>) -> Result<HttpResponse, ApiError> {
+    let currency = crate::analytics::routes::market(&state, q.currency.as_deref())?;
+    let params = super::report::ReportParams::parse(
+        currency,
+        q.from.as_deref(),
+        q.to.as_deref(),
+        q.by.as_deref(),
+        state.clock.now().date_naive(),
+    )?;
+    let r = super::report::report(&state.db, &state.settings.winback, &params).await?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
 /// Lost key accounts of the latest analysis run, largest value at risk first: why each is lost
 /// and since when, its classes, types and manager, its latest complaints and lost tenders, and
 /// what was tried since (campaigns, responses). Accounts taken out of win-back by hand are left
@@ -52,7 +104,7 @@ async fn list(state: State, q: Query<WinbackQuery>) -> Result<HttpResponse, ApiE
         currency,
         manager_id: q.manager_id,
     };
-    let items = super::list(&state.db, &filter, &page).await?;
+    let items = super::list(&state.db, &filter, &page, state.clock.now()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::LINK, CHURN_LINK))
         .json(items))
@@ -82,8 +134,15 @@ async fn add(
     body: JsonBody<MarkInput>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = check_reason("/reason", &body.0.reason)?;
-    let (m, created) =
-        super::mark(&state.db, state.clock.now(), &external_id, true, reason).await?;
+    let (m, created) = super::mark(
+        &state.db,
+        &state.settings.winback,
+        state.clock.now(),
+        &external_id,
+        true,
+        reason,
+    )
+    .await?;
     Ok(if created {
         HttpResponse::Created().json(m)
     } else {
@@ -114,6 +173,14 @@ async fn remove(
     q: Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = check_reason("reason", q.reason.as_deref().unwrap_or_default())?;
-    let (m, _) = super::mark(&state.db, state.clock.now(), &external_id, false, reason).await?;
+    let (m, _) = super::mark(
+        &state.db,
+        &state.settings.winback,
+        state.clock.now(),
+        &external_id,
+        false,
+        reason,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(m))
 }

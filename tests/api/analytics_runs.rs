@@ -371,9 +371,17 @@ async fn risk_churn_and_the_workbook_report_on_stored_runs(b: Backend) {
     use calamine::Reader;
     let mut wb: calamine::Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
-    assert_eq!(wb.sheet_names(), ["ABC-XYZ", "Accounts", "Churn"]);
+    assert_eq!(
+        wb.sheet_names(),
+        ["ABC-XYZ", "Accounts", "Churn", "Win-back"]
+    );
     let accounts = wb.worksheet_range("Accounts").expect("sheet");
     assert_eq!(accounts.get_size().0, 3, "header + two accounts");
+    // The win-back sheet: the last 12 months of the default currency, then the total.
+    let winback = wb.worksheet_range("Win-back").expect("sheet");
+    let cells: Vec<String> = winback.rows().flatten().map(|c| c.to_string()).collect();
+    assert!(cells.iter().any(|c| c == "return on offers"), "{cells:?}");
+    assert!(cells.iter().any(|c| c == "total"), "{cells:?}");
 }
 
 async fn the_scheduled_job_runs_once_and_yields_to_a_running_instance(b: Backend) {

@@ -3,7 +3,7 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::db_tests;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, json_of, run_analysis, spawn_app};
 
 async fn revenue_by_account(app: &TestApp) -> Vec<(String, i64)> {
     let rows = app
@@ -93,6 +93,55 @@ async fn demo_data_is_realistic_and_deterministic(b: Backend) {
             .await
             .is_err()
     );
+
+    // The win-back story: the default offers and campaigns, then the first run finds lost
+    // accounts with their complaints and lost tenders, and enrols each where it is routed.
+    let defined = abm::winback::defaults::define(&first.ctx)
+        .await
+        .expect("defaults");
+    assert_eq!((defined.offers, defined.campaigns), (3, 3));
+    let again = abm::winback::defaults::define(&first.ctx)
+        .await
+        .expect("defaults again");
+    assert_eq!((again.offers, again.campaigns), (0, 0), "defined once");
+    let offers = json_of(first.get("/api/v1/offers").await, 200).await;
+    assert_eq!(offers["total"], 3);
+    for key in ["winback-pillar", "winback-discount", "winback-gift"] {
+        let c = json_of(first.get(&format!("/api/v1/campaigns/{key}")).await, 200).await;
+        assert_eq!(c["status"], "active", "{c}");
+    }
+    run_analysis(&first).await;
+    let list = json_of(first.get("/api/v1/winback?limit=1000").await, 200).await;
+    let items = list["items"].as_array().expect("items");
+    assert!(items.len() >= 10, "lost accounts: {}", items.len());
+    let with_story = items
+        .iter()
+        .filter(|i| {
+            i["complaints"].as_array().is_some_and(|c| !c.is_empty())
+                && i["lost_tenders"].as_array().is_some_and(|t| !t.is_empty())
+        })
+        .count();
+    assert!(
+        with_story * 2 >= items.len(),
+        "{with_story} of {} lost accounts have a complaint and a lost tender",
+        items.len()
+    );
+    abm::campaigns::dispatch::tick(&first.ctx)
+        .await
+        .expect("tick");
+    let mut enrolled = 0;
+    for key in ["winback-pillar", "winback-discount", "winback-gift"] {
+        enrolled += json_of(
+            first
+                .get(&format!("/api/v1/campaigns/{key}/enrolments?limit=1"))
+                .await,
+            200,
+        )
+        .await["total"]
+            .as_u64()
+            .expect("total");
+    }
+    assert!(enrolled >= items.len() as u64 / 2, "{enrolled} enrolled");
 }
 
 db_tests!(demo_data_is_realistic_and_deterministic);

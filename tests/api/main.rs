@@ -28,3 +28,4 @@ mod templates;
 mod tracking;
 mod webhooks;
 mod winback;
+mod winback_flow;

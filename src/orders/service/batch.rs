@@ -6,14 +6,17 @@ use sea_orm::DatabaseConnection;
 
 use super::upsert::{count_existing, ensure_accounts_exist, resolve_accounts, upsert_rows};
 use crate::clock::Clock;
+use crate::config::WinbackSettings;
 use crate::domain::validation::{FieldError, FieldErrors};
 use crate::orders::error::OrdersError;
 use crate::orders::model::{BatchResult, OrderInput, RawOrder};
+use crate::winback::recovery::{Ordered, after_orders};
 
 /// Validates and stores a batch of orders, all or nothing.
 pub async fn ingest_batch(
     db: &DatabaseConnection,
     clock: &dyn Clock,
+    winback: &WinbackSettings,
     inputs: &[OrderInput],
     max: usize,
 ) -> Result<BatchResult, OrdersError> {
@@ -60,6 +63,7 @@ pub async fn ingest_batch(
         .collect();
     let accounts = resolve_accounts(db, &wanted).await?;
     let mut rows = Vec::with_capacity(parsed.len());
+    let mut ordered = Vec::with_capacity(parsed.len());
     for (i, p) in parsed.iter().enumerate() {
         let Some(p) = p else { continue };
         let mut fe = FieldErrors::with_prefix(format!("/orders/{i}"));
@@ -70,6 +74,7 @@ pub async fn ingest_batch(
             ),
             Some((id, currency)) => {
                 if let Some(row) = p.resolve(*id, currency, &mut fe) {
+                    ordered.push(Ordered::of(i, &row));
                     rows.push(row);
                 }
             }
@@ -88,6 +93,9 @@ pub async fn ingest_batch(
     let account_ids: Vec<i64> = rows.iter().map(|r| r.account_id).collect();
     let affected = upsert_rows(&txn, rows, now).await?;
     ensure_accounts_exist(&txn, &account_ids).await?;
+    after_orders(&txn, winback, &ordered, now)
+        .await
+        .map_err(|e| OrdersError::after_orders(e, "/orders"))?;
     txn.commit().await?;
     let inserted = received - existing;
     let updated = affected.saturating_sub(inserted);

@@ -6,10 +6,12 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use super::list::find_order;
 use super::upsert::{count_existing, ensure_accounts_exist, resolve_accounts, upsert_rows};
+use crate::config::WinbackSettings;
 use crate::domain::validation::FieldErrors;
 use crate::entities::order;
 use crate::orders::error::OrdersError;
 use crate::orders::model::{OrderInput, OrderRow, OrderView, RawOrder};
+use crate::winback::recovery::{Ordered, after_orders};
 
 /// Validates one order into a row (errors under the root path).
 pub async fn prepare_one(db: &DatabaseConnection, o: &OrderInput) -> Result<OrderRow, OrdersError> {
@@ -47,12 +49,13 @@ pub async fn prepare_one(db: &DatabaseConnection, o: &OrderInput) -> Result<Orde
 /// Records a new order (`POST /orders`) and returns it as stored.
 pub async fn create_order(
     db: &DatabaseConnection,
+    winback: &WinbackSettings,
     now: DateTime<Utc>,
     input: &OrderInput,
 ) -> Result<OrderView, OrdersError> {
     let row = prepare_one(db, input).await?;
     let external_id = row.external_id.clone();
-    create_one(db, row, now).await?;
+    create_one(db, winback, row, now).await?;
     find_order(db, &external_id).await
 }
 
@@ -67,13 +70,14 @@ pub enum Put {
 /// stored, with whether it existed before.
 pub async fn put_order(
     db: &DatabaseConnection,
+    winback: &WinbackSettings,
     now: DateTime<Utc>,
     input: &OrderInput,
 ) -> Result<(OrderView, Put), OrdersError> {
     let row = prepare_one(db, input).await?;
     let existed = count_existing(db, &[row.external_id.as_str()]).await? > 0;
     let external_id = row.external_id.clone();
-    save_one(db, row, now).await?;
+    save_one(db, winback, row, now).await?;
     let view = find_order(db, &external_id).await?;
     Ok((view, if existed { Put::Replaced } else { Put::Created }))
 }
@@ -92,16 +96,22 @@ pub async fn delete_order(db: &DatabaseConnection, external_id: &str) -> Result<
     Ok(())
 }
 
-/// Stores one order (insert or replace) in its own transaction.
+/// Stores one order (insert or replace) in its own transaction, with its win-back work
+/// (redeeming its offer code, recovering a lost account).
 pub async fn save_one(
     db: &DatabaseConnection,
+    winback: &WinbackSettings,
     row: OrderRow,
     now: DateTime<Utc>,
 ) -> Result<(), OrdersError> {
     let txn = crate::db::begin_write(db).await?;
     let account_id = row.account_id;
+    let ordered = [Ordered::of(0, &row)];
     upsert_rows(&txn, vec![row], now).await?;
     ensure_accounts_exist(&txn, &[account_id]).await?;
+    after_orders(&txn, winback, &ordered, now)
+        .await
+        .map_err(|e| OrdersError::after_orders(e, ""))?;
     txn.commit().await?;
     Ok(())
 }
@@ -110,11 +120,13 @@ pub async fn save_one(
 /// database, so two concurrent creates cannot both succeed).
 pub async fn create_one(
     db: &DatabaseConnection,
+    winback: &WinbackSettings,
     row: OrderRow,
     now: DateTime<Utc>,
 ) -> Result<(), OrdersError> {
     use sea_orm::Set;
     let txn = crate::db::begin_write(db).await?;
+    let ordered = [Ordered::of(0, &row)];
     let (account_id, external_id) = (row.account_id, row.external_id.clone());
     let inserted = order::Entity::insert(order::ActiveModel {
         external_id: Set(row.external_id),
@@ -142,6 +154,9 @@ pub async fn create_one(
         });
     }
     ensure_accounts_exist(&txn, &[account_id]).await?;
+    after_orders(&txn, winback, &ordered, now)
+        .await
+        .map_err(|e| OrdersError::after_orders(e, ""))?;
     txn.commit().await?;
     Ok(())
 }
