@@ -392,7 +392,7 @@ fn check_year(year: i32, s: &str) -> Result<(), String> {
 pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
     let s = raw.trim();
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)"))?;
+        .map_err(|_| format!("`{}` is not a date (YYYY-MM-DD)", shorten(s, 40)))?;
     check_year(d.year(), s)?;
     Ok(d)
 }
@@ -401,8 +401,12 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
 /// A timestamp without offset (`YYYY-MM-DDTHH:MM:SS`) is taken as UTC.
 pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
     let s = raw.trim();
-    let bad =
-        || format!("`{s}` is not a date (YYYY-MM-DD) or RFC 3339 timestamp (2024-05-01T10:00:00Z)");
+    let bad = || {
+        format!(
+            "`{}` is not a date (YYYY-MM-DD) or RFC 3339 timestamp (2024-05-01T10:00:00Z)",
+            shorten(s, 40)
+        )
+    };
     let ts = if s.len() == 10 {
         let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
         Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).ok_or_else(bad)?)

@@ -175,6 +175,18 @@ pub async fn redeem(
     if c.state == "redeemed" || c.redemptions >= max {
         return Err(used_up());
     }
+    // Redemptions of one account's codes of this offer wait for each other here (row locks on
+    // PostgreSQL; SQLite writes one at a time anyway), so the per-account count below is
+    // exact even when two of its codes are redeemed at once.
+    offer_code::Entity::update_many()
+        .col_expr(
+            offer_code::Column::Redemptions,
+            Expr::col(offer_code::Column::Redemptions),
+        )
+        .filter(offer_code::Column::OfferId.eq(o.id))
+        .filter(offer_code::Column::AccountId.eq(who.account_id))
+        .exec(txn)
+        .await?;
     let by_account: i64 = offer_code::Entity::find()
         .select_only()
         .column_as(offer_code::Column::Redemptions.sum(), "n")

@@ -143,7 +143,8 @@ impl RawOrder<'_> {
             amount: amount.to_string(),
             margin: margin.map(str::to_string),
             currency,
-            offer_code,
+            // A code of ours is stored as issued (capitals, dashes), however it was typed.
+            offer_code: offer_code.map(|c| crate::offers::codes::normalize(&c).unwrap_or(c)),
         })
     }
 }

@@ -15,7 +15,7 @@ use sea_orm::{
     Set,
 };
 
-use crate::campaigns::model::{Audience, EnrolmentStatus, Trigger};
+use crate::campaigns::model::{Audience, EnrolmentStatus, MessageStatus, TaskStatus, Trigger};
 use crate::config::WinbackSettings;
 use crate::entities::{
     account_class_event, account_snapshot, campaign, enrolment, event, message, offer, offer_code,
@@ -90,7 +90,7 @@ pub async fn after_orders(
     let mut out = AfterOrders::default();
     let mut refusals = Vec::new();
     let mut redeemed: HashMap<i64, Redemption> = HashMap::new();
-    let with_code: Vec<&Ordered> = orders
+    let mut with_code: Vec<&Ordered> = orders
         .iter()
         .filter(|o| {
             o.offer_code
@@ -98,6 +98,8 @@ pub async fn after_orders(
                 .is_some_and(crate::offers::codes::has_our_shape)
         })
         .collect();
+    // One order of taking row locks for every writer (accounts ascending).
+    with_code.sort_by_key(|o| (o.account_id, o.index));
     let external_ids: HashMap<i64, String> = if with_code.is_empty() {
         HashMap::new()
     } else {
@@ -269,12 +271,19 @@ async fn recover(
         return Ok(recovered);
     }
     let campaigns = winback_campaigns(txn, settings).await?;
+    let mut by_account: HashMap<i64, Vec<&Ordered>> = HashMap::new();
+    for o in orders.iter().filter(|o| lost.contains_key(&o.account_id)) {
+        by_account.entry(o.account_id).or_default().push(o);
+    }
     for (account, loss) in &lost {
         // The earliest order of the write that is new since the loss recovers the account.
-        let Some(first) = orders
-            .iter()
-            .filter(|o| o.account_id == *account && loss.ended_by(o.ordered_at))
+        let Some(first) = by_account
+            .get(account)
+            .into_iter()
+            .flatten()
+            .filter(|o| loss.ended_by(o.ordered_at))
             .min_by_key(|o| (o.ordered_at, o.index))
+            .copied()
         else {
             continue;
         };
@@ -438,7 +447,7 @@ async fn attribute(
     let sent = message::Entity::find()
         .filter(message::Column::AccountId.eq(account))
         .filter(message::Column::CampaignId.is_in(ids.clone()))
-        .filter(message::Column::Status.eq("sent"))
+        .filter(message::Column::Status.eq(MessageStatus::Sent.as_str()))
         .filter(message::Column::SentAt.gte(from))
         .filter(message::Column::SentAt.lt(until))
         .order_by_desc(message::Column::SentAt)
@@ -447,7 +456,7 @@ async fn attribute(
     let done = task::Entity::find()
         .filter(task::Column::AccountId.eq(account))
         .filter(task::Column::CampaignId.is_in(ids))
-        .filter(task::Column::Status.eq("done"))
+        .filter(task::Column::Status.eq(TaskStatus::Done.as_str()))
         .filter(task::Column::DoneAt.gte(from))
         .filter(task::Column::DoneAt.lt(until))
         .order_by_desc(task::Column::DoneAt)

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::model::format_money;
 use crate::analytics::report::{ChurnDirection, account_groups};
+use crate::campaigns::model::{MessageStatus, TaskStatus};
 use crate::config::WinbackSettings;
 use crate::entities::{
     account, account_class_event, enrolment, event, message, offer, order, task, winback_recovery,
@@ -312,7 +313,7 @@ pub async fn report(
             message::Column::SentAt,
         ])
         .filter(message::Column::CampaignId.is_in(wb_ids.clone()))
-        .filter(message::Column::Status.eq("sent"))
+        .filter(message::Column::Status.eq(MessageStatus::Sent.as_str()))
         .filter(message::Column::SentAt.gte(start))
         .filter(message::Column::SentAt.lt(end))
         .filter(message::Column::AccountId.in_subquery(market(&p.currency)))
@@ -328,7 +329,7 @@ pub async fn report(
                 task::Column::DoneAt,
             ])
             .filter(task::Column::CampaignId.is_in(wb_ids.clone()))
-            .filter(task::Column::Status.eq("done"))
+            .filter(task::Column::Status.eq(TaskStatus::Done.as_str()))
             .filter(task::Column::DoneAt.gte(start))
             .filter(task::Column::DoneAt.lt(end))
             .filter(task::Column::AccountId.in_subquery(market(&p.currency)))
@@ -350,6 +351,12 @@ pub async fn report(
             ),
         )
         .filter(event::Column::Machine.eq(false))
+        // Redemptions, and answers to win-back campaigns: not every click of the period.
+        .filter(
+            sea_orm::Condition::any()
+                .add(event::Column::Kind.eq(EventKind::Redeemed.as_str()))
+                .add(event::Column::CampaignId.is_in(wb_ids.clone())),
+        )
         .filter(event::Column::OccurredAt.gte(start))
         .filter(event::Column::OccurredAt.lt(end))
         .filter(event::Column::AccountId.in_subquery(market(&p.currency)))

@@ -560,6 +560,41 @@ async fn codes_are_redeemed_once_and_refusals_say_why(b: Backend) {
         }
     }
     assert_eq!(won, 1);
+
+    // Two different codes of one account at once, with a limit of one per account: one wins.
+    json_of(
+        app.post(
+            "/api/v1/offers",
+            &json!({"key": "single", "name": "Single", "kind": "terms", "terms": "t", "valid_days": 10}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for round in 0..3 {
+        let codes = [
+            issue_for(&app, "single", "OTHER", &format!("a{round}")).await,
+            issue_for(&app, "single", "OTHER", &format!("b{round}")).await,
+        ];
+        let tries: Vec<_> = codes
+            .iter()
+            .map(|code| {
+                let db = app.db.clone();
+                let code = code.clone();
+                let now = app.clock.now_utc();
+                tokio::spawn(async move {
+                    abm::offers::redeem::redeem_alone(&db, &code, "OTHER", None, now).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tries {
+            if t.await.expect("task").is_ok() {
+                won += 1;
+            }
+        }
+        assert_eq!(won, usize::from(round == 0), "round {round}");
+    }
 }
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

@@ -245,6 +245,11 @@ async fn a_lost_account_is_won_back_with_an_offer_and_the_report_shows_it(b: Bac
         201,
     )
     .await;
+    // Stored as issued, however it was typed.
+    assert_eq!(
+        json_of(app.get("/api/v1/orders/BIG-BACK").await, 200).await["offer_code"],
+        big_code.as_str()
+    );
     // Sending the same order again redeems nothing more.
     json_of(
         app.put(
@@ -527,4 +532,258 @@ async fn a_lost_account_is_won_back_with_an_offer_and_the_report_shows_it(b: Bac
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--by"));
 }
 
-db_tests!(a_lost_account_is_won_back_with_an_offer_and_the_report_shows_it);
+/// A manager's hand-add enrols the account like a loss does; taking an account out ends its
+/// win-back enrolment; a hand-added account that orders is recovered (and its mark settled);
+/// a voided code is refused; of many orders carrying one code at once exactly one is stored.
+async fn managers_steer_winback_by_hand_and_codes_hold_under_racing_orders(b: Backend) {
+    let app = spawn_app_with(b, &[]).await;
+    for id in ["BIG", "SMALL", "ACTIVE"] {
+        app.create_account(id, json!({"currency": "USD"})).await;
+    }
+    orders(
+        &app,
+        "BIG",
+        &[("2025-06-01", "9000"), ("2025-06-20", "9000")],
+    )
+    .await;
+    orders(
+        &app,
+        "SMALL",
+        &[("2025-06-02", "100"), ("2025-06-21", "100")],
+    )
+    .await;
+    let monthly: Vec<String> = (3..=12)
+        .map(|m| format!("2025-{m:02}-05"))
+        .chain((1..=2).map(|m| format!("2026-{m:02}-05")))
+        .collect();
+    let active: Vec<(&str, &str)> = monthly.iter().map(|d| (d.as_str(), "300")).collect();
+    orders(&app, "ACTIVE", &active).await;
+    json_of(
+        app.post(
+            "/api/v1/offers",
+            &json!({"key": "race", "name": "Race", "kind": "discount", "amount": "100", "valid_days": 30, "max_per_account": 10}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // A win-back campaign no route names takes every account that enters win-back.
+    create_campaign(
+        &app,
+        json!({
+            "key": "all-lost", "name": "All lost", "audience": {"trigger": {"event": "became_lost"}},
+            "steps": [{"id": "call", "manager_task": {"title": "Call them"}, "next": "later"},
+                      {"id": "later", "wait": {"days": 30}, "next": "again"},
+                      {"id": "again", "manager_task": {"title": "Call them again"}}]
+        }),
+    )
+    .await;
+    activate(&app, "all-lost").await;
+    run_analysis(&app).await;
+    run_tick(&app).await;
+    let who = |list: &[Value]| {
+        let mut v: Vec<(String, String)> = list
+            .iter()
+            .map(|e| {
+                (
+                    e["account_id"].as_str().expect("id").to_string(),
+                    e["status"].as_str().expect("status").to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let active_ = |id: &str| (id.to_string(), "active".to_string());
+    assert_eq!(
+        who(&enrolments(&app, "all-lost").await),
+        [active_("BIG"), active_("SMALL")]
+    );
+
+    // ACTIVE is added by hand: the next tick enrols it, saying why.
+    json_of(
+        app.post(
+            "/api/v1/winback/ACTIVE",
+            &json!({"reason": "buyer moved to a rival"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    run_tick(&app).await;
+    let list = enrolments(&app, "all-lost").await;
+    assert_eq!(
+        who(&list),
+        [active_("ACTIVE"), active_("BIG"), active_("SMALL")]
+    );
+    // SMALL is taken out: its enrolment ends with the manager's reason.
+    json_of(
+        app.delete("/api/v1/winback/SMALL?reason=closed%20down")
+            .await,
+        200,
+    )
+    .await;
+    let small = enrolments(&app, "all-lost")
+        .await
+        .into_iter()
+        .find(|e| e["account_id"] == "SMALL")
+        .expect("SMALL");
+    assert_eq!(small["status"], "exited");
+    assert!(
+        small["exit_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("taken out of win-back by hand: closed down"),
+        "{small}"
+    );
+
+    // ACTIVE orders: recovered (by hand), its mark settled, its enrolment ended.
+    let today = app.clock.now_utc().date_naive().to_string();
+    json_of(
+        app.post(
+            "/api/v1/orders",
+            &json!({"external_id": "ACT-1", "account_id": "ACTIVE", "ordered_at": today, "amount": "300", "offer_code": "SPRING5"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let recovered = json_of(app.get("/api/v1/events?kind=recovered").await, 200).await;
+    assert_eq!(recovered["total"], 1, "{recovered}");
+    assert_eq!(recovered["items"][0]["account_id"], "ACTIVE");
+    assert_eq!(recovered["items"][0]["data"]["by_hand"], true);
+    assert_eq!(recovered["items"][0]["data"]["attributed_to"], "none");
+    let list = json_of(app.get("/api/v1/winback").await, 200).await;
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["account_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["BIG"], "{list}");
+    let active_e = enrolments(&app, "all-lost")
+        .await
+        .into_iter()
+        .find(|e| e["account_id"] == "ACTIVE")
+        .expect("ACTIVE");
+    assert_eq!(active_e["status"], "exited", "{active_e}");
+    // The shop's own promotion code was stored as it came.
+    assert_eq!(
+        json_of(app.get("/api/v1/orders/ACT-1").await, 200).await["offer_code"],
+        "SPRING5"
+    );
+
+    // A voided code is refused; a redeemed one cannot be voided.
+    let code = |step: &str| {
+        let app = &app;
+        let step = step.to_string();
+        async move {
+            let offer = abm::entities::offer::Entity::find()
+                .one(&app.db)
+                .await
+                .expect("offer")
+                .expect("one");
+            let account = abm::entities::account::Entity::find()
+                .filter(abm::entities::account::Column::ExternalId.eq("BIG"))
+                .one(&app.db)
+                .await
+                .expect("account")
+                .expect("BIG");
+            abm::offers::codes::issue(
+                &app.db,
+                abm::offers::codes::Issue {
+                    offer: &offer,
+                    account_id: account.id,
+                    campaign_id: None,
+                    enrolment_id: Some(account.id),
+                    step: Some(step),
+                },
+                app.clock.now_utc(),
+            )
+            .await
+            .expect("issue")
+            .code
+        }
+    };
+    let voided = code("v").await;
+    let v = json_of(
+        app.post(
+            &format!("/api/v1/offers/race/codes/{voided}/void"),
+            &json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(v["state"], "void");
+    problem(
+        app.post(
+            "/api/v1/offers/race/codes/WB-2222-2222-2222/void",
+            &json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+    let p = problem(
+        app.post(
+            "/api/v1/orders",
+            &json!({"external_id": "BIG-V", "account_id": "BIG", "ordered_at": today, "amount": "50", "offer_code": voided}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert!(detail(&p).contains("withdrawn"), "{p}");
+
+    // Racing orders with one code: one is stored and redeems it, the rest are refused.
+    let contested = code("r").await;
+    let racing: Vec<_> = (0..6)
+        .map(|i| {
+            let body = json!({"external_id": format!("BIG-R{i}"), "account_id": "BIG", "ordered_at": today, "amount": "500", "offer_code": contested});
+            let app = &app;
+            async move { app.post("/api/v1/orders", &body).await.status().as_u16() }
+        })
+        .collect();
+    let statuses = futures_util::future::join_all(racing).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409 || *s == 503),
+        "{statuses:?}"
+    );
+    let stored = json_of(
+        app.get("/api/v1/orders?account_id=BIG&limit=100").await,
+        200,
+    )
+    .await;
+    let won: Vec<&Value> = stored["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|o| {
+            o["external_id"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("BIG-R")
+        })
+        .collect();
+    assert_eq!(won.len(), 1, "{stored}");
+    let redeemed = json_of(app.get("/api/v1/events?kind=redeemed").await, 200).await;
+    assert_eq!(redeemed["total"], 1, "{redeemed}");
+    assert_eq!(
+        redeemed["items"][0]["data"]["order_id"],
+        won[0]["external_id"]
+    );
+    // BIG recovered once, through the winning order and its offer.
+    let recovered = json_of(app.get("/api/v1/events?kind=recovered").await, 200).await;
+    assert_eq!(recovered["total"], 2, "{recovered}");
+}
+
+db_tests!(
+    a_lost_account_is_won_back_with_an_offer_and_the_report_shows_it,
+    managers_steer_winback_by_hand_and_codes_hold_under_racing_orders,
+);
