@@ -191,7 +191,7 @@ struct Parser<'a> {
     occurrences: HashMap<u64, u32>,
     /// Accounts that received orders; checked (and locked) once before commit.
     used_accounts: HashSet<i64>,
-    /// Rows that carry an offer code (redeemed before commit), by line.
+    /// Rows that carry a code of ours (redeemed before commit), by line.
     coded: Vec<Ordered>,
     /// The latest order of each account (for win-back recovery).
     latest: HashMap<i64, Ordered>,
@@ -280,7 +280,11 @@ impl Parser<'_> {
                 Some(resolved) => {
                     self.used_accounts.insert(resolved.account_id);
                     let line = row.line as usize;
-                    if resolved.offer_code.is_some() {
+                    if resolved
+                        .offer_code
+                        .as_deref()
+                        .is_some_and(crate::offers::codes::has_our_shape)
+                    {
                         self.coded.push(Ordered::of(line, &resolved));
                     }
                     match self.latest.get(&resolved.account_id) {
