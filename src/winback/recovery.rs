@@ -90,6 +90,7 @@ pub async fn after_orders(
     let mut out = AfterOrders::default();
     let mut refusals = Vec::new();
     let mut redeemed: HashMap<i64, Redemption> = HashMap::new();
+    // A code of another shape is a shop's own promotion code: stored, not redeemed.
     let mut with_code: Vec<&Ordered> = orders
         .iter()
         .filter(|o| {
@@ -109,10 +110,7 @@ pub async fn after_orders(
         let Some(code) = o.offer_code.as_deref() else {
             continue;
         };
-        // A code of another shape is a shop's own promotion code: stored, not redeemed.
-        if !crate::offers::codes::has_our_shape(code)
-            || already_redeemed_by(txn, code, &o.order_id).await?
-        {
+        if already_redeemed_by(txn, code, &o.order_id).await? {
             continue;
         }
         let who = Redeemer {
@@ -134,6 +132,7 @@ pub async fn after_orders(
         }
     }
     if !refusals.is_empty() {
+        refusals.sort_by_key(|r| r.index);
         return Err(AfterOrdersError::Refused(refusals));
     }
     out.recovered = recover(txn, settings, orders, &redeemed, now).await?;
