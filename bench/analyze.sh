@@ -3,7 +3,7 @@
 # same rules (bench/analyze_pandas.py), on two inputs of 100,000 accounts:
 #   1. `abm demo` data: ~4.9 M orders, each account's orders together (as exports usually are);
 #   2. bench/gen_orders.py data: 5.7 M orders in random account order (no locality at all).
-# Then the BG/NBD fit time. usage: bench/analyze.sh [ACCOUNTS] [GENERATED_ORDERS]
+# Then the BG/NBD fit time, and the Python package lifetimes fitting the same. usage: bench/analyze.sh [ACCOUNTS] [GENERATED_ORDERS]
 # Needs python3 with pandas (a venv under bench-out/ is created on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,5 +38,9 @@ for CSV in "$DEMO" "$GEN"; do
   echo "== pandas"
   runs "$OUT/venv/bin/python" bench/analyze_pandas.py "$CSV" "$OUT/pandas-analyze.csv"
 done
-echo "== BG/NBD fit on the demo data (fit_ms excludes reading the CSV)"
-target/release/abm churn fit --orders "$DEMO" --calibration-end 2026-06-30 --unit weeks
+echo "== BG/NBD fit on the demo data (fit_ms excludes reading the CSV), then lifetimes on the same"
+for _ in 1 2 3; do
+  target/release/abm churn fit --orders "$DEMO" --calibration-end 2026-06-30 --unit weeks
+done
+"$OUT/venv/bin/python" -c "import lifetimes" 2>/dev/null || "$OUT/venv/bin/pip" install -q lifetimes
+"$OUT/venv/bin/python" -W ignore bench/fit_lifetimes.py "$DEMO" 2026-06-30 2

@@ -42,6 +42,8 @@ pub struct Fit {
     pub log_likelihood: f64,
     /// Accounts the model was fitted on.
     pub customers: usize,
+    /// The optimiser that found it: `newton`, `lbfgs` or `nelder_mead` (the fallbacks).
+    pub optimiser: &'static str,
 }
 
 impl Fit {
@@ -143,55 +145,7 @@ impl Prepared {
 
     /// Total log-likelihood at the given parameters.
     fn log_likelihood(&self, p: &Params) -> f64 {
-        let Params { r, alpha, a, b } = *p;
-        if !(r > 0.0 && alpha > 0.0 && a > 0.0 && b > 0.0) {
-            return f64::NEG_INFINITY;
-        }
-        let lg_r = ln_gamma(r);
-        let lg_ab_minus_b = ln_gamma(a + b) - ln_gamma(b);
-        let r_ln_alpha = r * alpha.ln();
-        let ln_a = a.ln();
-        // Per distinct x: the gamma-function terms and ln(b + x − 1).
-        let per_x: Vec<(f64, f64, f64)> = self
-            .xs
-            .iter()
-            .map(|&x| {
-                let x = f64::from(x);
-                let a1 = ln_gamma(r + x) - lg_r + r_ln_alpha;
-                let a2 = lg_ab_minus_b + ln_gamma(b + x) - ln_gamma(a + b + x);
-                let ln_bx1 = if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 };
-                (a1 + a2, ln_bx1, r + x)
-            })
-            .collect();
-        let ln_alpha_t: Vec<f64> = self.ts.iter().map(|t| (alpha + t).ln()).collect();
-        let ln_alpha_tx: Vec<f64> = self.txs.iter().map(|t| (alpha + t).ln()).collect();
-        let sum = |rows: &[(usize, usize, usize, f64)]| {
-            let mut total = 0.0;
-            for &(xi, txi, ti, w) in rows {
-                let (base, ln_bx1, rx) = per_x[xi];
-                let a3 = -rx * ln_alpha_t[ti];
-                let ll = if self.xs[xi] > 0 {
-                    let a4 = ln_a - ln_bx1 - rx * ln_alpha_tx[txi];
-                    let (hi, lo) = if a3 > a4 { (a3, a4) } else { (a4, a3) };
-                    base + hi + (lo - hi).exp().ln_1p()
-                } else {
-                    base + a3
-                };
-                total += w * ll;
-            }
-            total
-        };
-        // Large inputs are summed in two halves on two threads (a fixed split, so the result
-        // does not depend on scheduling).
-        if self.rows.len() < PARALLEL_ROWS {
-            return sum(&self.rows);
-        }
-        let (left, right) = self.rows.split_at(self.rows.len() / 2);
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| sum(right));
-            let mine = sum(left);
-            mine + other.join().unwrap_or(f64::NAN)
-        })
+        self.pass::<true>(p).0
     }
 }
 
@@ -199,44 +153,261 @@ impl Prepared {
     /// The gradient of the total log-likelihood in (r, α, a, b) (Fader, Hardie & Lee 2005,
     /// differentiated term by term; the two exponential terms weighted by their softmax).
     fn gradient(&self, p: &Params) -> [f64; 4] {
+        self.pass::<false>(p).1
+    }
+}
+
+impl Prepared {
+    /// The gradient of the log-likelihood in (r, α, a, b), and the log-likelihood itself when
+    /// `VALUE`, in one pass: per distinct x, t and t_x the logarithms, reciprocals and
+    /// digammas, then per row one `exp` (and one `ln_1p` for the value; the Hessian's
+    /// differences need gradients only).
+    fn pass<const VALUE: bool>(&self, p: &Params) -> (f64, [f64; 4]) {
         use statrs::function::gamma::digamma;
         let Params { r, alpha, a, b } = *p;
-        let (dg_r, dg_ab, dg_b) = (digamma(r), digamma(a + b), digamma(b));
+        if !(r > 0.0 && alpha > 0.0 && a > 0.0 && b > 0.0) {
+            return (f64::NEG_INFINITY, [0.0; 4]);
+        }
+        let lg_r = ln_gamma(r);
+        let lg_ab_minus_b = ln_gamma(a + b) - ln_gamma(b);
+        let r_ln_alpha = r * alpha.ln();
         let ln_a = a.ln();
+        let (dg_r, dg_ab, dg_b) = (digamma(r), digamma(a + b), digamma(b));
         let ln_alpha = alpha.ln();
-        // Per distinct x: ψ(r+x), ψ(b+x), ψ(a+b+x), ln(b+x−1).
-        let per_x: Vec<[f64; 4]> = self
+        struct PerX {
+            base: f64,
+            ln_bx1: f64,
+            inv_bx1: f64,
+            rx: f64,
+            x: f64,
+            // ψ(r+x) − ψ(r), ψ(a+b) − ψ(a+b+x), ψ(a+b) − ψ(b) + ψ(b+x) − ψ(a+b+x)
+            d_r: f64,
+            d_a: f64,
+            d_b: f64,
+        }
+        let per_x: Vec<PerX> = self
             .xs
             .iter()
             .map(|&x| {
                 let x = f64::from(x);
-                let ln_bx1 = if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 };
-                [digamma(r + x), digamma(b + x), digamma(a + b + x), ln_bx1]
+                let a1 = ln_gamma(r + x) - lg_r + r_ln_alpha;
+                let a2 = lg_ab_minus_b + ln_gamma(b + x) - ln_gamma(a + b + x);
+                let (ln_bx1, inv_bx1) = if x > 0.0 {
+                    ((b + x - 1.0).ln(), 1.0 / (b + x - 1.0))
+                } else {
+                    (0.0, 0.0)
+                };
+                let dg_abx = digamma(a + b + x);
+                PerX {
+                    base: a1 + a2,
+                    ln_bx1,
+                    inv_bx1,
+                    rx: r + x,
+                    x,
+                    d_r: digamma(r + x) - dg_r + ln_alpha,
+                    d_a: dg_ab - dg_abx,
+                    d_b: dg_ab - dg_b + digamma(b + x) - dg_abx,
+                }
             })
             .collect();
-        let mut g = [0.0; 4];
-        for &(xi, txi, ti, w) in &self.rows {
-            let x = f64::from(self.xs[xi]);
-            let [dg_rx, dg_bx, dg_abx, ln_bx1] = per_x[xi];
-            let (t, tx) = (self.ts[ti], self.txs[txi]);
-            let (ln_at, ln_atx) = ((alpha + t).ln(), (alpha + tx).ln());
-            // Weight of the second term (the customer dropped out after the last purchase).
-            let w4 = if x > 0.0 {
-                let a3 = -(r + x) * ln_at;
-                let a4 = ln_a - ln_bx1 - (r + x) * ln_atx;
-                1.0 / (1.0 + (a3 - a4).exp())
-            } else {
-                0.0
-            };
-            let w3 = 1.0 - w4;
-            g[0] += w * (dg_rx - dg_r + ln_alpha - w3 * ln_at - w4 * ln_atx);
-            g[1] += w * (r / alpha - (r + x) * (w3 / (alpha + t) + w4 / (alpha + tx)));
-            g[2] += w * (dg_ab - dg_abx + w4 / a);
-            let drop_b = if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 };
-            g[3] += w * (dg_ab - dg_b + dg_bx - dg_abx - drop_b);
+        let at = |v: &[f64]| -> Vec<(f64, f64)> {
+            v.iter()
+                .map(|t| ((alpha + t).ln(), 1.0 / (alpha + t)))
+                .collect()
+        };
+        let (per_t, per_tx) = (at(&self.ts), at(&self.txs));
+        let sum = |rows: &[(usize, usize, usize, f64)]| {
+            let (mut ll, mut g) = (0.0, [0.0; 4]);
+            for &(xi, txi, ti, w) in rows {
+                let px = &per_x[xi];
+                let (ln_at, inv_at) = per_t[ti];
+                let a3 = -px.rx * ln_at;
+                // The second term: the customer dropped out after the last purchase.
+                let (value, w4, ln_atx, inv_atx) = if px.x > 0.0 {
+                    let (ln_atx, inv_atx) = per_tx[txi];
+                    let a4 = ln_a - px.ln_bx1 - px.rx * ln_atx;
+                    let (hi, lo, second_wins) = if a3 > a4 {
+                        (a3, a4, false)
+                    } else {
+                        (a4, a3, true)
+                    };
+                    let e = (lo - hi).exp();
+                    let w4 = if second_wins {
+                        1.0 / (1.0 + e)
+                    } else {
+                        e / (1.0 + e)
+                    };
+                    let value = if VALUE { px.base + hi + e.ln_1p() } else { 0.0 };
+                    (value, w4, ln_atx, inv_atx)
+                } else {
+                    (if VALUE { px.base + a3 } else { 0.0 }, 0.0, 0.0, 0.0)
+                };
+                let w3 = 1.0 - w4;
+                ll += w * value;
+                g[0] += w * (px.d_r - w3 * ln_at - w4 * ln_atx);
+                g[1] += w * (r / alpha - px.rx * (w3 * inv_at + w4 * inv_atx));
+                g[2] += w * (px.d_a + w4 / a);
+                g[3] += w * (px.d_b - w4 * px.inv_bx1);
+            }
+            (ll, g)
+        };
+        if self.rows.len() < PARALLEL_ROWS {
+            return sum(&self.rows);
         }
-        g
+        let (left, right) = self.rows.split_at(self.rows.len() / 2);
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| sum(right));
+            let (l1, g1) = sum(left);
+            let (l2, g2) = other.join().unwrap_or((f64::NAN, [f64::NAN; 4]));
+            (l1 + l2, std::array::from_fn(|i| g1[i] + g2[i]))
+        })
     }
+
+    /// The mean negative log-likelihood at log-parameters `theta` and its gradient in them
+    /// (zero where a parameter is held at its bound): what the optimisers minimise.
+    fn objective(&self, theta: &[f64; 4]) -> (f64, [f64; 4]) {
+        self.objective_of::<true>(theta)
+    }
+
+    /// [`Self::objective`], the value only when `VALUE` (else 0).
+    fn objective_of<const VALUE: bool>(&self, theta: &[f64; 4]) -> (f64, [f64; 4]) {
+        let p = params_of(theta);
+        let (ll, g) = self.pass::<VALUE>(&p);
+        if !ll.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            return (f64::INFINITY, [0.0; 4]);
+        }
+        let v = [p.r, p.alpha, p.a, p.b];
+        (
+            -ll / self.n,
+            std::array::from_fn(|i| {
+                if theta[i].abs() >= LOG_BOUND {
+                    0.0
+                } else {
+                    -v[i] * g[i] / self.n
+                }
+            }),
+        )
+    }
+}
+
+/// Newton's method on the log-parameters, damped (Levenberg–Marquardt) so that every step
+/// lowers the objective: the Hessian from forward differences of the analytic gradient, a
+/// start whose purchase rate matches the data. Four parameters make each step cheap and the
+/// convergence quadratic near the optimum; `None` (the L-BFGS and Nelder–Mead path takes
+/// over) unless it ends inside the bounds with a vanishing gradient.
+#[allow(clippy::needless_range_loop)] // 4 × 4 matrices read best by index
+fn newton(prepared: &Prepared, start: [f64; 4]) -> Option<Vec<f64>> {
+    let norm = |g: &[f64; 4]| g.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let mut theta = start;
+    let (mut f, mut g) = prepared.objective(&theta);
+    if !f.is_finite() {
+        return None;
+    }
+    let mut lambda = 1e-3;
+    for _ in 0..100 {
+        if norm(&g) < 1e-11 {
+            break;
+        }
+        let mut h = [[0.0; 4]; 4];
+        for j in 0..4 {
+            let step = 1e-6 * theta[j].abs().max(1.0);
+            let mut moved = theta;
+            moved[j] += step;
+            let (_, gj) = prepared.objective_of::<false>(&moved);
+            for i in 0..4 {
+                h[i][j] = (gj[i] - g[i]) / step;
+            }
+        }
+        for i in 0..4 {
+            for j in 0..i {
+                let m = 0.5 * (h[i][j] + h[j][i]);
+                h[i][j] = m;
+                h[j][i] = m;
+            }
+        }
+        let mut moved = false;
+        while lambda < 1e12 {
+            let mut damped = h;
+            for (i, row) in damped.iter_mut().enumerate() {
+                row[i] += lambda * h[i][i].abs().max(1e-12);
+            }
+            let neg_g = g.map(|v| -v);
+            if let Some(mut d) = cholesky_solve(&damped, &neg_g) {
+                // At most one unit of log-parameter per step (a factor of e): far from the
+                // optimum the quadratic model overshoots along the flat dropout ridge.
+                let longest = d.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+                if longest > MAX_STEP {
+                    d = d.map(|v| v * MAX_STEP / longest);
+                }
+                let cand: [f64; 4] =
+                    std::array::from_fn(|i| (theta[i] + d[i]).clamp(-LOG_BOUND, LOG_BOUND));
+                let (fc, gc) = prepared.objective(&cand);
+                let decrease: f64 = g.iter().zip(&d).map(|(a, b)| a * b).sum();
+                if fc.is_finite() && fc <= f + 1e-4 * decrease {
+                    let tiny = (f - fc).abs() <= 1e-16 * f.abs().max(1.0);
+                    theta = cand;
+                    f = fc;
+                    g = gc;
+                    lambda = (lambda * 0.1).max(1e-12);
+                    moved = !tiny;
+                    break;
+                }
+            }
+            lambda *= 10.0;
+        }
+        // Running into a bound: the data do not identify the model (or Newton strayed);
+        // the slower path decides.
+        if !moved || theta.iter().any(|t| t.abs() >= LOG_BOUND - 0.5) {
+            break;
+        }
+    }
+    let inside = theta.iter().all(|t| t.abs() < LOG_BOUND - 0.5);
+    (f.is_finite() && inside && norm(&g) < 1e-7).then(|| theta.to_vec())
+}
+
+/// The longest Newton step in any log-parameter.
+const MAX_STEP: f64 = 1.0;
+
+/// Solves `a · x = b` for a symmetric positive definite `a`; `None` when it is not.
+#[allow(clippy::needless_range_loop)] // 4 × 4 matrices read best by index
+fn cholesky_solve(a: &[[f64; 4]; 4], b: &[f64; 4]) -> Option<[f64; 4]> {
+    let mut l = [[0.0; 4]; 4];
+    for i in 0..4 {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            if i == j {
+                let d = a[i][i] - s;
+                if !(d > 0.0 && d.is_finite()) {
+                    return None;
+                }
+                l[i][i] = d.sqrt();
+            } else {
+                l[i][j] = (a[i][j] - s) / l[j][j];
+            }
+        }
+    }
+    let mut y = [0.0; 4];
+    for i in 0..4 {
+        y[i] = (b[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
+    }
+    let mut x = [0.0; 4];
+    for i in (0..4).rev() {
+        x[i] = (y[i] - (i + 1..4).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
+    }
+    Some(x)
+}
+
+/// Where Newton starts: r = a = b = 1 and α so that the mean purchase rate r/α matches the
+/// data's repeat purchases per unit of time.
+fn newton_start(customers: &[Customer]) -> [f64; 4] {
+    let purchases: f64 = customers.iter().map(|c| f64::from(c.x)).sum();
+    let time: f64 = customers.iter().map(|c| c.t).sum();
+    let ln_alpha = if purchases > 0.0 && time > 0.0 {
+        (time / purchases).ln().clamp(-10.0, 10.0)
+    } else {
+        0.0
+    };
+    [0.0, ln_alpha, 0.0, 0.0]
 }
 
 struct NegLogLikelihood<'a>(&'a Prepared);
@@ -308,13 +479,18 @@ pub fn fit(customers: &[Customer]) -> Result<Fit, FitError> {
             repeaters,
         });
     }
-    // L-BFGS on the analytic gradient first (tens of milliseconds); Nelder–Mead from the
-    // origin when it does not converge cleanly.
-    let start = match lbfgs(&prepared) {
-        Some(theta) => theta,
-        None => nelder_mead(&prepared)?,
+    // Damped Newton first (a few milliseconds); then L-BFGS on the analytic gradient, and
+    // Nelder–Mead from the origin when neither converges cleanly.
+    let (start, optimiser) = match newton(&prepared, newton_start(customers)) {
+        Some(theta) => (theta, "newton"),
+        None => match lbfgs(&prepared) {
+            Some(theta) => (theta, "lbfgs"),
+            None => (nelder_mead(&prepared)?, "nelder_mead"),
+        },
     };
-    finish(&prepared, start, customers.len())
+    let mut fit = finish(&prepared, start, customers.len())?;
+    fit.optimiser = optimiser;
+    Ok(fit)
 }
 
 /// L-BFGS from the origin of the log-parameters (at most 40 iterations); `None`, so that
@@ -389,6 +565,7 @@ fn finish(prepared: &Prepared, start: Vec<f64>, customers: usize) -> Result<Fit,
         b: p.b,
         log_likelihood,
         customers,
+        optimiser: "",
     })
 }
 
@@ -654,6 +831,80 @@ mod tests {
                 "parameter {i}: analytic {analytic} vs numeric {n}"
             );
         }
+    }
+
+    #[test]
+    fn the_pass_gives_one_gradient_with_or_without_the_value() {
+        // Enough rows to take the two-thread path too.
+        for n in [500u32, 60_000] {
+            let customers: Vec<Customer> = (0..n)
+                .map(|i| Customer {
+                    x: i % 13,
+                    t_x: if i % 13 == 0 {
+                        0.0
+                    } else {
+                        f64::from(i % 97) * 0.25 + 0.5
+                    },
+                    t: 30.0 + f64::from(i % 101) * 0.5,
+                })
+                .collect();
+            let prepared = Prepared::new(&customers).expect("prepared");
+            let p = Params {
+                r: 3.8,
+                alpha: 6.7,
+                a: 0.28,
+                b: 68.0,
+            };
+            let (ll, g) = prepared.pass::<true>(&p);
+            let (none, g0) = prepared.pass::<false>(&p);
+            assert!(ll.is_finite() && ll < 0.0, "{ll}");
+            assert_eq!(none, 0.0);
+            assert_eq!(g, g0);
+        }
+    }
+
+    #[test]
+    fn newton_finds_the_optimum_the_slower_path_finds() {
+        // Simulated from the model (r = 2, α = 8, a = 1, b = 3) over 20–60 weeks: purchase
+        // rates from a sum of two exponentials, dropout probabilities by inverse CDF.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut exp = |rate: f64| -(1.0 - rng.random::<f64>()).ln() / rate;
+        let mut customers = Vec::new();
+        for i in 0..3000u32 {
+            let lambda = (exp(1.0) + exp(1.0)) / 8.0;
+            let p = 1.0 - (1.0 - f64::from((i * 7919) % 1000) / 1000.0).powf(1.0 / 3.0);
+            let t = 20.0 + f64::from(i % 41);
+            let (mut now, mut x, mut t_x) = (0.0, 0u32, 0.0);
+            loop {
+                now += exp(lambda);
+                if now > t {
+                    break;
+                }
+                x += 1;
+                t_x = now;
+                if f64::from((i * 31 + x * 17) % 1000) / 1000.0 < p {
+                    break;
+                }
+            }
+            customers.push(Customer { x, t_x, t });
+        }
+        let prepared = Prepared::new(&customers).expect("prepared");
+        let fast = newton(&prepared, newton_start(&customers)).expect("newton converges");
+        let slow = match lbfgs(&prepared) {
+            Some(t) => t,
+            None => nelder_mead(&prepared).expect("nelder-mead"),
+        };
+        let (pf, ps) = (params_of(&fast), params_of(&slow));
+        for (f, s) in [
+            (pf.r, ps.r),
+            (pf.alpha, ps.alpha),
+            (pf.a, ps.a),
+            (pf.b, ps.b),
+        ] {
+            assert!((f - s).abs() <= 1e-5 * s.abs(), "{pf:?} vs {ps:?}");
+        }
+        assert!(prepared.log_likelihood(&pf) >= prepared.log_likelihood(&ps) - 1e-9);
     }
 
     #[test]

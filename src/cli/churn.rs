@@ -41,6 +41,7 @@ pub fn fit(
             "customers": fit.customers, "unit": unit_name,
             "calibration_end": end.to_string(),
             "fit_ms": (fit_ms * 10.0).round() / 10.0,
+            "optimiser": fit.optimiser,
         })
     );
     Ok(ExitCode::SUCCESS)
