@@ -149,15 +149,20 @@ pub async fn list(
                 )
                 .add(account_snapshot::Column::AccountId.in_subquery(marked(true))),
         )
-        // Recovered when an order arrived after the run: no longer lost.
+        // Recovered when an order arrived after the run: no longer lost (unless a manager
+        // added it again since: a recovery settles the hand mark).
         .filter(
-            account_snapshot::Column::AccountId.not_in_subquery(
-                SqlQuery::select()
-                    .column(winback_recovery::Column::AccountId)
-                    .from(winback_recovery::Entity)
-                    .and_where(winback_recovery::Column::RecoveredAt.gte(run.started_at))
-                    .to_owned(),
-            ),
+            Condition::any()
+                .add(
+                    account_snapshot::Column::AccountId.not_in_subquery(
+                        SqlQuery::select()
+                            .column(winback_recovery::Column::AccountId)
+                            .from(winback_recovery::Entity)
+                            .and_where(winback_recovery::Column::RecoveredAt.gte(run.started_at))
+                            .to_owned(),
+                    ),
+                )
+                .add(account_snapshot::Column::AccountId.in_subquery(marked(true))),
         );
     if let Some(m) = filter.manager_id {
         query = query.filter(

@@ -661,6 +661,24 @@ async fn managers_steer_winback_by_hand_and_codes_hold_under_racing_orders(b: Ba
         .map(|i| i["account_id"].as_str().expect("id"))
         .collect();
     assert_eq!(ids, ["BIG"], "{list}");
+    // Added again after its recovery: listed again.
+    json_of(
+        app.post(
+            "/api/v1/winback/ACTIVE",
+            &json!({"reason": "slipping again"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let list = json_of(app.get("/api/v1/winback").await, 200).await;
+    assert_eq!(list["total"], 2, "{list}");
+    json_of(
+        app.delete("/api/v1/winback/ACTIVE?reason=fine%20after%20all")
+            .await,
+        200,
+    )
+    .await;
     let active_e = enrolments(&app, "all-lost")
         .await
         .into_iter()
