@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use crate::db_tests;
 use crate::helpers::{Backend, TestApp, json_of, problem, run_analysis, spawn_app};
 
-async fn orders(app: &TestApp, account: &str, list: &[(&str, &str)]) {
+/// Posts `account`'s orders `(ordered_at, amount)` as one batch.
+pub(crate) async fn orders(app: &TestApp, account: &str, list: &[(&str, &str)]) {
     let orders: Vec<_> = list
         .iter()
         .map(|(at, amount)| json!({"external_id": format!("{account}-{at}"), "account_id": account, "ordered_at": at, "amount": amount}))

@@ -16,18 +16,29 @@ use crate::db_tests;
 use crate::helpers::{Backend, TestApp, json_of, problem, run_analysis, spawn_app_with};
 use crate::smtp_server::SmtpServer;
 use crate::tracking::decoded;
+use crate::winback::orders;
 
-async fn orders(app: &TestApp, account: &str, list: &[(&str, &str)]) {
-    let orders: Vec<_> = list
-        .iter()
-        .map(|(at, amount)| json!({"external_id": format!("{account}-{at}"), "account_id": account, "ordered_at": at, "amount": amount}))
-        .collect();
-    json_of(
-        app.post("/api/v1/orders/batch", &json!({"orders": orders}))
-            .await,
-        200,
+/// With the clock at 2026-03-01: BIG and SMALL stopped buying in June 2025, ACTIVE buys every
+/// month (the accounts exist).
+async fn order_history(app: &TestApp) {
+    orders(
+        app,
+        "BIG",
+        &[("2025-06-01", "9000"), ("2025-06-20", "9000")],
     )
     .await;
+    orders(
+        app,
+        "SMALL",
+        &[("2025-06-02", "100"), ("2025-06-21", "100")],
+    )
+    .await;
+    let monthly: Vec<String> = (3..=12)
+        .map(|m| format!("2025-{m:02}-05"))
+        .chain((1..=2).map(|m| format!("2026-{m:02}-05")))
+        .collect();
+    let active: Vec<(&str, &str)> = monthly.iter().map(|d| (d.as_str(), "300")).collect();
+    orders(app, "ACTIVE", &active).await;
 }
 
 /// The win-back campaign `key`: enrols lost accounts, emails the offer, leaves on an order.
@@ -97,24 +108,7 @@ async fn a_lost_account_is_won_back_with_an_offer_and_the_report_shows_it(b: Bac
     }
     app.create_account("ACTIVE", json!({"currency": "USD"}))
         .await;
-    orders(
-        &app,
-        "BIG",
-        &[("2025-06-01", "9000"), ("2025-06-20", "9000")],
-    )
-    .await;
-    orders(
-        &app,
-        "SMALL",
-        &[("2025-06-02", "100"), ("2025-06-21", "100")],
-    )
-    .await;
-    let monthly: Vec<String> = (3..=12)
-        .map(|m| format!("2025-{m:02}-05"))
-        .chain((1..=2).map(|m| format!("2026-{m:02}-05")))
-        .collect();
-    let active: Vec<(&str, &str)> = monthly.iter().map(|d| (d.as_str(), "300")).collect();
-    orders(&app, "ACTIVE", &active).await;
+    order_history(&app).await;
 
     // The offers and the win-back campaigns `[winback.routes]` (the defaults) route to.
     for body in [
@@ -540,24 +534,7 @@ async fn managers_steer_winback_by_hand_and_codes_hold_under_racing_orders(b: Ba
     for id in ["BIG", "SMALL", "ACTIVE"] {
         app.create_account(id, json!({"currency": "USD"})).await;
     }
-    orders(
-        &app,
-        "BIG",
-        &[("2025-06-01", "9000"), ("2025-06-20", "9000")],
-    )
-    .await;
-    orders(
-        &app,
-        "SMALL",
-        &[("2025-06-02", "100"), ("2025-06-21", "100")],
-    )
-    .await;
-    let monthly: Vec<String> = (3..=12)
-        .map(|m| format!("2025-{m:02}-05"))
-        .chain((1..=2).map(|m| format!("2026-{m:02}-05")))
-        .collect();
-    let active: Vec<(&str, &str)> = monthly.iter().map(|d| (d.as_str(), "300")).collect();
-    orders(&app, "ACTIVE", &active).await;
+    order_history(&app).await;
     json_of(
         app.post(
             "/api/v1/offers",
